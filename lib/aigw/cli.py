@@ -1,0 +1,90 @@
+"""`aigw`: argument parsing only. Each command calls one library function.
+
+Errors that aigw raises on purpose print as one line and exit 1; a traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aigw.errors import AigwError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aigw", description="Stand up a Cloudflare AI Gateway as a runbook, on evidence."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="execute the runbook notebooks with papermill into a run folder")
+    run.add_argument("--target", choices=["twin", "cloudflare"], default=None,
+                     help="default: cloudflare when .dev.vars or the environment holds real credentials, else twin")
+    run.add_argument("--env-file", type=Path, default=None, help="settings file (default: .dev.vars upwards)")
+    run.add_argument("--notebooks", default=None, help="comma-separated prefixes, e.g. 01,02 (default: all)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="papermill parameter for every notebook that declares it (never a secret)")
+    run.add_argument("--out", type=Path, default=None, help="run folder (default: outputs/<UTC time>-<target>)")
+    run.add_argument("--faults", default=None, help="twin only: fault injection spec (see docs/TWIN.md)")
+
+    verify = commands.add_parser("verify-evidence", help="re-check a run folder against its manifest")
+    verify.add_argument("run_dir", type=Path)
+
+    scan = commands.add_parser("scan-secrets", help="look for secret values and key shapes in files")
+    scan.add_argument("paths", type=Path, nargs="+")
+    scan.add_argument("--env-file", type=Path, default=None)
+
+    twin = commands.add_parser("twin", help="the local twin of Cloudflare")
+    twin_commands = twin.add_subparsers(dest="twin_command", required=True, metavar="TWIN_COMMAND")
+    serve = twin_commands.add_parser("serve", help="serve the twin over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--state", default=":memory:", help="SQLite file, or :memory:")
+    serve.add_argument("--env-file", type=Path, default=None, help="seed account, tokens and keys from this file")
+    serve.add_argument("--admin", action="store_true", help="enable the /__twin__ admin API (loopback only)")
+    serve.add_argument("--faults", default=None, help="fault injection spec (see docs/TWIN.md)")
+    serve.add_argument("--ready-file", type=Path, default=None, help="write the base URL here once serving")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "twin":
+        from aigw.twin.server import serve_from_args
+
+        return serve_from_args(args)
+    if args.command == "run":
+        from aigw.runner import run_from_args
+
+        return run_from_args(args)
+    if args.command == "verify-evidence":
+        from aigw.evidence import verify_from_args
+
+        return verify_from_args(args)
+    if args.command == "scan-secrets":
+        from aigw.secrets_scan import scan_from_args
+
+        return scan_from_args(args)
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except AigwError as exc:
+        if args.debug:
+            raise
+        print(f"aigw: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("aigw: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Settings: read once from the environment and ``.dev.vars``, validated, with secrets wrapped.
+
+A secret enters the program here, as a ``Secret``, and leaves only inside an HTTP header or the body
+that stores it with Cloudflare (``Secret.reveal()``). The environment wins over ``.dev.vars``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from aigw.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_API_BASE_URL",
+    "DEFAULT_GATEWAY_BASE_URL",
+    "DEFAULT_GATEWAY_ID",
+    "ENV_FILE_NAME",
+    "GATEWAY_ID_PATTERN",
+    "PROVIDERS",
+    "PROVIDER_KEY_VARS",
+    "Secret",
+    "Settings",
+    "find_env_file",
+    "load_settings",
+    "read_env",
+    "redact",
+    "validate_account_id",
+    "validate_gateway_id",
+]
+
+ENV_FILE_NAME: Final = ".dev.vars"
+DEFAULT_GATEWAY_ID: Final = "github-ai-agent"
+DEFAULT_API_BASE_URL: Final = "https://api.cloudflare.com/client/v4"
+DEFAULT_GATEWAY_BASE_URL: Final = "https://gateway.ai.cloudflare.com/v1"
+GATEWAY_ID_PATTERN: Final = re.compile(r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$")
+_ACCOUNT_ID_PATTERN: Final = re.compile(r"^[0-9a-f]{32}$")
+
+#: Cloudflare's provider slugs, in the order the runbook treats them.
+PROVIDERS: Final = ("google-ai-studio", "openai", "anthropic")
+PROVIDER_KEY_VARS: Final[Mapping[str, str]] = {
+    "google-ai-studio": "GOOGLE_AI_STUDIO_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+}
+#: Values that only say "fill me in": a variable holding one counts as unset.
+_PLACEHOLDER: Final = re.compile(r"^\s*(<.*>|your[-_].*|changeme|xxx+|\.\.\.)\s*$", re.IGNORECASE)
+
+
+class Secret:
+    """A credential. ``repr``/``str``/``format`` never show it; only ``reveal()`` does.
+
+    **Parameters:**
+    * value - the secret text.
+    * name - what it is, e.g. ``"CLOUDFLARE_API_TOKEN"``; shown instead of the value.
+    """
+
+    __slots__ = ("_name", "_value")
+
+    def __init__(self, value: str, name: str = "secret") -> None:
+        self._value = value
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def reveal(self) -> str:
+        """The value. Call it only where it goes into a request header or body."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self._name}=***)"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickling would write the value to disk or a pipe: refuse rather than leak.
+        raise TypeError("a Secret cannot be pickled")
+
+
+def redact(text: str, secrets: Iterable[Secret | str]) -> str:
+    """``text`` with every secret value in it replaced by ``***``."""
+    values = sorted(
+        {s.reveal() if isinstance(s, Secret) else s for s in secrets}, key=len, reverse=True
+    )
+    for value in values:
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the runbook needs to know about its target, validated."""
+
+    account_id: str
+    gateway_id: str = DEFAULT_GATEWAY_ID
+    api_token: Secret | None = None
+    aig_token: Secret | None = None
+    provider_keys: Mapping[str, Secret] = field(default_factory=dict)
+    api_base_url: str = DEFAULT_API_BASE_URL
+    gateway_base_url: str = DEFAULT_GATEWAY_BASE_URL
+    #: Where each provider is reached directly (for overhead measurements); None: the real providers.
+    provider_base_url: str | None = None
+    env_file: Path | None = None
+
+    @property
+    def gateway_token(self) -> Secret | None:
+        """The ``cf-aig-authorization`` token: ``CF_AIG_TOKEN``, else the API token (as the contract does)."""
+        return self.aig_token or self.api_token
+
+    def require_api_token(self) -> Secret:
+        if self.api_token is None:
+            raise ConfigError(
+                "CLOUDFLARE_API_TOKEN is not set",
+                hint=f"Put it in {ENV_FILE_NAME} (see .dev.vars.example) or export it",
+            )
+        return self.api_token
+
+    def require_gateway_token(self) -> Secret:
+        token = self.gateway_token
+        if token is None:
+            raise ConfigError(
+                "Neither CF_AIG_TOKEN nor CLOUDFLARE_API_TOKEN is set",
+                hint=f"Put the gateway's run token in {ENV_FILE_NAME} as CF_AIG_TOKEN",
+            )
+        return token
+
+    def provider_key(self, provider: str) -> Secret | None:
+        return self.provider_keys.get(provider)
+
+    def secrets(self) -> Iterator[Secret]:
+        """Every configured secret value, for redaction and leak scans."""
+        for token in (self.api_token, self.aig_token):
+            if token is not None:
+                yield token
+        yield from self.provider_keys.values()
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the API is served from this machine (a twin), not from Cloudflare."""
+        host = urlsplit(self.api_base_url).hostname or ""
+        return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+def validate_account_id(value: str) -> str:
+    value = value.strip()
+    if not _ACCOUNT_ID_PATTERN.fullmatch(value):
+        raise ConfigError(
+            f"CLOUDFLARE_ACCOUNT_ID {value!r} is not an account id (32 lowercase hex characters)",
+            hint="Copy it from the dashboard: Account Home > the account's menu > Copy account ID",
+        )
+    return value
+
+
+def validate_gateway_id(value: str, *, name: str = "CLOUDFLARE_GATEWAY_ID") -> str:
+    if not 1 <= len(value) <= 64 or not GATEWAY_ID_PATTERN.fullmatch(value):
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        raise ConfigError(
+            f"{name} {shown!r} is not a valid gateway id",
+            hint="Use 1-64 characters: lowercase letters, digits and '_', joined by single '-' "
+            "(pattern ^[a-z0-9_]+(?:-[a-z0-9_]+)*$)",
+        )
+    return value
+
+
+def _validate_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(f"{name} {value!r} is not an http(s) URL", hint="Fix it in .dev.vars")
+    return value.rstrip("/")
+
+
+def find_env_file(start: Path | None = None) -> Path | None:
+    """The nearest ``.dev.vars`` in ``start`` or a folder above it (a notebook runs in notebooks/)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / ENV_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_env(env_file: Path | None = None, *, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The merged variables: ``env_file`` first, then the environment over it. Placeholders are dropped."""
+    merged: dict[str, str] = {}
+    if env_file is not None:
+        if not env_file.is_file():
+            raise ConfigError(f"env file {str(env_file)!r} does not exist", hint="Check the --env-file path")
+        for key, value in dotenv_values(env_file).items():
+            if value is not None:
+                merged[key] = value
+    merged.update(os.environ if environ is None else environ)
+    return {k: v.strip() for k, v in merged.items() if v.strip() and not _PLACEHOLDER.match(v)}
+
+
+def load_settings(
+    env_file: Path | str | None = None,
+    *,
+    search_from: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from the environment and ``.dev.vars`` (found from ``search_from`` upwards)."""
+    path = Path(env_file) if env_file is not None else find_env_file(search_from)
+    env = read_env(path, environ=environ)
+    account = env.get("CLOUDFLARE_ACCOUNT_ID")
+    if not account:
+        where = str(path) if path else f"no {ENV_FILE_NAME} found"
+        raise ConfigError(
+            f"CLOUDFLARE_ACCOUNT_ID is not set ({where})",
+            hint="Copy .dev.vars.example to .dev.vars and fill it in, or run `aigw run` to rehearse on the twin",
+        )
+    keys = {
+        slug: Secret(env[var], var) for slug, var in PROVIDER_KEY_VARS.items() if env.get(var)
+    }
+    provider_base = env.get("AIGW_PROVIDER_BASE_URL")
+    return Settings(
+        account_id=validate_account_id(account),
+        gateway_id=validate_gateway_id(env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID)),
+        api_token=Secret(env["CLOUDFLARE_API_TOKEN"], "CLOUDFLARE_API_TOKEN")
+        if env.get("CLOUDFLARE_API_TOKEN")
+        else None,
+        aig_token=Secret(env["CF_AIG_TOKEN"], "CF_AIG_TOKEN") if env.get("CF_AIG_TOKEN") else None,
+        provider_keys=keys,
+        api_base_url=_validate_url(
+            "CLOUDFLARE_API_BASE_URL", env.get("CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE_URL)
+        ),
+        gateway_base_url=_validate_url(
+            "CLOUDFLARE_GATEWAY_BASE_URL", env.get("CLOUDFLARE_GATEWAY_BASE_URL", DEFAULT_GATEWAY_BASE_URL)
+        ),
+        provider_base_url=_validate_url("AIGW_PROVIDER_BASE_URL", provider_base) if provider_base else None,
+        env_file=path,
+    )
