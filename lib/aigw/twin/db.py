@@ -1,0 +1,91 @@
+"""The twin's state store: one SQLite database (a file, or ``:memory:``), shared by every service.
+
+Each service's ``models.py`` registers its tables with ``register_schema`` at import time and reaches
+the rows only through ``Database``. A restarted twin on the same file has lost nothing: every write is
+committed before the HTTP answer is sent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["Database", "register_schema"]
+
+_SCHEMAS: list[tuple[str, str]] = []
+
+
+def register_schema(name: str, ddl: str) -> None:
+    """Register a service's tables (``CREATE TABLE IF NOT EXISTS ...``); applied by every ``Database``."""
+    if all(existing != name for existing, _ in _SCHEMAS):
+        _SCHEMAS.append((name, ddl))
+
+
+class Database:
+    """A thread-safe SQLite connection with the registered schemas applied.
+
+    **Parameters:**
+    * path - a file path, or ``":memory:"`` for state that lives as long as the process.
+    """
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = path
+        # The twin's HTTP server and its admin share one connection; the lock serialises them.
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        if path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self.apply_schemas()
+
+    def apply_schemas(self) -> None:
+        with self._lock:
+            for _, ddl in _SCHEMAS:
+                self._conn.executescript(ddl)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit: all of it is stored, or none of it (nothing half-made)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | dict[str, Any]]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(sql, rows)
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+            return row
+
+    def reset(self) -> None:
+        """Delete every row of every table (the admin API's reset)."""
+        with self.transaction() as conn:
+            conn.execute("PRAGMA defer_foreign_keys=ON")
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for table in tables:
+                if not table.startswith("sqlite_"):
+                    conn.execute(f'DELETE FROM "{table}"')
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
