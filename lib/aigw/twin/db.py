@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,12 +17,26 @@ from typing import Any
 __all__ = ["Database", "register_schema"]
 
 _SCHEMAS: list[tuple[str, str]] = []
+_OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
 def register_schema(name: str, ddl: str) -> None:
-    """Register a service's tables (``CREATE TABLE IF NOT EXISTS ...``); applied by every ``Database``."""
+    """Register a service's tables (``CREATE TABLE IF NOT EXISTS ...``); applied by every ``Database``,
+    including those opened before the service's module was imported."""
     if all(existing != name for existing, _ in _SCHEMAS):
         _SCHEMAS.append((name, ddl))
+        for db in list(_OPEN):
+            db.apply_schemas()
+
+
+def _statements(script: str) -> Iterator[str]:
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                yield pending
+            pending = ""
 
 
 class Database:
@@ -37,28 +52,49 @@ class Database:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._depth = 0
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        self._closed = False
         self.apply_schemas()
+        _OPEN.add(self)
 
     def apply_schemas(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             for _, ddl in _SCHEMAS:
-                self._conn.executescript(ddl)
+                if self._depth == 0:
+                    self._conn.executescript(ddl)
+                else:
+                    # executescript() would COMMIT the open unit; run the statements inside it instead.
+                    for statement in _statements(ddl):
+                        self._conn.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit: all of it is stored, or none of it (nothing half-made)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            # Nested units (a handler composing two services' writes) become savepoints of the outer one.
+            self._depth += 1
+            name = f"unit_{self._depth}"
+            nested = self._depth > 1
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute(f"SAVEPOINT {name}" if nested else "BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    if nested:
+                        self._conn.execute(f"ROLLBACK TO {name}")
+                        self._conn.execute(f"RELEASE {name}")
+                    else:
+                        self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute(f"RELEASE {name}" if nested else "COMMIT")
+            finally:
+                self._depth -= 1
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -88,4 +124,5 @@ class Database:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._conn.close()

@@ -1,0 +1,1 @@
+"""AI Gateway control plane: gateways and their BYOK provider configs (``models`` / ``responses``)."""

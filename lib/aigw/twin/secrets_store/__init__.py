@@ -1,0 +1,1 @@
+"""Secrets Store: stores and secrets (``models`` / ``responses``). Values are write-only through the API."""
