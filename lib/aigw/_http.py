@@ -1,0 +1,259 @@
+"""Retry, budget and deadline machinery shared by the v4 API client and the data-plane prober.
+
+* ``RequestBudget`` keeps one token under Cloudflare's API limit (1,200 requests per 300 s, a sliding
+  window), shared by every client of that token in the process.
+* ``RetryPolicy`` says how often and how long to wait: jittered exponential backoff, ``Retry-After``
+  honoured, everything bounded by the caller's total deadline.
+* ``ClientStats`` counts requests, retries (by reason) and recoveries, for the runbook's evidence.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final
+
+from aigw.config import Secret
+from aigw.errors import DeadlineExceededError
+
+__all__ = [
+    "CLOUDFLARE_API_LIMIT",
+    "CLOUDFLARE_API_WINDOW_S",
+    "ClientStats",
+    "RequestBudget",
+    "RetryPolicy",
+    "parse_int_header",
+    "parse_retry_after",
+]
+
+CLOUDFLARE_API_LIMIT: Final = 1200
+CLOUDFLARE_API_WINDOW_S: Final = 300.0
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+class RequestBudget:
+    """A sliding-window budget: at most ``limit`` requests in any ``window_s`` seconds.
+
+    ``acquire`` blocks until a slot is free (or raises ``DeadlineExceededError`` when waiting would pass
+    the caller's deadline); ``release`` moves the slot's time to when the answer came, because the
+    server counts a request when it arrives, which is later than when it was sent.
+
+    **Parameters:**
+    * limit - requests per window.
+    * window_s - the window in seconds.
+    * margin - fraction of the limit kept in reserve for the dashboard and other tools on the same token.
+    """
+
+    _shared: ClassVar[dict[str, RequestBudget]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        limit: int = CLOUDFLARE_API_LIMIT,
+        window_s: float = CLOUDFLARE_API_WINDOW_S,
+        *,
+        margin: float = 0.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("a request budget needs limit >= 1 and window_s > 0")
+        self.limit = limit
+        self.window_s = float(window_s)
+        self._capacity = max(1, int(limit * (1.0 - margin)))
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        # One mutable [time] per request in the window; a list so ``release`` can move a slot in place.
+        self._slots: list[list[float]] = []
+        self.waited_s = 0.0
+        self.waits = 0
+
+    def __repr__(self) -> str:
+        return f"RequestBudget(limit={self.limit}, window_s={self.window_s}, in_window={self.in_window()})"
+
+    @classmethod
+    def shared(
+        cls, token: Secret, limit: int = CLOUDFLARE_API_LIMIT, window_s: float = CLOUDFLARE_API_WINDOW_S
+    ) -> RequestBudget:
+        """The process-wide budget of ``token`` (created on first use with ``limit`` / ``window_s``)."""
+        # Keyed by a digest, so the registry never holds the token itself.
+        key = hashlib.sha256(token.reveal().encode()).hexdigest()
+        with cls._shared_lock:
+            budget = cls._shared.get(key)
+            if budget is None:
+                budget = cls._shared[key] = cls(limit, window_s)
+            return budget
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self.window_s
+        self._slots = [slot for slot in self._slots if slot[0] > horizon]
+
+    @property
+    def capacity(self) -> int:
+        """Requests allowed per window now: ``limit`` less the margin, or the server's lower limit."""
+        return self._capacity
+
+    def in_window(self) -> int:
+        with self._lock:
+            self._prune(self._clock())
+            return len(self._slots)
+
+    def acquire(self, deadline_at: float | None = None) -> list[float]:
+        """Take a slot, waiting for one if the window is full. Returns the slot for ``release``."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._prune(now)
+                if len(self._slots) < self._capacity:
+                    slot = [now]
+                    self._slots.append(slot)
+                    return slot
+                wait = min(slot[0] for slot in self._slots) + self.window_s - now
+            wait = max(wait, 0.001)
+            if deadline_at is not None and now + wait > deadline_at:
+                raise DeadlineExceededError(
+                    f"the API budget ({self.limit} requests per {self.window_s:g} s) has no room before the "
+                    f"deadline (next slot in {wait:.1f} s)",
+                    hint="Run again later, or raise the client's deadline",
+                )
+            with self._lock:
+                self.waits += 1
+                self.waited_s += wait
+            self._sleep(wait)
+
+    def release(self, slot: list[float]) -> None:
+        """The answer to ``slot``'s request came now: count the slot from now on."""
+        with self._lock:
+            slot[0] = max(slot[0], self._clock())
+
+    def observe(self, limit: int | None, remaining: int | None) -> None:
+        """Adapt to the server's ``X-RateLimit-Limit`` / ``-Remaining``: the token is spent elsewhere too.
+
+        A lower server limit lowers the capacity (the window stays this budget's: the headers do not
+        tell the server's); requests the server counted that this budget did not see become phantom
+        slots that leave the window like real ones.
+        """
+        with self._lock:
+            now = self._clock()
+            if limit is not None and 0 < limit < self._capacity:
+                self._capacity = limit
+            if remaining is None or limit is None:
+                return
+            self._prune(now)
+            used_elsewhere = (limit - max(remaining, 0)) - len(self._slots)
+            # Requests we cannot see (another process, the dashboard) fill the window as phantom slots.
+            for _ in range(min(max(used_elsewhere, 0), self._capacity)):
+                self._slots.append([now])
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How to retry: ``attempts`` tries in all, backoff ``base_s * 2**n`` (full jitter) up to ``max_s``.
+
+    ``Retry-After`` from the server wins over the backoff when it is longer (capped at ``max_retry_after_s``).
+    """
+
+    attempts: int = 5
+    base_s: float = 0.5
+    max_s: float = 20.0
+    max_retry_after_s: float = 120.0
+
+    def backoff(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based)."""
+        ceiling = min(self.max_s, self.base_s * (2 ** (retry - 1)))
+        delay = rng.uniform(ceiling / 2, ceiling)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_retry_after_s))
+        return delay
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date. None when absent or unreadable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None  # type: ignore[unreachable]
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
+        return None
+    return max(0.0, seconds)
+
+
+def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
+
+
+@dataclass
+class ClientStats:
+    """What a client did: requests sent, retries by reason, recoveries (check-before-retry outcomes).
+
+    Thread-safe; ``snapshot()`` gives a plain dict for the evidence.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    recoveries: int = 0
+    budget_waits: int = 0
+    budget_wait_s: float = 0.0
+    retries_by_reason: Counter[str] = field(default_factory=Counter)
+    recoveries_by_outcome: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def count_retry(self, reason: str) -> None:
+        with self._lock:
+            self.retries += 1
+            self.retries_by_reason[reason] += 1
+
+    def count_recovery(self, outcome: str) -> None:
+        with self._lock:
+            self.recoveries += 1
+            self.recoveries_by_outcome[outcome] += 1
+
+    def count_budget_wait(self, seconds: float) -> None:
+        with self._lock:
+            self.budget_waits += 1
+            self.budget_wait_s += seconds
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "retries_by_reason": dict(self.retries_by_reason),
+                "recoveries": self.recoveries,
+                "recoveries_by_outcome": dict(self.recoveries_by_outcome),
+                "budget_waits": self.budget_waits,
+                "budget_wait_s": round(self.budget_wait_s, 3),
+            }

@@ -1,0 +1,48 @@
+"""Unit tests of aigw.gateway's classification of data-plane answers and its percentile."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aigw.gateway import classify, percentile
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome", "code", "kind"),
+    [
+        (401, {"success": False, "error": [{"code": 2009, "message": "Unauthorized"}], "name": "AiGatewayError"},
+         "gateway_error", 2009, None),
+        (400, {"success": False, "result": [], "error": [{"code": 2040, "message": "no alias"}],
+               "name": "AiGatewayError", "internalCode": 2040}, "gateway_error", 2040, None),
+        (401, {"result": None, "success": False, "errors": [{"code": 10000, "message": "Authentication error"}]},
+         "gateway_error", 10000, None),
+        (404, {"error": {"message": "The model does not exist", "type": "invalid_request_error"}},
+         "provider_error", None, "invalid_request_error"),
+        (400, {"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}},
+         "provider_error", None, "invalid_request_error"),
+        (403, {"error": {"code": 403, "message": "denied", "status": "PERMISSION_DENIED"}},
+         "provider_error", None, "PERMISSION_DENIED"),
+        (200, {"choices": [{"message": {"content": "ok"}}]}, "ok", None, None),
+        (502, None, "error", None, None),
+    ],
+)
+def test_classify(status: int, body: Any, outcome: str, code: int | None, kind: str | None) -> None:
+    content = b"<html>502 Bad Gateway</html>" if body is None else json.dumps(body).encode()
+    assert classify(status, content)[:3] == (outcome, code, kind)
+
+
+def test_ok_excerpt_is_the_generated_text() -> None:
+    anthropic = {"content": [{"type": "text", "text": "hello  there\n"}]}
+    google = {"candidates": [{"content": {"parts": [{"text": "hi"}]}}]}
+    assert classify(200, json.dumps(anthropic).encode())[3] == "hello there"
+    assert classify(200, json.dumps(google).encode())[3] == "hi"
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([10.0], 0.95) == 10.0
+    assert percentile(list(range(101)), 0.95) == pytest.approx(95.0)
+    with pytest.raises(ValueError):
+        percentile([], 0.5)
