@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="papermill parameter for every notebook that declares it (never a secret)")
     run.add_argument("--out", type=Path, default=None, help="run folder (default: outputs/<UTC time>-<target>)")
     run.add_argument("--faults", default=None, help="twin only: fault injection spec (see docs/TWIN.md)")
+    run.add_argument("--twin-state", default=None, metavar="FILE",
+                     help="twin only: SQLite state file to keep between runs (default: in memory)")
 
     verify = commands.add_parser("verify-evidence", help="re-check a run folder against its manifest")
     verify.add_argument("run_dir", type=Path)

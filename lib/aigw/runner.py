@@ -1,0 +1,348 @@
+"""``aigw run``: execute the runbook's notebooks with papermill, in one process, into a sealed run folder.
+
+* Target ``twin``: a ``TwinServer`` thread on a free loopback port (state in memory, or the file of
+  ``--twin-state``), seeded from ``--env-file`` or with generated credentials; stopped at the end.
+* Target ``cloudflare``: the real API, with ``.dev.vars`` / ``--env-file`` / the environment.
+* The notebooks reach the target through the kernel's **environment** (``CLOUDFLARE_*``, tokens, keys,
+  ``AIGW_TARGET``, ``AIGW_RUN_ID``, ``AIGW_RUN_DIR``). Only non-secret values are papermill parameters
+  (``run_id``, ``run_dir``, and ``-p NAME VALUE`` for the notebooks that declare ``NAME``); a value
+  that is a configured secret or looks like a key is refused.
+* Progress goes to stderr, a line per notebook and per cell. A failing notebook stops the run: its
+  partial output is kept, the bundle is sealed with status ``failed`` and ``RunError`` names the
+  notebook, the cell and the error in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from aigw.config import (
+    DEFAULT_GATEWAY_ID,
+    Secret,
+    Settings,
+    find_env_file,
+    load_settings,
+    read_env,
+    redact,
+    validate_gateway_id,
+)
+from aigw.errors import AigwError, ConfigError, RunError
+from aigw.evidence import Bundle, repo_root, seal_bundle
+from aigw.secrets_scan import looks_like_key, secrets_from_environ
+from aigw.session import has_real_credentials
+
+__all__ = [
+    "NotebookFailure",
+    "RunResult",
+    "declared_parameters",
+    "discover_notebooks",
+    "parse_parameter_value",
+    "run_from_args",
+    "run_notebooks",
+    "select_notebooks",
+]
+
+_NOTEBOOK_NAME: Final = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
+_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback",)
+_RUN_PARAMETERS: Final = ("run_id", "run_dir")
+_ENGINE: Final = "aigw"
+
+
+def discover_notebooks(folder: Path) -> list[Path]:
+    """The runbook notebooks (``NN_name.ipynb``) in ``folder``, in order."""
+    return sorted(p for p in folder.glob("*.ipynb") if _NOTEBOOK_NAME.match(p.name))
+
+
+def select_notebooks(folder: Path, spec: str | None, target: str) -> list[Path]:
+    """The notebooks ``--notebooks`` names (prefixes like ``01,02``), or all; on cloudflare a rollback
+    notebook only when named."""
+    available = discover_notebooks(folder)
+    if not available:
+        raise ConfigError(f"no notebooks found in {folder}", hint="Run aigw from the repository checkout")
+    if not spec:
+        if target == "cloudflare":
+            return [p for p in available if not any(word in p.stem for word in _ONLY_WHEN_NAMED_ON_CLOUDFLARE)]
+        return available
+    chosen: list[Path] = []
+    for token in (t.strip() for t in spec.split(",")):
+        if not token:
+            continue
+        matches = [p for p in available if p.stem == token or p.stem.startswith(token if "_" in token else f"{token}_")]
+        if len(matches) != 1:
+            names = ", ".join(p.stem for p in available)
+            raise ConfigError(f"--notebooks: {token!r} names {'no' if not matches else 'more than one'} notebook",
+                              hint=f"Use a prefix of one of: {names}")
+        if matches[0] not in chosen:
+            chosen.append(matches[0])
+    return sorted(chosen)
+
+
+def parse_parameter_value(text: str) -> Any:
+    """papermill's ``-p`` typing: True, False, None, an int, a float, else the string."""
+    if text in {"True", "False"}:
+        return text == "True"
+    if text == "None":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """``papermill.inspect_notebook``: the notebook's parameters, by name."""
+    import papermill
+
+    declared: dict[str, Any] = papermill.inspect_notebook(str(notebook))
+    return declared
+
+
+def _check_parameters(
+    parameters: Mapping[str, Any], declared: Mapping[Path, Mapping[str, Any]], secrets: Sequence[Secret]
+) -> None:
+    known = {name for names in declared.values() for name in names}
+    for name, value in parameters.items():
+        if name in _RUN_PARAMETERS:
+            raise ConfigError(f"-p {name}: {name} is set by aigw run", hint="Use --out to choose the run folder")
+        if name not in known:
+            raise ConfigError(
+                f"-p {name}: no selected notebook declares a parameter {name!r}",
+                hint=f"Declared: {', '.join(sorted(known - set(_RUN_PARAMETERS))) or 'none'}",
+            )
+        text = str(value)
+        if any(s.reveal() == text or (len(s) >= 8 and s.reveal() in text) for s in secrets) or looks_like_key(text):
+            raise ConfigError(
+                f"-p {name}: the value is a secret or looks like a key; secrets are never parameters "
+                "(papermill writes parameters into the notebook)",
+                hint="Put it in .dev.vars or the environment instead",
+            )
+
+
+@dataclass(frozen=True)
+class NotebookFailure:
+    notebook: str
+    cell: int | None
+    error: str
+
+    def __str__(self) -> str:
+        where = f" cell {self.cell}" if self.cell is not None else ""
+        return f"{self.notebook}{where}: {self.error}"
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    target: str
+    run_id: str
+    executed: list[Path] = field(default_factory=list)
+    failure: NotebookFailure | None = None
+    bundle: Bundle | None = None
+
+
+def _utc_stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _progress(message: str) -> None:
+    print(f"aigw: {message}", file=sys.stderr, flush=True)
+
+
+def _register_engine() -> None:
+    """A papermill engine that prints a line per cell (papermill's own progress bar is per notebook)."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ProgressEngine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+            name = Path(str(nb_man.nb.metadata.get("papermill", {}).get("input_path", "notebook"))).stem
+            original = nb_man.cell_start
+
+            def cell_start(cell: Any, cell_index: int | None = None, **more: Any) -> Any:
+                if cell.get("cell_type") == "code":
+                    first = next((line for line in str(cell.get("source", "")).splitlines()
+                                  if line.strip() and not line.lstrip().startswith("#")), "")
+                    _progress(f"  {name} cell {cell_index}: {first[:80]}")
+                return original(cell, cell_index, **more)
+
+            nb_man.cell_start = cell_start
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(_ENGINE, ProgressEngine)
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` over it (the kernels inherit it), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def _failed_cell(output: Path) -> int | None:
+    """The index of the failed cell in the output notebook (what the HTML's ``#cell-N`` anchors use)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError):
+        return None
+    for index, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "failed":
+            return index
+    return None
+
+
+def _execute(notebook: Path, output: Path, parameters: Mapping[str, Any], cwd: Path,
+             secrets: Sequence[Secret]) -> NotebookFailure | None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from aigw.kernels import IPCKernelManager
+
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=dict(parameters), engine_name=_ENGINE, kernel_name="python3",
+            progress_bar=False, cwd=str(cwd), kernel_manager_class=IPCKernelManager, start_timeout=120,
+        )
+    except PapermillExecutionError as exc:
+        evalue = " ".join(str(exc.evalue).split())
+        return NotebookFailure(notebook.stem, _failed_cell(output), redact(f"{exc.ename}: {evalue}", secrets))
+    except Exception as exc:  # the kernel died, a timeout, a broken notebook: still a failed notebook
+        text = " ".join(str(exc).split())[:300]
+        return NotebookFailure(notebook.stem, _failed_cell(output), redact(f"{type(exc).__name__}: {text}", secrets))
+    return None
+
+
+def run_notebooks(
+    notebooks: Sequence[Path],
+    *,
+    target: str,
+    run_dir: Path,
+    parameters: Mapping[str, Any] | None = None,
+    env_file: Path | None = None,
+    faults: str | None = None,
+    twin_state: str | None = None,
+    root: Path | None = None,
+) -> RunResult:
+    """Run ``notebooks`` in order against ``target`` into ``run_dir`` and seal the bundle.
+
+    Stops at the first failing notebook (its partial output stays). ``EvidenceError`` when a secret
+    was found in the bundle; otherwise the result says whether a notebook failed.
+    """
+    if target not in {"twin", "cloudflare"}:
+        raise ConfigError(f"--target {target!r} is not a target", hint="Use twin or cloudflare")
+    if faults and target != "twin":
+        raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
+    parameters = dict(parameters or {})
+    root = root or repo_root()
+    run_dir = run_dir.resolve()
+    run_id = run_dir.name
+    declared = {nb: declared_parameters(nb) for nb in notebooks}
+    file_env = read_env(env_file or find_env_file(Path.cwd()))
+    twin: Any = None
+    try:
+        if target == "twin":
+            from aigw.twin.seed import generated_seed, seed_from_env_file
+            from aigw.twin.server import TwinServer
+
+            # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
+            gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
+            seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+            twin = TwinServer(state=twin_state or ":memory:", seed=seed, faults=faults).start()
+            kernel_env = seed.to_environ(twin)
+            _progress(f"twin serving at {twin.url} (state {twin_state or 'in memory'})")
+        else:
+            kernel_env = {"AIGW_ENV_FILE": str(env_file)} if env_file is not None else {}
+        kernel_env.update({"AIGW_TARGET": target, "AIGW_RUN_ID": run_id, "AIGW_RUN_DIR": str(run_dir)})
+        settings: Settings | None
+        try:
+            settings = load_settings(env_file, search_from=Path.cwd(), environ={**os.environ, **kernel_env})
+        except ConfigError:
+            if target == "twin":
+                raise
+            settings = None
+        secrets = [*(settings.secrets() if settings else ()), *secrets_from_environ({**file_env, **kernel_env})]
+        _check_parameters(parameters, declared, secrets)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _register_engine()
+        result = RunResult(run_dir=run_dir, target=target, run_id=run_id)
+        with _environment(kernel_env):
+            for notebook in notebooks:
+                mine = {k: v for k, v in parameters.items() if k in declared[notebook]}
+                mine.update({k: v for k, v in (("run_id", run_id), ("run_dir", str(run_dir)))
+                             if k in declared[notebook]})
+                output = run_dir / notebook.name
+                started = time.monotonic()
+                _progress(f"{notebook.stem}: running ({', '.join(f'{k}={v}' for k, v in mine.items())})")
+                failure = _execute(notebook, output, mine, notebook.parent, secrets)
+                if output.is_file():
+                    result.executed.append(output)
+                took = time.monotonic() - started
+                if failure is not None:
+                    _progress(f"{notebook.stem}: FAILED after {took:.1f} s at cell {failure.cell}")
+                    result.failure = failure
+                    break
+                _progress(f"{notebook.stem}: done in {took:.1f} s")
+        result.bundle = seal_bundle(
+            run_dir, run_id=run_id, target=target, settings=settings, parameters=parameters,
+            notebooks=result.executed, status="failed" if result.failure else "completed", root=root,
+            secrets=secrets,
+        )
+        return result
+    finally:
+        if twin is not None:
+            twin.close()
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``aigw run``: see the module docstring. Prints the run folder and the criteria table."""
+    root = repo_root()
+    env_file: Path | None = args.env_file
+    if env_file is not None and not env_file.is_file():
+        raise ConfigError(f"--env-file {str(env_file)!r} does not exist", hint="Check the path")
+    env = read_env(env_file or find_env_file(Path.cwd()))
+    target = args.target or ("cloudflare" if has_real_credentials(env) else "twin")
+    notebooks = select_notebooks(root / "notebooks", args.notebooks, target)
+    parameters = {name: parse_parameter_value(value) for name, value in (args.parameter or [])}
+    stamp_dir = root / "outputs" / f"{_utc_stamp()}-{target}"
+    run_dir: Path = args.out or stamp_dir
+    if args.out is None:
+        suffix = 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = stamp_dir.with_name(f"{stamp_dir.name}-{suffix}")
+    _progress(f"target {target}; notebooks {', '.join(p.stem for p in notebooks)}; run folder {run_dir}")
+    try:
+        result = run_notebooks(
+            notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
+            faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
+        )
+    except AigwError:
+        print(f"run folder: {run_dir}")
+        raise
+    print(f"run folder: {result.run_dir}")
+    if result.bundle is not None:
+        print(f"status: {result.bundle.status}")
+        print(result.bundle.table())
+    if result.failure is not None:
+        raise RunError(str(result.failure), notebook=result.failure.notebook, cell=result.failure.cell)
+    return 0

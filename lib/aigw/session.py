@@ -1,0 +1,357 @@
+"""What a notebook's first code cell calls: settings, the target, and (for rehearsal) a local twin.
+
+Notebook conventions (every runbook notebook follows them; ``aigw run`` and the tests rely on them)
+--------------------------------------------------------------------------------------------------
+
+1. **Layout.** ``notebooks/NN_name.ipynb``, kernelspec ``python3``, committed **without outputs**
+   (a test reads every ``notebooks/*.ipynb``). Build a notebook with nbformat from a throwaway
+   script; do not commit the script. Cells: a markdown title saying what the notebook does and which
+   contract criteria it proves; the ``parameters`` cell; the session cell; then, per step, a short
+   markdown cell (what and why, in ten seconds) and **one library call** per code cell. Logic lives
+   in ``aigw.steps.<notebook>``, never in cells. No cell branches on the target.
+
+2. **The parameters cell** is the first code cell, tagged ``parameters``. One assignment per line,
+   annotated, with a trailing ``# help`` comment (papermill's ``inspect_notebook`` reads both)::
+
+       gateway_id: str = ""  # empty: CLOUDFLARE_GATEWAY_ID from .dev.vars
+       dry_run: bool = False  # plan only, change nothing
+       run_id: str = ""  # set by `aigw run`
+       run_dir: str = ""  # set by `aigw run`: where evidence goes
+
+   papermill's parser cannot read ``str | None`` (the parameter silently disappears, and ``aigw run``
+   then refuses ``-p`` for it): use plain annotations (``str``, ``int``, ``bool``, ``float``,
+   ``list[str]``) and a sentinel for "unset" (``""``, ``0``, ``-1``) that the step function maps to
+   None. No ``=`` inside the help comment either (papermill then skips the line).
+   Every notebook declares ``run_id`` and ``run_dir``. Defaults must be offline-safe (nbval runs the
+   source notebooks with their defaults against a twin). **Never a secret as a parameter**:
+   papermill writes parameters into the notebook and its metadata. Secrets come from the
+   environment / ``.dev.vars`` through ``session.settings``. No derived values in the parameters cell
+   (``-p`` would not update them): derive them in a later cell or in the step function.
+
+3. **The session cell** is the second code cell and shows the session (its first output says which
+   target, account and gateway the notebook talks to)::
+
+       from aigw import evidence, steps
+       from aigw.session import open_session
+
+       session = open_session(run_id=run_id, run_dir=run_dir)
+       session
+
+   ``session.settings`` (``aigw.config.Settings``), ``session.client`` (``CloudflareClient``, lazy),
+   ``session.prober`` (``GatewayProber``, lazy), ``session.run_dir`` (a ``Path`` that exists: put
+   any file you produce there), ``session.run_id``.
+
+4. **Step cells** call one function of ``aigw.steps.<module>`` that takes the session first and
+   returns a small result object with ``_repr_markdown_`` (or ``_repr_html_``) and a ``checks`` list
+   of ``aigw.evidence.Check``. Leave the result as the cell's last expression so it shows.
+
+5. **Evidence cells** record what a step proved: ``evidence.record_all(result)`` records each check
+   (display_data of mimetype ``application/vnd.aigw.check+json``) and raises ``CheckFailed`` when
+   one failed, so the notebook stops where the evidence fails. For a single check:
+   ``evidence.record(3, "unified endpoint answers 200", "pass", detail)`` (end the line with ``;``
+   or assign it, so the returned ``Check`` is not shown twice). ``criterion`` is the contract's
+   validation criterion (1-6) or None for a note; ``detail`` is one line (secrets are redacted, but
+   never put one there). Record ``client.stats`` once at the end as
+   ``evidence.record(None, "retries", "pass", json.dumps(stats))`` if the notebook calls the API.
+
+6. **Expected failures are caught inside the step** (papermill fails a run on any error output,
+   even in a cell tagged ``raises-exception``). A missing required input is a one-line
+   ``aigw.errors`` exception, never ``input()`` (it fails under papermill); ask with an ipywidgets
+   ``Password`` only when ``session.interactive`` is true.
+
+Target resolution (``open_session``)
+------------------------------------
+``AIGW_TARGET`` from the environment (``aigw run`` and the test fixtures set it, with the twin's URLs
+and seeded credentials); else ``cloudflare`` when real credentials exist (an account id and API token
+that are not placeholders, and an API URL that is not loopback); else ``twin``: a detached
+``python -m aigw twin serve`` on ``127.0.0.1:8787`` (``AIGW_TWIN_PORT``) with its state and its seed
+(``.dev.vars`` values where present, generated ones otherwise; mode 0600) in the user cache dir
+(``AIGW_CACHE_DIR``; default ``~/.cache/aigw``), never under outputs/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets as _random
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import httpx
+
+from aigw import evidence
+from aigw.config import (
+    ENV_FILE_NAME,
+    Settings,
+    find_env_file,
+    load_settings,
+    read_env,
+    validate_account_id,
+)
+from aigw.errors import ConfigError
+
+if TYPE_CHECKING:
+    from aigw.cloudflare import CloudflareClient
+    from aigw.gateway import GatewayProber
+
+__all__ = [
+    "Session",
+    "Target",
+    "cache_dir",
+    "can_ask_user",
+    "ensure_background_twin",
+    "has_real_credentials",
+    "open_session",
+    "project_root",
+    "twin_environ",
+]
+
+Target = Literal["twin", "cloudflare"]
+TARGETS: Final = ("twin", "cloudflare")
+DEFAULT_TWIN_PORT: Final = 8787
+_TWIN_START_TIMEOUT_S: Final = 30.0
+
+
+def has_real_credentials(env: Mapping[str, str]) -> bool:
+    """True when ``env`` (merged, placeholders dropped) can reach the real Cloudflare API."""
+    account = env.get("CLOUDFLARE_ACCOUNT_ID", "")
+    if not account or not env.get("CLOUDFLARE_API_TOKEN"):
+        return False
+    try:
+        validate_account_id(account)
+    except ConfigError:
+        return False
+    probe = Settings(account_id=account, api_base_url=env.get("CLOUDFLARE_API_BASE_URL",
+                                                             "https://api.cloudflare.com/client/v4"))
+    return not probe.is_loopback
+
+
+def cache_dir() -> Path:
+    """Where the interactive twin keeps its state and seed (never under outputs/)."""
+    configured = os.environ.get("AIGW_CACHE_DIR")
+    if configured:
+        path = Path(configured)
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_cache_dir("aigw"))
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding ``.dev.vars`` or ``pyproject.toml`` above ``start``; else ``start``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() or (folder / ENV_FILE_NAME).is_file():
+            return folder
+    return here
+
+
+def twin_environ(base_url: str) -> dict[str, str]:
+    """The URL variables that aim the settings at a twin served at ``base_url``."""
+    base = base_url.rstrip("/")
+    return {
+        "CLOUDFLARE_API_BASE_URL": f"{base}/client/v4",
+        "CLOUDFLARE_GATEWAY_BASE_URL": f"{base}/v1",
+        "AIGW_PROVIDER_BASE_URL": f"{base}/__providers__",
+    }
+
+
+def _twin_alive(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/__twin__/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _seed_environ(env_file_values: Mapping[str, str], seed_file: Path) -> dict[str, str]:
+    """The twin's seed: kept values, generated where missing, ``.dev.vars`` values over them."""
+    from aigw.twin.seed import generated_seed
+
+    kept = read_env(seed_file, environ={}) if seed_file.is_file() else {}
+    seed = {k: v for k, v in generated_seed().to_environ().items() if not k.endswith("_BASE_URL")}
+    seed.update(kept)
+    for name in list(seed):
+        if env_file_values.get(name) and not name.endswith("_BASE_URL"):
+            seed[name] = env_file_values[name]
+    return seed
+
+
+def ensure_background_twin(env_file_values: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Start (or reuse) the detached twin for interactive rehearsal; its environment for the settings.
+
+    The twin listens on ``127.0.0.1:$AIGW_TWIN_PORT`` (8787), keeps its state in
+    ``<cache>/twin.sqlite`` and its seed in ``<cache>/twin.env`` (mode 0600). A running twin whose
+    seed changed (new ``.dev.vars`` values) is restarted when this process family started it.
+    """
+    port = int(os.environ.get("AIGW_TWIN_PORT", DEFAULT_TWIN_PORT))
+    base_url = f"http://127.0.0.1:{port}"
+    folder = cache_dir()
+    seed_file, pid_file = folder / "twin.env", folder / "twin.pid"
+    seed = _seed_environ(env_file_values or {}, seed_file)
+    previous = read_env(seed_file, environ={}) if seed_file.is_file() else {}
+    changed = {k: v for k, v in previous.items() if not k.endswith("_BASE_URL")} != seed
+    if changed:
+        _write_private(seed_file, "".join(f"{k}={_quote(v)}\n" for k, v in sorted(seed.items())))
+    alive = _twin_alive(base_url)
+    if alive and changed and pid_file.is_file():
+        # ASSUMPTION: a twin we started (pid recorded) may be restarted to pick up a new seed; one
+        # started by hand is left alone and keeps its own seed.
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+            os.kill(int(pid_file.read_text().strip()), 15)
+        deadline = time.monotonic() + 10
+        while _twin_alive(base_url) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = _twin_alive(base_url)
+    if not alive:
+        ready = folder / f"twin.ready.{_random.token_hex(4)}"
+        log = open(folder / "twin.log", "ab")  # noqa: SIM115 - handed to the detached process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aigw", "twin", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--state", str(folder / "twin.sqlite"), "--env-file", str(seed_file), "--admin",
+             "--ready-file", str(ready)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+        )
+        log.close()
+        pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + _TWIN_START_TIMEOUT_S
+        while not _twin_alive(base_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise ConfigError(
+                    f"the local twin did not start on port {port}",
+                    hint=f"See {folder / 'twin.log'}; set AIGW_TWIN_PORT to use another port",
+                )
+            time.sleep(0.1)
+        with contextlib.suppress(FileNotFoundError):
+            ready.unlink()
+    return {**seed, **twin_environ(base_url)}
+
+
+def _utc_stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+@dataclass
+class Session:
+    """What a notebook talks to. Its repr says which target and account, first thing in a notebook."""
+
+    settings: Settings
+    target: Target
+    run_id: str
+    run_dir: Path
+    _client: CloudflareClient | None = field(default=None, repr=False)
+    _prober: GatewayProber | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> CloudflareClient:
+        """The v4 API client for this session's settings (made on first use)."""
+        if self._client is None:
+            from aigw.cloudflare import CloudflareClient
+
+            self._client = CloudflareClient.from_settings(self.settings)
+        return self._client
+
+    @property
+    def prober(self) -> GatewayProber:
+        """The gateway data-plane prober for this session's settings (made on first use)."""
+        if self._prober is None:
+            from aigw.gateway import GatewayProber
+
+            self._prober = GatewayProber.from_settings(self.settings)
+        return self._prober
+
+    @property
+    def interactive(self) -> bool:
+        """True when a person can answer a prompt now (see ``can_ask_user``)."""
+        return can_ask_user()
+
+    def describe(self) -> dict[str, str]:
+        where = ("local twin (emulated Cloudflare; nothing leaves this machine)" if self.target == "twin"
+                 else "Cloudflare (real account; changes are real)")
+        return {
+            "target": f"{self.target}: {where}",
+            "account": self.settings.account_id,
+            "gateway": self.settings.gateway_id,
+            "API": self.settings.api_base_url,
+            "run": self.run_id,
+            "evidence folder": str(self.run_dir),
+        }
+
+    def __str__(self) -> str:
+        return "aigw session — " + "; ".join(f"{k}: {v}" for k, v in self.describe().items())
+
+    def _repr_markdown_(self) -> str:
+        rows = "\n".join(f"| {k} | `{v}` |" for k, v in self.describe().items())
+        title = "⚠️ **Target: Cloudflare**" if self.target == "cloudflare" else "🧪 **Target: twin**"
+        return f"{title} — account `{self.settings.account_id}`\n\n| | |\n|---|---|\n{rows}\n"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def close(self) -> None:
+        for part in (self._client, self._prober):
+            closer: Any = getattr(part, "close", None)
+            if callable(closer):
+                closer()
+
+
+def can_ask_user() -> bool:
+    """True when a person is at the notebook: a Jupyter frontend that allows input (papermill and
+    nbval never do), so a widget can be answered."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    kernel = getattr(shell, "kernel", None)
+    return bool(getattr(kernel, "_allow_stdin", False))
+
+
+def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Session:
+    """Settings, target, run id and evidence folder for the notebook running in the current folder.
+
+    **Parameters:**
+    * run_id - the run's id (``aigw run`` passes it); empty/None: ``$AIGW_RUN_ID`` or ``interactive-<UTC>``.
+    * run_dir - where evidence goes (created); empty/None: ``$AIGW_RUN_DIR`` or ``outputs/<run_id>``.
+    """
+    here = Path.cwd()
+    env_file_setting = os.environ.get("AIGW_ENV_FILE")
+    env_file = Path(env_file_setting) if env_file_setting else find_env_file(here)
+    requested = os.environ.get("AIGW_TARGET", "").strip().lower()
+    if requested and requested not in TARGETS:
+        raise ConfigError(f"AIGW_TARGET {requested!r} is not a target", hint="Use twin or cloudflare")
+    merged = read_env(env_file)
+    if requested:
+        target: Target = "twin" if requested == "twin" else "cloudflare"
+        settings = load_settings(env_file, search_from=here)
+    elif has_real_credentials(merged):
+        target = "cloudflare"
+        settings = load_settings(env_file, search_from=here)
+    else:
+        target = "twin"
+        file_values = read_env(env_file, environ={}) if env_file else {}
+        twin_env = ensure_background_twin(file_values)
+        settings = load_settings(env_file, search_from=here, environ={**os.environ, **twin_env})
+    evidence.use_secrets(settings.secrets())
+    resolved_id = run_id or os.environ.get("AIGW_RUN_ID") or f"interactive-{_utc_stamp()}"
+    folder = Path(run_dir or os.environ.get("AIGW_RUN_DIR") or project_root(here) / "outputs" / resolved_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Session(settings=settings, target=target, run_id=resolved_id, run_dir=folder.resolve())

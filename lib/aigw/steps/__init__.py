@@ -1,0 +1,31 @@
+"""One module per notebook: the logic its cells call, one function per cell.
+
+Each step takes the ``Session`` first and returns a small result object that shows itself in the
+notebook (``_repr_markdown_``) and carries its ``checks`` (``aigw.evidence.Check``) for
+``evidence.record_all``. Submodules are imported by the notebook that needs them
+(``from aigw.steps import create_gateway``); this package imports none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["cell_text", "markdown_table"]
+
+
+def cell_text(value: Any) -> str:
+    """A value as a Markdown table cell: code-formatted, pipes escaped, None as a dash."""
+    if value is None:
+        return "—"
+    text = str(value).replace("|", "\\|").replace("\n", " ")
+    return f"`{text}`" if text else "`\"\"`"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool = False) -> str:
+    """A Markdown table; cells go through ``cell_text`` unless ``raw`` (already Markdown)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        cells = [str(c) if raw else cell_text(c) for c in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

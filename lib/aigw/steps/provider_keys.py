@@ -1,0 +1,382 @@
+"""Notebook 02: store the provider keys with Cloudflare (BYOK), and prove criterion 2.
+
+``collect_keys`` -> ``ensure_store`` -> ``store_provider_keys`` -> ``verify_provider_keys``.
+
+Each key becomes the Secrets Store secret ``{gateway_id}_{provider_slug}_{alias}`` (scope
+``ai_gateway``), referenced by the gateway's provider config for ``(provider_slug, alias)``.
+
+**How a changed key is noticed** (values are write-only: Cloudflare never returns them): the
+secret's ``comment`` holds a salted fingerprint, ``aigw-fp:v1:<salt>:<HMAC-SHA256(salt, key)[:32]>``
+(a random per-secret salt; 128 bits of an HMAC over a high-entropy key reveal nothing usable). A
+re-run recomputes it with the stored salt: same key -> "unchanged", nothing written; different key ->
+the secret's value is replaced in place (PATCH), reported as a rotation; the provider config keeps
+pointing at the same secret id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets as _random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from aigw.cloudflare import ProviderConfig, Store
+from aigw.config import ENV_FILE_NAME, PROVIDER_KEY_VARS, PROVIDERS, Secret
+from aigw.errors import ConfigError, PermissionDeniedError
+from aigw.evidence import Check
+from aigw.session import Session
+from aigw.steps import markdown_table
+
+__all__ = [
+    "DEFAULT_STORE_NAME",
+    "KeyOutcome",
+    "KeyVerification",
+    "ProviderKeys",
+    "StoreChoice",
+    "StoredKeys",
+    "collect_keys",
+    "ensure_store",
+    "fingerprint",
+    "fingerprint_matches",
+    "secret_name",
+    "store_provider_key",
+    "store_provider_keys",
+    "verify_provider_keys",
+]
+
+#: Cloudflare creates a store of this name when Secrets Store is first opened in the dashboard.
+DEFAULT_STORE_NAME: Final = "default_secrets_store"
+_FINGERPRINT: Final = re.compile(r"aigw-fp:v1:([0-9a-f]{32}):([0-9a-f]{32})")
+_SCOPE: Final = "ai_gateway"
+
+
+def secret_name(gateway_id: str, provider: str, alias: str) -> str:
+    """The BYOK secret's name Cloudflare's gateway looks up: ``{gateway_id}_{provider_slug}_{alias}``."""
+    return f"{gateway_id}_{provider}_{alias}"
+
+
+def fingerprint(key: Secret, salt: str | None = None) -> str:
+    """A salted fingerprint of ``key`` for the secret's comment (never the key, never reversible)."""
+    salt = salt or _random.token_hex(16)
+    digest = hmac.new(bytes.fromhex(salt), key.reveal().encode(), hashlib.sha256).hexdigest()[:32]
+    return f"aigw-fp:v1:{salt}:{digest}"
+
+
+def fingerprint_matches(comment: str | None, key: Secret) -> bool | None:
+    """True/False when ``comment`` holds a fingerprint (of ``key`` or not); None when it holds none."""
+    found = _FINGERPRINT.search(comment or "")
+    if not found:
+        return None
+    return hmac.compare_digest(fingerprint(key, found.group(1)), found.group(0))
+
+
+# --- keys -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProviderKeys:
+    """The keys to store, by provider, and what happened to the ones that are missing."""
+
+    providers: tuple[str, ...]
+    required: tuple[str, ...]
+    keys: dict[str, Secret] = field(default_factory=dict, repr=False)
+    skipped: dict[str, str] = field(default_factory=dict)
+    widgets: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def key(self, provider: str) -> Secret | None:
+        """The key: configured, or typed into this notebook's password field."""
+        if provider in self.keys:
+            return self.keys[provider]
+        widget = self.widgets.get(provider)
+        value = str(getattr(widget, "value", "") or "").strip()
+        return Secret(value, PROVIDER_KEY_VARS[provider]) if value else None
+
+    def _repr_markdown_(self) -> str:
+        rows = []
+        for provider in self.providers:
+            if provider in self.keys:
+                state = "configured"
+            elif provider in self.widgets:
+                state = "enter it in the password field below, then run the next cells"
+            else:
+                state = f"skipped: {self.skipped.get(provider, '')}"
+            rows.append((provider, PROVIDER_KEY_VARS[provider], state))
+        return "**Provider keys** (values never shown)\n\n" + markdown_table(["provider", "variable", "key"], rows)
+
+
+def _check_providers(providers: Sequence[str] | str, what: str) -> tuple[str, ...]:
+    if isinstance(providers, str):  # `-p providers openai,anthropic` arrives as one string
+        providers = [p.strip() for p in providers.split(",") if p.strip()]
+    unknown = [p for p in providers if p not in PROVIDER_KEY_VARS]
+    if unknown:
+        raise ConfigError(f"{what}: unknown provider(s) {', '.join(unknown)}", hint=f"Use {', '.join(PROVIDERS)}")
+    return tuple(providers)
+
+
+def collect_keys(
+    session: Session, providers: Sequence[str] | str = PROVIDERS, required_providers: Sequence[str] | str | None = None
+) -> ProviderKeys:
+    """The keys from the environment / ``.dev.vars``. A missing one is asked for with a password field
+    when a person is at the notebook; otherwise it is an error for a required provider and a skip for
+    another (``required_providers`` None: all of ``providers``)."""
+    chosen = _check_providers(providers, "providers")
+    required = _check_providers(required_providers if required_providers is not None else chosen,
+                                "required_providers")
+    result = ProviderKeys(chosen, required)
+    for provider in chosen:
+        key = session.settings.provider_key(provider)
+        if key is not None:
+            result.keys[provider] = key
+            continue
+        variable = PROVIDER_KEY_VARS[provider]
+        if session.interactive:
+            import ipywidgets
+            from IPython.display import display
+
+            widget = ipywidgets.Password(description=provider, placeholder=f"{variable} (not shown, not saved)")
+            result.widgets[provider] = widget
+            display(widget)  # type: ignore[no-untyped-call]
+        elif provider in required:
+            raise ConfigError(f"{variable} is not set", hint=f"Put it in {ENV_FILE_NAME} or the environment "
+                              f"(or drop {provider} from required_providers)")
+        else:
+            result.skipped[provider] = f"{variable} is not set and {provider} is not required"
+    return result
+
+
+# --- store ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreChoice:
+    store: Store
+    created: bool
+    gateway_pointed: bool
+    previous_store_id: str | None
+
+    def _repr_markdown_(self) -> str:
+        made = "created" if self.created else "existing"
+        pointed = (f"gateway's `store_id` set (was `{self.previous_store_id}`)" if self.gateway_pointed
+                   else "gateway's `store_id` already points at it")
+        return f"**Secrets Store** `{self.store.name}` (`{self.store.id}`, {made}); {pointed}."
+
+
+def ensure_store(session: Session, store_name: str | None = None) -> StoreChoice:
+    """A Secrets Store for the keys, and the gateway's ``store_id`` pointing at it.
+
+    Which store: the one named ``store_name``; else the one the gateway already uses; else the
+    account's only store; else a new ``default_secrets_store``.
+    """
+    client = session.client
+    gateway_id = session.settings.gateway_id
+    gateway = client.find_gateway(gateway_id)
+    if gateway is None:
+        raise ConfigError(f"gateway {gateway_id!r} does not exist", hint="Run notebook 01 (create gateway) first")
+    stores = client.list_stores()
+    store: Store | None
+    if store_name:  # "" (the notebook's "unset") falls through to the gateway's store
+        store = next((s for s in stores if s.name == store_name), None)
+    elif gateway.store_id:
+        store = next((s for s in stores if s.id == gateway.store_id), None)
+    else:
+        # ASSUMPTION: Secrets Store allows one store per account (open beta); with several, the one of
+        # the default name is preferred, then the oldest.
+        store = next((s for s in stores if s.name == DEFAULT_STORE_NAME), None) or (stores[0] if stores else None)
+    created = False
+    if store is None:
+        try:
+            store = client.create_store(store_name or DEFAULT_STORE_NAME)
+        except PermissionDeniedError as exc:
+            raise PermissionDeniedError("the token may not create a Secrets Store", status=exc.status,
+                                        errors=exc.errors,
+                                        hint="Give the token Secrets Store Write on this account") from None
+        created = True
+    pointed = gateway.store_id != store.id
+    if pointed:
+        client.update_gateway(gateway_id, {"store_id": store.id})
+    return StoreChoice(store, created, pointed, gateway.store_id)
+
+
+# --- keys into the store ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyOutcome:
+    """What happened to one provider's key: ``secret`` created / unchanged / rotated; config created /
+    unchanged / re-pointed; or skipped."""
+
+    provider: str
+    secret_name: str
+    secret: Literal["created", "unchanged", "rotated", "skipped"]
+    config: Literal["created", "unchanged", "re-pointed", "skipped"]
+    note: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.secret in {"created", "rotated"} or self.config in {"created", "re-pointed"}
+
+
+@dataclass(frozen=True)
+class StoredKeys:
+    outcomes: tuple[KeyOutcome, ...]
+
+    @property
+    def rotations(self) -> list[str]:
+        return [o.provider for o in self.outcomes if o.secret == "rotated"]
+
+    @property
+    def changed(self) -> bool:
+        return any(o.changed for o in self.outcomes)
+
+    @property
+    def checks(self) -> list[Check]:
+        """A note per provider (``key change``): what happened to its secret and provider config."""
+        return [Check(None, f"{o.provider} key change", "skip" if o.secret == "skipped" else "pass",
+                      "no change" if not o.changed and o.secret != "skipped"
+                      else f"secret {o.secret}, provider config {o.config}" + (f" ({o.note})" if o.note else ""))
+                for o in self.outcomes]
+
+    def _repr_markdown_(self) -> str:
+        head = "**Provider keys stored**" if self.changed else "**No change** — every key is already stored"
+        if self.rotations:
+            head += f" — rotated: {', '.join(self.rotations)}"
+        return head + "\n\n" + markdown_table(
+            ["provider", "secret", "secret action", "provider config", "note"],
+            [(o.provider, o.secret_name, o.secret, o.config, o.note or None) for o in self.outcomes])
+
+
+def store_provider_key(
+    session: Session, store: Store, provider: str, key: Secret, *, alias: str = "default",
+    configs: Sequence[ProviderConfig] | None = None,
+) -> KeyOutcome:
+    """Store one key (create, leave, or rotate the secret) and attach it to the gateway (provider config)."""
+    client = session.client
+    gateway_id = session.settings.gateway_id
+    name = secret_name(gateway_id, provider, alias)
+    existing = client.find_secret(store.id, name)
+    note = ""
+    secret_action: Literal["created", "unchanged", "rotated"]
+    if existing is None:
+        stored = client.create_secret(store.id, name, key, scopes=(_SCOPE,), comment=fingerprint(key))
+        secret_action = "created"
+    else:
+        same = fingerprint_matches(existing.comment, key)
+        scoped = _SCOPE in existing.scopes or not existing.scopes
+        if same is True and scoped:
+            stored, secret_action = existing, "unchanged"
+        else:
+            if same is None:
+                # ASSUMPTION: a secret without our fingerprint (made by hand) may hold another key; the
+                # configured one is written over it and reported as a rotation.
+                note = "no fingerprint on the stored secret: value replaced"
+            stored = client.update_secret(store.id, existing.id, value=key, comment=fingerprint(key))
+            secret_action = "rotated"
+    current = configs if configs is not None else client.list_provider_configs(gateway_id)
+    config = next((c for c in current if c.provider_slug == provider and c.alias == alias), None)
+    config_action: Literal["created", "unchanged", "re-pointed"]
+    if config is None:
+        client.create_provider_config(gateway_id, provider, alias, secret_id=stored.id,
+                                      default_config=alias == "default")
+        config_action = "created"
+    elif config.secret_id and config.secret_id != stored.id:
+        # The config serves another secret; provider configs have no "change secret id" operation.
+        client.delete_provider_config(gateway_id, config.id)
+        client.create_provider_config(gateway_id, provider, alias, secret_id=stored.id,
+                                      default_config=config.default_config)
+        config_action = "re-pointed"
+    else:
+        config_action = "unchanged"
+    return KeyOutcome(provider, name, secret_action, config_action, note)
+
+
+def store_provider_keys(session: Session, store: StoreChoice | Store, keys: ProviderKeys, *,
+                        alias: str = "default") -> StoredKeys:
+    """``store_provider_key`` for every provider with a key; the others are skipped (or, if required
+    and still missing after the password field, an error)."""
+    target = store.store if isinstance(store, StoreChoice) else store
+    configs = session.client.list_provider_configs(session.settings.gateway_id)
+    outcomes: list[KeyOutcome] = []
+    for provider in keys.providers:
+        key = keys.key(provider)
+        name = secret_name(session.settings.gateway_id, provider, alias)
+        if key is None:
+            if provider in keys.required:
+                raise ConfigError(f"{PROVIDER_KEY_VARS[provider]} is not set",
+                                  hint=f"Enter it in the password field above or put it in {ENV_FILE_NAME}")
+            outcomes.append(KeyOutcome(provider, name, "skipped", "skipped", keys.skipped.get(provider, "no key")))
+            continue
+        outcomes.append(store_provider_key(session, target, provider, key, alias=alias, configs=configs))
+    return StoredKeys(tuple(outcomes))
+
+
+# --- verify -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyVerification:
+    rows: tuple[tuple[str, str, str, str, str], ...]
+    checks: list[Check] = field(default_factory=list)
+
+    def _repr_markdown_(self) -> str:
+        marks = {"pass": "✅", "fail": "❌", "skip": "⏭️"}
+        table = markdown_table(["provider", "alias", "secret", "status", "preview"], self.rows)
+        lines = "\n".join(f"* {marks[c.status]} {c.check}: {c.detail}" for c in self.checks)
+        return f"**Verification (criterion 2)**\n\n{table}\n\n{lines}"
+
+
+def _contains_value(config: ProviderConfig, key: Secret) -> bool:
+    return key.reveal() in json.dumps(dict(config.raw), default=str)
+
+
+def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoice | Store, *,
+                         alias: str = "default") -> KeyVerification:
+    """Criterion 2: for each provider a provider config of ``alias`` with a ``secret_preview`` and never
+    the value, backed by an ``ai_gateway``-scoped secret whose status is active; all three present."""
+    client = session.client
+    target = store.store if isinstance(store, StoreChoice) else store
+    gateway_id = session.settings.gateway_id
+    configs = client.list_provider_configs(gateway_id)
+    secrets_by_id = {s.id: s for s in client.list_secrets(target.id)}
+    checks: list[Check] = []
+    rows: list[tuple[str, str, str, str, str]] = []
+    active = 0
+    for provider in keys.providers:
+        config = next((c for c in configs if c.provider_slug == provider and c.alias == alias), None)
+        key = keys.key(provider)
+        if config is None:
+            status: Literal["pass", "fail", "skip"] = "fail" if provider in keys.required else "skip"
+            checks.append(Check(2, f"{provider} key stored", status, f"no provider config for alias {alias!r}"))
+            rows.append((provider, alias, "—", "missing", "—"))
+            continue
+        stored = secrets_by_id.get(config.secret_id or "")
+        problems = []
+        if not config.secret_preview:
+            problems.append("no secret_preview")
+        if key is not None and _contains_value(config, key):
+            problems.append("the API returned the key's value")
+        if stored is None:
+            problems.append("its secret is not in the store")
+        else:
+            if stored.status != "active":
+                problems.append(f"secret status {stored.status}")
+            if _SCOPE not in stored.scopes:
+                problems.append(f"secret scopes {list(stored.scopes)} lack {_SCOPE}")
+            if stored.name != secret_name(gateway_id, provider, alias):
+                problems.append(f"secret named {stored.name}, not {secret_name(gateway_id, provider, alias)}")
+        ok = not problems
+        active += ok
+        # The preview is Cloudflare's own few characters; shown masked further, as at most 4 of them.
+        preview = (config.secret_preview or "")[:4] + "…" if config.secret_preview else "—"
+        checks.append(Check(2, f"{provider} key stored and active", "pass" if ok else "fail",
+                            "; ".join(problems) if problems else
+                            f"config {config.id}, secret {stored.name if stored else '?'} active, preview present"))
+        rows.append((provider, alias, stored.name if stored else "—", stored.status or "?" if stored else "—", preview))
+    wanted = len(PROVIDERS)
+    checks.append(Check(2, f"{wanted} provider keys stored and active", "pass" if active >= wanted else "fail",
+                        f"{active} of {wanted} ({', '.join(PROVIDERS)})"))
+    return KeyVerification(tuple(rows), checks)
+

@@ -1,0 +1,177 @@
+"""aigw.evidence: checks in notebooks, criteria, criterion 6, HTML exports, sealing and verifying."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from aigw import evidence
+from aigw.config import Secret
+from aigw.errors import EvidenceError
+from aigw.evidence import CHECK_MIMETYPE, Check, check_setup_documented, read_checks, summarize_criteria
+
+
+def _check_output(criterion: int | None, check: str, status: str, detail: str = "") -> nbformat.NotebookNode:
+    payload = {"criterion": criterion, "check": check, "status": status, "detail": detail, "time": "t"}
+    return nbformat.v4.new_output("display_data", data={CHECK_MIMETYPE: payload, "text/plain": check})
+
+
+def _executed_notebook(path: Path, extra_output: str = "") -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("evidence.record_all(result)"),
+        nbformat.v4.new_code_cell("print('see https://example.com/docs')"),
+    ]
+    nb.cells[2].outputs = [_check_output(1, "gateway listed", "pass", "ok"), _check_output(2, "keys", "fail", "x")]
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"done {extra_output}\n")]
+    nbformat.write(nb, path)
+    return path
+
+
+def _repo(root: Path, *, docs: bool, example_vars: list[str]) -> Path:
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    if docs:
+        for name in evidence.REQUIRED_DOCS:
+            (root / name).write_text("# Doc\n\n" + "Step by step, with the commands to run. " * 20)
+    (root / ".dev.vars.example").write_text("".join(f"# about {v}\n{v}=<value>\n" for v in example_vars))
+    return root
+
+
+def _all_config_vars() -> list[str]:
+    return evidence._config_variables()
+
+
+def test_record_outside_a_kernel_prints_and_redacts(capsys: pytest.CaptureFixture[str]) -> None:
+    value = "canary-" + secrets.token_urlsafe(20)
+    evidence.use_secrets([Secret(value, "CF_AIG_TOKEN")])
+    check = evidence.record(3, "unified endpoint", "pass", f"sent with {value}")
+    assert check.detail == "sent with ***"
+    assert check.criterion == 3 and check.status == "pass" and check.time.endswith("Z")
+    out = capsys.readouterr().out
+    assert "PASS" in out and value not in out
+
+
+def test_record_rejects_bad_status_and_criterion() -> None:
+    with pytest.raises(ValueError, match="status"):
+        evidence.record(1, "x", "ok")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="criterion"):
+        evidence.record(7, "x", "pass")
+
+
+def test_record_all_raises_after_recording_every_check(capsys: pytest.CaptureFixture[str]) -> None:
+    checks = [Check(1, "listed", "pass"), Check(1, "settings", "fail", "cache_ttl 0"), Check(1, "auth", "pass")]
+    with pytest.raises(evidence.CheckFailed, match="criterion 1 check failed: settings: cache_ttl 0"):
+        evidence.record_all(checks)
+    assert capsys.readouterr().out.count("\n") == 3
+
+
+def test_read_checks_with_cell_index(tmp_path: Path) -> None:
+    path = _executed_notebook(tmp_path / "01_demo.ipynb")
+    checks = read_checks(path)
+    assert [(c.criterion, c.status, c.cell, c.notebook) for c in checks] == [
+        (1, "pass", 2, "01_demo"), (2, "fail", 2, "01_demo")]
+
+
+def test_summarize_criteria() -> None:
+    checks = [Check(1, "a", "pass"), Check(1, "b", "pass"), Check(2, "c", "pass"), Check(2, "d", "fail"),
+              Check(3, "e", "skip"), Check(None, "note", "fail")]
+    statuses = {c.number: c.status for c in summarize_criteria(checks)}
+    assert statuses == {1: "pass", 2: "fail", 3: "skip", 4: "not run", 5: "not run", 6: "not run"}
+
+
+def test_criterion_6_fails_without_docs_and_passes_with_them(tmp_path: Path) -> None:
+    bare = _repo(tmp_path / "bare", docs=False, example_vars=_all_config_vars())
+    results = check_setup_documented(bare)
+    assert [c.status for c in results] == ["fail", "fail", "fail", "pass"]
+    full = _repo(tmp_path / "full", docs=True, example_vars=_all_config_vars())
+    assert {c.status for c in check_setup_documented(full)} == {"pass"}
+
+
+def test_criterion_6_names_a_variable_missing_from_the_example(tmp_path: Path) -> None:
+    variables = _all_config_vars()
+    assert {"CLOUDFLARE_ACCOUNT_ID", "CF_AIG_TOKEN", "OPENAI_API_KEY", "AIGW_PROVIDER_BASE_URL"} <= set(variables)
+    root = _repo(tmp_path, docs=True, example_vars=[v for v in variables if v != "CF_AIG_TOKEN"])
+    last = check_setup_documented(root)[-1]
+    assert last.status == "fail" and "CF_AIG_TOKEN" in last.detail
+
+
+def test_criterion_6_rejects_stub_documents(tmp_path: Path) -> None:
+    root = _repo(tmp_path, docs=True, example_vars=_all_config_vars())
+    (root / evidence.REQUIRED_DOCS[0]).write_text("# TODO\n")
+    assert check_setup_documented(root)[0].status == "fail"
+
+
+def test_html_export_is_self_contained_with_cell_anchors(tmp_path: Path) -> None:
+    path = _executed_notebook(tmp_path / "01_demo.ipynb")
+    html = evidence.export_html(path, tmp_path / "01_demo.html").read_text()
+    remote = re.findall(r"""\b(?:src|href)\s*=\s*["']?https?://""", html, flags=re.I)
+    assert remote == []
+    assert "import mermaid" not in html and "cdnjs" not in html.split("</style>")[-1]
+    for index in range(4):
+        assert f'id="cell-{index}"' in html
+
+
+def _seal(run_dir: Path, root: Path, **kwargs: object) -> evidence.Bundle:
+    notebooks = sorted(run_dir.glob("*.ipynb"))
+    return evidence.seal_bundle(run_dir, run_id=run_dir.name, target="twin", settings=None,
+                                parameters={"dry_run": False}, notebooks=notebooks, status="completed",
+                                root=root, **kwargs)  # type: ignore[arg-type]
+
+
+def test_seal_then_verify_and_tamper(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "repo", docs=False, example_vars=_all_config_vars())
+    run = tmp_path / "run"
+    run.mkdir()
+    _executed_notebook(run / "01_demo.ipynb")
+    bundle = _seal(run, root)
+    assert bundle.status == "incomplete"
+    names = {p.name for p in run.iterdir()}
+    assert {"01_demo.ipynb", "01_demo.html", "evidence.json", "SUMMARY.md", "manifest.json"} <= names
+    doc = json.loads((run / "evidence.json").read_text())
+    assert doc["criteria"][0]["status"] == "pass" and doc["criteria"][0]["links"] == ["01_demo.html#cell-2"]
+    assert doc["criteria"][5]["status"] == "fail"
+    assert doc["tools"]["papermill"] and doc["parameters"] == {"dry_run": False}
+    summary = (run / "SUMMARY.md").read_text()
+    assert "[01_demo cell 2](01_demo.html#cell-2)" in summary and "- [ ] Ready to execute Stage 1" in summary
+    assert len(evidence.verify_bundle(run)) == len(names) - 1
+
+    changed = tmp_path / "changed"
+    shutil.copytree(run, changed)
+    with (changed / "SUMMARY.md").open("a") as handle:
+        handle.write("all criteria pass\n")
+    with pytest.raises(EvidenceError, match=r"changed: SUMMARY\.md"):
+        evidence.verify_bundle(changed)
+
+    added = tmp_path / "added"
+    shutil.copytree(run, added)
+    (added / "extra.txt").write_text("x")
+    (added / "01_demo.html").unlink()
+    with pytest.raises(EvidenceError, match=r"missing: 01_demo\.html; added: extra\.txt"):
+        evidence.verify_bundle(added)
+
+
+def test_a_planted_secret_is_quarantined_and_fails_the_seal(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "repo", docs=True, example_vars=_all_config_vars())
+    value = "sk-" + secrets.token_urlsafe(30)
+    run = tmp_path / "run"
+    run.mkdir()
+    _executed_notebook(run / "01_clean.ipynb")
+    _executed_notebook(run / "02_leaky.ipynb", extra_output=value)
+    with pytest.raises(EvidenceError, match="02_leaky"):
+        _seal(run, root, secrets=[Secret(value, "OPENAI_API_KEY")])
+    assert not (run / "02_leaky.ipynb").exists() and not (run / "02_leaky.html").exists()
+    assert (run / "01_clean.html").exists()
+    for path in run.rglob("*"):
+        assert value.encode() not in path.read_bytes(), path
+    doc = json.loads((run / "evidence.json").read_text())
+    assert doc["status"] == "failed"
+    assert {q["file"] for q in doc["quarantined"]} == {"02_leaky.ipynb", "02_leaky.html"}
+    evidence.verify_bundle(run)

@@ -1,0 +1,100 @@
+"""aigw.session: target resolution, the session's face, and the detached twin for interactive rehearsal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aigw import evidence
+from aigw.session import has_real_credentials, open_session
+
+_VARS = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_GATEWAY_ID", "CLOUDFLARE_API_TOKEN", "CF_AIG_TOKEN",
+         "GOOGLE_AI_STUDIO_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CLOUDFLARE_API_BASE_URL",
+         "CLOUDFLARE_GATEWAY_BASE_URL", "AIGW_PROVIDER_BASE_URL", "AIGW_TARGET", "AIGW_RUN_ID", "AIGW_RUN_DIR",
+         "AIGW_ENV_FILE")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in _VARS:
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_real_credentials_need_account_token_and_a_remote_api() -> None:
+    account, token = secrets.token_hex(16), secrets.token_urlsafe(30)
+    assert has_real_credentials({"CLOUDFLARE_ACCOUNT_ID": account, "CLOUDFLARE_API_TOKEN": token})
+    assert not has_real_credentials({"CLOUDFLARE_ACCOUNT_ID": account})
+    assert not has_real_credentials({"CLOUDFLARE_ACCOUNT_ID": "not-an-account", "CLOUDFLARE_API_TOKEN": token})
+    assert not has_real_credentials({"CLOUDFLARE_ACCOUNT_ID": account, "CLOUDFLARE_API_TOKEN": token,
+                                     "CLOUDFLARE_API_BASE_URL": "http://127.0.0.1:8787/client/v4"})
+
+
+def test_session_from_the_runner_environment(twin, clean_env: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in twin.seed.to_environ(twin.server).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIGW_TARGET", "twin")
+    monkeypatch.setenv("AIGW_RUN_DIR", str(tmp_path / "run"))
+    session = open_session(run_id="r1")
+    assert session.target == "twin" and session.run_id == "r1"
+    assert session.run_dir == (tmp_path / "run").resolve() and session.run_dir.is_dir()
+    shown = session._repr_markdown_()
+    assert "Target: twin" in shown and twin.seed.account_id in shown and twin.seed.api_token not in shown
+    assert session.client.verify_token().active
+    evidence.record(None, "note", "pass", f"token {twin.seed.api_token}")
+    assert twin.seed.api_token not in capsys.readouterr().out
+    session.close()
+
+
+def test_unknown_target_is_refused(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIGW_TARGET", "production")
+    with pytest.raises(Exception, match="AIGW_TARGET 'production' is not a target"):
+        open_session()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def background(clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AIGW_CACHE_DIR", str(cache))
+    monkeypatch.setenv("AIGW_TWIN_PORT", str(_free_port()))
+    yield cache
+    pid_file = cache / "twin.pid"
+    if pid_file.is_file():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_without_credentials_a_detached_twin_is_started_and_reused(background: Path) -> None:
+    first = open_session(run_dir=str(background.parent / "run"))
+    assert first.target == "twin"
+    assert first.settings.is_loopback and first.settings.api_base_url.endswith(f":{os.environ['AIGW_TWIN_PORT']}"
+                                                                                "/client/v4")
+    assert first.client.verify_token().active
+    seed_file = background / "twin.env"
+    assert stat.S_IMODE(seed_file.stat().st_mode) == 0o600
+    pid = (background / "twin.pid").read_text()
+    second = open_session(run_dir=str(background.parent / "run"))
+    assert second.settings.account_id == first.settings.account_id
+    assert (background / "twin.pid").read_text() == pid  # reused, not restarted
+    assert second.settings.provider_keys == first.settings.provider_keys
+    first.close()
+    second.close()
