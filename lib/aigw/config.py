@@ -26,6 +26,7 @@ __all__ = [
     "GATEWAY_ID_PATTERN",
     "PROVIDERS",
     "PROVIDER_KEY_VARS",
+    "VARIABLES",
     "Secret",
     "Settings",
     "find_env_file",
@@ -50,6 +51,17 @@ PROVIDER_KEY_VARS: Final[Mapping[str, str]] = {
     "openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
 }
+#: Every variable the project reads, in the order .dev.vars.example documents them.
+VARIABLES: Final = (
+    "CLOUDFLARE_ACCOUNT_ID",
+    "CLOUDFLARE_GATEWAY_ID",
+    "CLOUDFLARE_API_TOKEN",
+    "CF_AIG_TOKEN",
+    *PROVIDER_KEY_VARS.values(),
+    "CLOUDFLARE_API_BASE_URL",
+    "CLOUDFLARE_GATEWAY_BASE_URL",
+    "AIGW_PROVIDER_BASE_URL",
+)
 #: Values that only say "fill me in": a variable holding one counts as unset.
 _PLACEHOLDER: Final = re.compile(r"^\s*(<.*>|your[-_].*|changeme|xxx+|\.\.\.)\s*$", re.IGNORECASE)
 

@@ -557,3 +557,15 @@ def test_seed_rejects_bad_requests(
     assert response.status_code == status
     assert "error" in response.json()
     assert count_logs(twin.context.db, twin.account_id, gateway_id) == 0
+
+
+def test_deleting_a_gateway_deletes_its_logs(twin: Any, api: httpx.Client) -> None:
+    gateway_id, _ = sample_gateway(twin, api)
+    assert api.delete(f"/accounts/{twin.account_id}/ai-gateway/gateways/{gateway_id}").status_code == 200
+    assert count_logs(twin.context.db, twin.account_id, gateway_id) == 0
+    # The same id again starts with an empty log, not the old gateway's.
+    new_body = {"id": gateway_id, "cache_invalidate_on_update": False, "cache_ttl": 0, "collect_logs": True,
+                "rate_limiting_interval": 0, "rate_limiting_limit": 0}
+    assert api.post(f"/accounts/{twin.account_id}/ai-gateway/gateways", json=new_body).status_code == 200
+    listed = api.get(logs_url(twin, gateway_id)).json()
+    assert listed["result"] == [] and listed["result_info"]["total_count"] == 0

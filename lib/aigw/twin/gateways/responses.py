@@ -29,6 +29,7 @@ from aigw.twin.envelope import (
     validation_error,
 )
 from aigw.twin.gateways import models
+from aigw.twin.logs import models as logs
 from aigw.twin.secrets_store import models as secrets
 
 __all__ = ["routes", "secret_preview"]
@@ -279,7 +280,12 @@ async def delete_gateway(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "ai_gateway:write")
     gateway_id = _path_gateway_id(request, "id")
-    deleted = models.delete_gateway(_context(request).db, account_id, gateway_id)
+    db = _context(request).db
+    # A gateway re-created with the same id must not show the old one's logs: both go together.
+    with db.transaction():
+        deleted = models.delete_gateway(db, account_id, gateway_id)
+        if deleted is not None:
+            logs.delete_gateway_logs(db, account_id, gateway_id)
     if deleted is None:
         raise not_found()
     return ok(deleted)
