@@ -55,7 +55,7 @@ def _environ(twin: Any, run_dir: Path, run_id: str, env_file: Path) -> dict[str,
     env.update(twin.seed.to_environ(twin.server))
     # An empty env file: a developer's own .dev.vars must not leak into the test's settings.
     env.update({"AIGW_TARGET": "twin", "AIGW_RUN_ID": run_id, "AIGW_RUN_DIR": str(run_dir),
-                "AIGW_ENV_FILE": str(env_file), "MPLBACKEND": "agg"})
+                "AIGW_ENV_FILE": str(env_file)})
     return env
 
 
@@ -144,7 +144,7 @@ def test_rollback_dry_run_then_confirmed_then_nothing_to_delete(twin: Any, kerne
     # A few logs for the snapshot, and a secret of another gateway in the same store that must survive.
     probe = session.prober.probe_unified("openai/gpt-4o-mini", "hello", max_tokens=8)
     assert probe.ok, probe
-    store = provider_keys.ensure_store(session)
+    store = provider_keys.ensure_store(session).store
     other = session.client.create_secret(store.id, f"{gateway_id}2_openai_default",
                                          Secret(secrets.token_hex(16), "another gateway's key"))
 

@@ -1,0 +1,183 @@
+"""Notebook 03's steps: pricing and the budget (pure), then every probe against the twin over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aigw.config import load_settings
+from aigw.errors import ConfigError
+from aigw.gateway import OverheadResult
+from aigw.session import Session
+from aigw.steps import create_gateway, provider_keys
+from aigw.steps import verify_endpoints as ve
+
+MODELS = ["google-ai-studio/gemini-2.5-flash", "openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
+
+
+# --- pure: models, prices, plan -------------------------------------------------------------------------------
+
+
+def test_models_use_cloudflare_slugs() -> None:
+    assert ve.parse_models("openai/gpt-4o, anthropic/claude-3-sonnet,openai/gpt-4o") == [
+        ("openai", "gpt-4o"), ("anthropic", "claude-3-sonnet")]
+    with pytest.raises(ConfigError, match=re.escape("google-ai-studio/gemini-2.5-flash")):
+        ve.parse_models(["google/gemini-2.5-flash"])
+    with pytest.raises(ConfigError, match="not '<provider>/<model>'"):
+        ve.parse_models(["gpt-4o"])
+    with pytest.raises(ConfigError, match="no models"):
+        ve.parse_models([])
+
+
+def test_prices_and_worst_case_cost() -> None:
+    assert ve.price_of("openai", "gpt-4o-2024-08-06") == ve.PRICES["openai"]["gpt-4o"]
+    assert ve.price_of("openai", "gpt-4o-mini-2024-07-18") == ve.PRICES["openai"]["gpt-4o-mini"]
+    assert ve.price_of("openai", "some-new-model") == ve.DEFAULT_PRICE
+    # 23 prompt characters -> 6 tokens + 16 framing; 64 output tokens at the output price
+    cost = ve.estimate_cost("openai", "gpt-4o", prompt="Reply with the word ok.", max_tokens=64)
+    assert cost == pytest.approx((22 * 2.50 + 64 * 10.00) / 1_000_000)
+
+
+def _session(tmp_path: Path, environ: dict[str, str] | None = None) -> Session:
+    env = environ or {"CLOUDFLARE_ACCOUNT_ID": "0" * 32, "CLOUDFLARE_API_TOKEN": "t" * 40}
+    return Session(settings=load_settings(environ=env), target="twin", run_id="plan", run_dir=tmp_path)
+
+
+def test_plan_keeps_what_fits_the_budget_in_order(tmp_path: Path) -> None:
+    session = _session(tmp_path)
+    roomy = ve.plan_probes(session, models=MODELS)
+    assert [p.kind for p in roomy.probes] == ["lock", "unified", "unified", "unified", "provider", "provider",
+                                              "provider", "cache", "overhead"]
+    assert all(p.fits for p in roomy.probes) and roomy.planned_usd < 0.05
+    assert roomy.find("cache")[0].model == "gemini-2.5-flash"  # the cheapest model
+    assert roomy.find("overhead")[0].requests == 2 * (10 + 2)
+
+    claude = ve.estimate_cost("anthropic", "claude-sonnet-4-5", max_tokens=64)
+    tight = ve.plan_probes(session, models=MODELS, probe_budget_usd=claude * 1.5, overhead_samples=0)
+    fits = {(p.kind, p.model): p.fits for p in tight.probes}
+    assert fits[("unified", "gemini-2.5-flash")] and fits[("unified", "gpt-4o")]
+    assert not fits[("unified", "claude-sonnet-4-5")] and not fits[("provider", "claude-sonnet-4-5")]
+    assert tight.planned_usd <= claude * 1.5
+    assert "skipped to stay in budget" in tight.checks[0].detail
+    nothing = ve.plan_probes(session, models=MODELS, probe_budget_usd=0)
+    assert nothing.planned_usd == 0 and not any(p.fits for p in nothing.probes)
+
+
+def test_plan_refuses_bad_parameters(tmp_path: Path) -> None:
+    session = _session(tmp_path)
+    with pytest.raises(ConfigError, match="max_tokens"):
+        ve.plan_probes(session, models=MODELS, max_tokens=0)
+    with pytest.raises(ConfigError, match="minimum of 60"):
+        ve.plan_probes(session, models=MODELS, cache_ttl=10)
+
+
+def test_overhead_is_judged_on_its_median() -> None:
+    def result(overheads: list[float]) -> OverheadResult:
+        return OverheadResult("openai", "gpt-4o-mini", tuple(o + 100 for o in overheads), (100.0,) * len(overheads),
+                              tuple(overheads))
+
+    within = ve.judge_overhead(result([120, 130, 125, 500]), (50, 200))
+    assert within.status == "pass" and "the p95 passes 200 ms" in within.detail
+    assert ve.judge_overhead(result([210, 230, 250]), (50, 200)).status == "fail"
+    assert ve.judge_overhead(result([3, 4, 5]), (50, 200)).status == "pass"  # faster than budget is fine
+
+
+# --- against the twin -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def session(twin: Any, tmp_path: Path) -> Iterator[Session]:
+    twin.reset()
+    made = _session(tmp_path, twin.seed.to_environ(twin.server))
+    made.run_id = "run-03"
+    desired = create_gateway.desired_gateway(made)
+    create_gateway.apply_gateway_plan(made, create_gateway.plan_gateway_change(made, desired))
+    yield made
+    made.close()
+
+
+def _store_keys(session: Session) -> None:
+    store = provider_keys.ensure_store(session)
+    provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+
+
+def _statuses(result: Any) -> dict[str, str]:
+    return {c.check: c.status for c in result.checks}
+
+
+def test_every_probe_passes_on_a_configured_gateway(twin: Any, session: Session) -> None:
+    _store_keys(session)
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"gateway_overhead_ms": 120}).raise_for_status()
+    plan = ve.plan_probes(session, models=MODELS, overhead_samples=5)
+    lock = ve.verify_lock(session, plan)
+    assert set(_statuses(lock).values()) == {"pass"}
+    assert [(p.status, p.gateway_error_code) for p in lock.probes] == [(401, 2009), (401, 2009)]
+    unified = ve.verify_unified(session, plan)
+    assert set(_statuses(unified).values()) == {"pass"} and len(unified.checks) == 4
+    assert {c.criterion for c in unified.checks} == {3}
+    providers = ve.verify_providers(session, plan)
+    assert set(_statuses(providers).values()) == {"pass"} and {c.criterion for c in providers.checks} == {4}
+    paths = {p.provider: p.url.split(f"/{session.settings.gateway_id}/", 1)[1] for p in providers.probes}
+    assert paths == {"google-ai-studio": "google-ai-studio/v1beta/models/gemini-2.5-flash:generateContent",
+                     "openai": "openai/chat/completions", "anthropic": "anthropic/v1/messages"}
+    cache = ve.verify_cache(session, plan)
+    assert [p.cache_status for p in cache.probes] == ["MISS", "HIT"]
+    overhead = ve.measure_overhead(session, plan)
+    assert overhead.result is not None and overhead.result.n == 5
+    assert 110 <= overhead.result.median_ms <= 200, overhead.result.as_dict()
+    assert _statuses(overhead)["gateway overhead within the contract's budget"] == "pass"
+    assert overhead.twin_overhead_ms == 120 and "told to add (120 ms)" in overhead._repr_markdown_()
+    assert overhead.plot()._repr_png_().startswith(b"\x89PNG")
+
+    saved = ve.saved_probes(session)
+    assert saved.probes == 2 + 3 + 3 + 2 and len(saved.log_ids) == 8
+    record = json.loads(saved.path.read_text())
+    assert record["run_id"] == "run-03" and set(record["steps"]) == {"lock", "unified", "provider", "cache",
+                                                                      "overhead"}
+    assert ve.load_probe_log_ids(session.run_dir, "another-run") is None
+
+
+def test_missing_byok_keys_fail_criterion_4_and_3(session: Session) -> None:
+    # No notebook 02: the gateway has no stored keys, so the provider refuses the key-less request.
+    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    providers = ve.verify_providers(session, plan)
+    openai = next(c for c in providers.checks if c.check.startswith("openai"))
+    assert openai.status == "fail", openai
+    unified = ve.verify_unified(session, plan)
+    assert _statuses(unified)["unified endpoint answers openai/gpt-4o-mini"] == "fail"
+
+
+def test_a_provider_error_still_proves_the_path_but_not_criterion_3(session: Session) -> None:
+    _store_keys(session)
+    plan = ve.plan_probes(session, models=["openai/no-such-model"], overhead_samples=0)
+    providers = ve.verify_providers(session, plan)
+    probe = providers.probes[0]
+    assert probe.outcome == "provider_error" and probe.status not in (401, 403), probe
+    assert providers.checks[0].status == "pass" and "the gateway forwarded it" in providers.checks[0].detail
+    assert ve.verify_unified(session, plan).checks[0].status == "fail"
+
+
+def test_skipped_probes_send_nothing(twin: Any, session: Session) -> None:
+    _store_keys(session)
+    plan = ve.plan_probes(session, models=MODELS, probe_budget_usd=0)
+    for step in (ve.verify_lock, ve.verify_unified, ve.verify_providers, ve.verify_cache):
+        result = step(session, plan)
+        assert result.probes == [] and set(_statuses(result).values()) == {"skip"}
+    assert set(_statuses(ve.measure_overhead(session, plan)).values()) == {"skip"}
+    stats = httpx.get(f"{twin.server.url}/__twin__/logs/stats",
+                      params={"account_id": twin.account_id, "gateway_id": session.settings.gateway_id}).json()
+    assert stats["count"] == 0, stats
+
+
+def test_overhead_over_budget_fails(twin: Any, session: Session) -> None:
+    _store_keys(session)
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"gateway_overhead_ms": 260}).raise_for_status()
+    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=3)
+    report = ve.measure_overhead(session, plan)
+    assert _statuses(report)["gateway overhead within the contract's budget"] == "fail"
+    assert report.result is not None and report.result.median_ms > 200
