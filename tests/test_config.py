@@ -8,7 +8,6 @@ import secrets
 from pathlib import Path
 
 import pytest
-
 from aigw.config import (
     DEFAULT_GATEWAY_ID,
     PROVIDER_KEY_VARS,
@@ -119,3 +118,12 @@ def test_secret_never_shows_its_value(caplog: pytest.LogCaptureFixture) -> None:
 def test_redact() -> None:
     value = secrets.token_hex(16)
     assert redact(f"token={value}; again {value}", [Secret(value)]) == "token=***; again ***"
+
+
+def test_api_budget() -> None:
+    base = {"CLOUDFLARE_ACCOUNT_ID": ACCOUNT}
+    assert load_settings(environ=base).api_budget == (1200, 300.0)
+    assert load_settings(environ={**base, "AIGW_API_BUDGET": "120/30"}).api_budget == (120, 30.0)
+    for bad in ("fast", "0/30", "10/0", "10"):
+        with pytest.raises(ConfigError, match="AIGW_API_BUDGET"):
+            load_settings(environ={**base, "AIGW_API_BUDGET": bad})

@@ -785,13 +785,10 @@ class CloudflareClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> CloudflareClient:
-        """A client for ``settings``' account, token and API base URL (``ConfigError`` without a token)."""
-        return cls(
-            base_url=settings.api_base_url,
-            api_token=settings.require_api_token(),
-            account_id=settings.account_id,
-            **options,
-        )
+        """A client for ``settings``' account, token, API base URL and budget (``ConfigError`` without a token)."""
+        token = settings.require_api_token()
+        options.setdefault("budget", RequestBudget.shared(token, *settings.api_budget))
+        return cls(base_url=settings.api_base_url, api_token=token, account_id=settings.account_id, **options)
 
     def __repr__(self) -> str:
         return f"CloudflareClient(base_url={self.base_url!r}, account_id={self.account_id!r})"
@@ -883,9 +880,12 @@ class CloudflareClient:
                 )
             else:
                 self.budget.release(slot)
+                # A 429's own Retry-After says when to try again; its "Remaining: 0" must not become a
+                # window-long (300 s) wait in the budget, past the operation's deadline.
                 self.budget.observe(
                     parse_int_header(response.headers, "x-ratelimit-limit"),
-                    parse_int_header(response.headers, "x-ratelimit-remaining"),
+                    None if response.status_code == 429 else parse_int_header(response.headers,
+                                                                               "x-ratelimit-remaining"),
                 )
                 logger.debug("%s %s -> %d (attempt %d)", method, shown, response.status_code, attempt)
                 try:

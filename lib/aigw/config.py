@@ -20,6 +20,7 @@ from aigw.errors import ConfigError
 
 __all__ = [
     "DEFAULT_API_BASE_URL",
+    "DEFAULT_API_BUDGET",
     "DEFAULT_GATEWAY_BASE_URL",
     "DEFAULT_GATEWAY_ID",
     "ENV_FILE_NAME",
@@ -61,7 +62,10 @@ VARIABLES: Final = (
     "CLOUDFLARE_API_BASE_URL",
     "CLOUDFLARE_GATEWAY_BASE_URL",
     "AIGW_PROVIDER_BASE_URL",
+    "AIGW_API_BUDGET",
 )
+#: Cloudflare's API budget per token: 1,200 requests per 300 s.
+DEFAULT_API_BUDGET: Final = (1200, 300.0)
 #: Values that only say "fill me in": a variable holding one counts as unset.
 _PLACEHOLDER: Final = re.compile(r"^\s*(<.*>|your[-_].*|changeme|xxx+|\.\.\.)\s*$", re.IGNORECASE)
 
@@ -134,6 +138,9 @@ class Settings:
     gateway_base_url: str = DEFAULT_GATEWAY_BASE_URL
     #: Where each provider is reached directly (for overhead measurements); None: the real providers.
     provider_base_url: str | None = None
+    #: The client's request budget for the token: (requests, seconds). A twin told to enforce a
+    #: scaled budget announces it here; against Cloudflare it stays at Cloudflare's.
+    api_budget: tuple[int, float] = DEFAULT_API_BUDGET
     env_file: Path | None = None
 
     @property
@@ -203,6 +210,21 @@ def _validate_url(name: str, value: str) -> str:
     return value.rstrip("/")
 
 
+def _parse_budget(value: str | None) -> tuple[int, float]:
+    if value is None:
+        return DEFAULT_API_BUDGET
+    requests, _, seconds = value.partition("/")
+    try:
+        budget = (int(requests), float(seconds))
+    except ValueError:
+        budget = (0, 0.0)
+    if budget[0] < 1 or budget[1] <= 0:
+        raise ConfigError(
+            f"AIGW_API_BUDGET {value!r} is not a budget", hint="Write it as REQUESTS/SECONDS, e.g. 1200/300"
+        )
+    return budget
+
+
 def find_env_file(start: Path | None = None) -> Path | None:
     """The nearest ``.dev.vars`` in ``start`` or a folder above it (a notebook runs in notebooks/)."""
     here = (start or Path.cwd()).resolve()
@@ -261,5 +283,6 @@ def load_settings(
             "CLOUDFLARE_GATEWAY_BASE_URL", env.get("CLOUDFLARE_GATEWAY_BASE_URL", DEFAULT_GATEWAY_BASE_URL)
         ),
         provider_base_url=_validate_url("AIGW_PROVIDER_BASE_URL", provider_base) if provider_base else None,
+        api_budget=_parse_budget(env.get("AIGW_API_BUDGET")),
         env_file=path,
     )

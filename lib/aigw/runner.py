@@ -269,6 +269,9 @@ def run_notebooks(
             seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
             twin = TwinServer(state=twin_state or ":memory:", seed=seed, faults=faults).start()
             kernel_env = seed.to_environ(twin)
+            # The client keeps to the budget the twin enforces (Cloudflare's, unless it was scaled).
+            options = twin.context.options
+            kernel_env["AIGW_API_BUDGET"] = f"{options.api_budget_requests}/{options.api_budget_window_s:g}"
             _progress(f"twin serving at {twin.url} (state {twin_state or 'in memory'})")
         else:
             kernel_env = {"AIGW_ENV_FILE": str(env_file)} if env_file is not None else {}

@@ -275,7 +275,7 @@ class Session:
         if self._prober is None:
             from aigw.gateway import GatewayProber
 
-            self._prober = GatewayProber.from_settings(self.settings)
+            self._prober = GatewayProber.from_settings(self.settings, run_id=self.run_id)
         return self._prober
 
     @property
