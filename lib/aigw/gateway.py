@@ -237,9 +237,9 @@ def classify(status: int, content: bytes) -> tuple[Outcome, int | None, str | No
     except (ValueError, UnicodeDecodeError, RecursionError):
         body = None
     if body is None or not isinstance(body, Mapping):
+        # Not JSON: never a completion, whatever the status (a probe's "ok" means a valid completion).
         text = content[:400].decode("utf-8", "replace")
-        outcome: Outcome = "ok" if 200 <= status < 300 else "error"
-        return outcome, None, None, _one_line(text)
+        return "error", None, None, _one_line(text)
     error = body.get("error")
     errors = body.get("errors")
     is_gateway = body.get("name") == "AiGatewayError" or (
@@ -258,7 +258,9 @@ def classify(status: int, content: bytes) -> tuple[Outcome, int | None, str | No
         return "gateway_error", code, None, _one_line(str(message))
     if 200 <= status < 300:
         generated = _first_text(body)
-        return "ok", None, None, _one_line(generated if generated is not None else json.dumps(body)[:400])
+        if generated is None:
+            return "error", None, None, _one_line("2xx without a completion: " + json.dumps(body)[:380])
+        return "ok", None, None, _one_line(generated)
     if isinstance(error, Mapping):
         kind = error.get("type") or error.get("status") or error.get("code")
         message = error.get("message") or ""

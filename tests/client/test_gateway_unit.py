@@ -25,6 +25,9 @@ from aigw.gateway import classify, percentile
         (403, {"error": {"code": 403, "message": "denied", "status": "PERMISSION_DENIED"}},
          "provider_error", None, "PERMISSION_DENIED"),
         (200, {"choices": [{"message": {"content": "ok"}}]}, "ok", None, None),
+        # A 2xx that carries no completion is not a valid answer (criterion 3 asks for one).
+        (200, {"choices": []}, "error", None, None),
+        (200, {"id": "x", "object": "chat.completion"}, "error", None, None),
         (502, None, "error", None, None),
     ],
 )
