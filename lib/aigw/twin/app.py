@@ -9,7 +9,6 @@ the loopback-only admin rule, control-plane fault injection, and the ``X-RateLim
 from __future__ import annotations
 
 import asyncio
-import importlib
 import ipaddress
 import json
 import logging
@@ -25,6 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aigw.twin import admin, auth
 from aigw.twin.context import TwinContext
+from aigw.twin.dataplane import admin as dataplane_admin
+from aigw.twin.dataplane import responses as dataplane_responses
 from aigw.twin.envelope import (
     CODE_NO_ROUTE,
     CODE_RATE_LIMITED,
@@ -33,6 +34,9 @@ from aigw.twin.envelope import (
     handle_api_error,
 )
 from aigw.twin.gateways import responses as gateway_responses
+from aigw.twin.logs import admin as logs_admin
+from aigw.twin.logs import responses as logs_responses
+from aigw.twin.providers import responses as provider_responses
 from aigw.twin.secrets_store import responses as secrets_responses
 
 __all__ = ["ADMIN_PREFIX", "API_PREFIX", "TwinMiddleware", "build_app"]
@@ -41,20 +45,6 @@ API_PREFIX = "/client/v4"
 ADMIN_PREFIX = "/__twin__"
 
 logger = logging.getLogger("aigw.twin")
-
-
-def _optional_routes(module_name: str) -> list[BaseRoute]:
-    # TEMPORARY: the logs, data-plane and provider services are being written alongside this module;
-    # a missing one is skipped until it lands. The lead removes this guard (plain imports) once
-    # every module exists. Any other import error is raised.
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            return []
-        raise
-    routes: list[BaseRoute] = module.routes
-    return list(routes)
 
 
 async def _no_route(request: Request) -> Response:
@@ -167,17 +157,15 @@ class TwinMiddleware:
 
 def build_app(context: TwinContext) -> Starlette:
     """The twin's ASGI app over ``context`` (state, options, faults)."""
-    routes: list[BaseRoute] = []
+    # The data plane and the providers come first: they are the hot path, and Starlette tries
+    # routes in order.
+    routes: list[BaseRoute] = [*dataplane_responses.routes, *provider_responses.routes]
     routes += auth.routes
     routes += gateway_responses.routes
     routes += secrets_responses.routes
-    routes += _optional_routes("aigw.twin.logs.responses")
-    routes += _optional_routes("aigw.twin.dataplane.responses")
-    routes += _optional_routes("aigw.twin.providers.responses")
+    routes += logs_responses.routes
     if context.options.admin_enabled:
-        admin_routes: list[BaseRoute] = list(admin.routes)
-        admin_routes += _optional_routes("aigw.twin.logs.admin")
-        admin_routes += _optional_routes("aigw.twin.dataplane.admin")
+        admin_routes: list[BaseRoute] = [*admin.routes, *logs_admin.routes, *dataplane_admin.routes]
         routes.append(Mount(ADMIN_PREFIX, routes=admin_routes))
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes.append(Route(API_PREFIX + "/{rest:path}", _no_route, methods=methods))
