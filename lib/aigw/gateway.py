@@ -94,11 +94,18 @@ class ProbeResult:
         return self.outcome == "ok"
 
     @property
+    def key_rejected(self) -> bool:
+        """The provider itself refused the key: 401/403, or Google's 400 with reason ``API_KEY_INVALID``."""
+        if self.outcome != "provider_error":
+            return False
+        return self.status in (401, 403) or self.provider_error_type == "API_KEY_INVALID"
+
+    @property
     def healthy(self) -> bool:
         """The path works: a 2xx, or a provider's own error that is not about credentials."""
         if self.outcome == "ok":
             return True
-        return self.outcome == "provider_error" and self.status not in (401, 403)
+        return self.outcome == "provider_error" and not self.key_rejected
 
     @property
     def rejected_by_gateway(self) -> bool:
@@ -224,6 +231,15 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _google_reason(error: Mapping[str, Any]) -> str | None:
+    """The ``ErrorInfo`` reason of a Google error (``API_KEY_INVALID``), which says more than its status."""
+    details = error.get("details")
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, Mapping) and isinstance(detail.get("reason"), str):
+            return str(detail["reason"])
+    return None
+
+
 def classify(status: int, content: bytes) -> tuple[Outcome, int | None, str | None, str]:
     """``(outcome, gateway_error_code, provider_error_type, excerpt)`` of one data-plane answer.
 
@@ -262,7 +278,7 @@ def classify(status: int, content: bytes) -> tuple[Outcome, int | None, str | No
             return "error", None, None, _one_line("2xx without a completion: " + json.dumps(body)[:380])
         return "ok", None, None, _one_line(generated)
     if isinstance(error, Mapping):
-        kind = error.get("type") or error.get("status") or error.get("code")
+        kind = _google_reason(error) or error.get("type") or error.get("status") or error.get("code")
         message = error.get("message") or ""
         return "provider_error", None, None if kind is None else str(kind), _one_line(str(message))
     return "error", None, None, _one_line(json.dumps(body)[:400])

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from aigw.gateway import classify, percentile
+from aigw.gateway import ProbeResult, classify, percentile
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,10 @@ from aigw.gateway import classify, percentile
          "provider_error", None, "invalid_request_error"),
         (403, {"error": {"code": 403, "message": "denied", "status": "PERMISSION_DENIED"}},
          "provider_error", None, "PERMISSION_DENIED"),
+        (400, {"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT",
+                         "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                      "reason": "API_KEY_INVALID"}]}},
+         "provider_error", None, "API_KEY_INVALID"),
         (200, {"choices": [{"message": {"content": "ok"}}]}, "ok", None, None),
         # A 2xx that carries no completion is not a valid answer (criterion 3 asks for one).
         (200, {"choices": []}, "error", None, None),
@@ -49,3 +53,14 @@ def test_percentile_interpolates() -> None:
     assert percentile(list(range(101)), 0.95) == pytest.approx(95.0)
     with pytest.raises(ValueError):
         percentile([], 0.5)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "healthy"),
+    [(400, "invalid_request_error", True), (404, "not_found_error", True), (401, "authentication_error", False),
+     (403, "PERMISSION_DENIED", False), (400, "API_KEY_INVALID", False)],
+)
+def test_a_refused_key_is_never_healthy(status: int, kind: str, healthy: bool) -> None:
+    result = ProbeResult(check="c", provider="p", model="m", url="u", status=status, outcome="provider_error",
+                         latency_ms=1.0, provider_error_type=kind)
+    assert result.healthy is healthy and result.key_rejected is not healthy

@@ -89,13 +89,7 @@ def parse_models(models: Sequence[str] | str, providers: Sequence[str]) -> dict[
 
 def key_rejected(result: ProbeResult) -> bool:
     """True when the provider itself refused the key (not the gateway, not a model or body problem)."""
-    if result.outcome != "provider_error":
-        return False
-    if result.status in (401, 403):
-        return True
-    # Google answers a wrong key with 400 INVALID_ARGUMENT "API key not valid" (reason API_KEY_INVALID),
-    # which ProbeResult.healthy counts as a valid provider error.
-    return result.status == 400 and "api key" in result.excerpt.lower()
+    return result.key_rejected
 
 
 def _describe(result: ProbeResult) -> str:
