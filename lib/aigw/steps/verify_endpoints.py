@@ -31,6 +31,7 @@ from aigw.config import PROVIDERS, Secret
 from aigw.errors import AigwError, ConfigError
 from aigw.evidence import Check, Status
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult
+from aigw.pricing import LIST_PRICES, list_price
 from aigw.session import Session
 from aigw.steps import markdown_table
 
@@ -63,47 +64,8 @@ PROMPT: Final = "Reply with the word ok."
 _WRONG_TOKEN_PROMPT: Final = "ping"
 
 #: List prices, USD per 1M tokens (input, output), for pricing probes before they are sent.
-# ASSUMPTION: the providers' public list prices (early 2026, rounded up); a model matches its longest listed
-# prefix (``gpt-4o-2024-08-06`` is ``gpt-4o``). An unknown model is priced at DEFAULT_PRICE, on purpose
-# dearer than any listed one, so that the budget errs on the safe side.
-PRICES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = {
-    "openai": {
-        "gpt-4o": (2.50, 10.00),
-        "gpt-4o-mini": (0.15, 0.60),
-        "gpt-4": (30.00, 60.00),
-        "gpt-4-turbo": (10.00, 30.00),
-        "gpt-4.1": (2.00, 8.00),
-        "gpt-4.1-mini": (0.40, 1.60),
-        "gpt-4.1-nano": (0.10, 0.40),
-        "gpt-5": (1.25, 10.00),
-        "gpt-5-mini": (0.25, 2.00),
-        "gpt-5-nano": (0.05, 0.40),
-        "o4-mini": (1.10, 4.40),
-        "gpt-3.5-turbo": (0.50, 1.50),
-    },
-    "anthropic": {
-        "claude-3-haiku": (0.25, 1.25),
-        "claude-3-sonnet": (3.00, 15.00),
-        "claude-3-opus": (15.00, 75.00),
-        "claude-3-5-haiku": (0.80, 4.00),
-        "claude-3-5-sonnet": (3.00, 15.00),
-        "claude-3-7-sonnet": (3.00, 15.00),
-        "claude-haiku-4-5": (1.00, 5.00),
-        "claude-sonnet-4": (3.00, 15.00),
-        "claude-sonnet-4-5": (3.00, 15.00),
-        "claude-opus-4": (15.00, 75.00),
-        "claude-opus-4-1": (15.00, 75.00),
-    },
-    "google-ai-studio": {
-        "gemini-1.5-flash": (0.075, 0.30),
-        "gemini-1.5-pro": (1.25, 5.00),
-        "gemini-2.0-flash": (0.10, 0.40),
-        "gemini-2.0-flash-lite": (0.075, 0.30),
-        "gemini-2.5-flash": (0.30, 2.50),
-        "gemini-2.5-flash-lite": (0.10, 0.40),
-        "gemini-2.5-pro": (1.25, 10.00),
-    },
-}
+PRICES: Final = LIST_PRICES
+#: An unlisted model is priced dearer than any listed one, on purpose: the budget errs on the safe side.
 DEFAULT_PRICE: Final = (30.00, 120.00)
 #: Tokens a chat request spends besides the prompt text (roles, framing).
 _FRAMING_TOKENS: Final = 16
@@ -155,13 +117,7 @@ def parse_models(models: str | Iterable[str]) -> list[tuple[str, str]]:
 
 def price_of(provider: str, model: str) -> tuple[float, float]:
     """USD per 1M tokens (input, output) of ``model``: listed, a listed prefix, else ``DEFAULT_PRICE``."""
-    listed = PRICES.get(provider, {})
-    if model in listed:
-        return listed[model]
-    for name in sorted(listed, key=len, reverse=True):
-        if model.startswith(name + "-"):
-            return listed[name]
-    return DEFAULT_PRICE
+    return list_price(provider, model) or DEFAULT_PRICE
 
 
 def estimate_cost(provider: str, model: str, *, prompt: str = PROMPT, max_tokens: int) -> float:

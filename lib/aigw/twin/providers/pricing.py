@@ -1,14 +1,17 @@
 """Which models each emulated provider serves, and what a token costs (USD per 1M tokens).
 
-Prices are the providers' public list prices for the models the runbook uses (rounded; the twin's
-``cost`` is an estimate, as Cloudflare's is). A dated or suffixed variant (``gpt-4o-2024-08-06``,
-``claude-3-5-sonnet-latest``) is the same model as its longest listed prefix.
+Prices are ``aigw.pricing.LIST_PRICES``, the providers' public list prices (the twin's ``cost`` is an
+estimate, as Cloudflare's is); the models listed there are the models the twin serves. A dated or
+suffixed variant (``gpt-4o-2024-08-06``, ``claude-3-5-sonnet-latest``) is the same model as its
+longest listed prefix.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+
+from aigw.pricing import LIST_PRICES, listed_model
 
 __all__ = ["DEFAULT_PRICE", "MODELS", "ModelInfo", "Price", "cost_usd", "find_model", "model_names"]
 
@@ -31,49 +34,10 @@ class ModelInfo:
 #: Used for the cost of a request whose model the twin does not list (it fails, so it has no tokens).
 DEFAULT_PRICE: Final = Price(1.0, 4.0)
 
-_TABLE: Final[dict[str, dict[str, tuple[float, float]]]] = {
-    "openai": {
-        "gpt-4o": (2.50, 10.00),
-        "gpt-4o-mini": (0.15, 0.60),
-        "gpt-4.1": (2.00, 8.00),
-        "gpt-4.1-mini": (0.40, 1.60),
-        "gpt-4.1-nano": (0.10, 0.40),
-        "gpt-5": (1.25, 10.00),
-        "gpt-5-mini": (0.25, 2.00),
-        "gpt-5-nano": (0.05, 0.40),
-        "o4-mini": (1.10, 4.40),
-        "gpt-3.5-turbo": (0.50, 1.50),
-    },
-    "anthropic": {
-        "claude-3-haiku": (0.25, 1.25),
-        "claude-3-sonnet": (3.00, 15.00),
-        "claude-3-opus": (15.00, 75.00),
-        "claude-3-5-haiku": (0.80, 4.00),
-        "claude-3-5-sonnet": (3.00, 15.00),
-        "claude-3-7-sonnet": (3.00, 15.00),
-        "claude-sonnet-4": (3.00, 15.00),
-        "claude-sonnet-4-5": (3.00, 15.00),
-        "claude-opus-4": (15.00, 75.00),
-        "claude-opus-4-1": (15.00, 75.00),
-        "claude-haiku-4-5": (1.00, 5.00),
-    },
-    "google-ai-studio": {
-        "gemini-1.5-flash": (0.075, 0.30),
-        "gemini-1.5-pro": (1.25, 5.00),
-        "gemini-2.0-flash": (0.10, 0.40),
-        "gemini-2.0-flash-lite": (0.075, 0.30),
-        "gemini-2.5-flash": (0.30, 2.50),
-        "gemini-2.5-flash-lite": (0.10, 0.40),
-        "gemini-2.5-pro": (1.25, 10.00),
-    },
-}
-
 MODELS: Final[dict[str, dict[str, ModelInfo]]] = {
     provider: {name: ModelInfo(provider, name, Price(i, o)) for name, (i, o) in models.items()}
-    for provider, models in _TABLE.items()
+    for provider, models in LIST_PRICES.items()
 }
-# Longest names first, so that "gpt-4o-mini-2024-07-18" resolves to gpt-4o-mini, not gpt-4o.
-_BY_LENGTH: Final = {p: sorted(m.values(), key=lambda i: len(i.name), reverse=True) for p, m in MODELS.items()}
 _CACHE: dict[tuple[str, str], ModelInfo | None] = {}
 
 
@@ -82,15 +46,8 @@ def find_model(provider: str, model: str) -> ModelInfo | None:
     key = (provider, model)
     if key in _CACHE:
         return _CACHE[key]
-    found: ModelInfo | None = None
-    listed = MODELS.get(provider, {})
-    if model in listed:
-        found = listed[model]
-    else:
-        for info in _BY_LENGTH.get(provider, []):
-            if model.startswith(info.name + "-"):
-                found = info
-                break
+    name = listed_model(provider, model)
+    found = None if name is None else MODELS[provider][name]
     if len(_CACHE) < 4096:  # bounded: model names come from requests
         _CACHE[key] = found
     return found
