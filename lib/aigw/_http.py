@@ -136,12 +136,18 @@ class RequestBudget:
         with self._lock:
             slot[0] = max(slot[0], self._clock())
 
-    def observe(self, limit: int | None, remaining: int | None) -> None:
+    def observe(self, limit: int | None, remaining: int | None, *, sent_at: float | None = None) -> None:
         """Adapt to the server's ``X-RateLimit-Limit`` / ``-Remaining``: the token is spent elsewhere too.
 
         A lower server limit lowers the capacity (the window stays this budget's: the headers do not
         tell the server's); requests the server counted that this budget did not see become phantom
         slots that leave the window like real ones.
+
+        ``sent_at`` (the answered request's slot time before ``release``) is when the server's count was
+        taken at the earliest: this budget's own requests are counted from ``sent_at - window_s``.
+        Counting them from ``now - window_s`` instead misses own requests the server still counted (it
+        counted at arrival, before this answer travelled back), and each one missed became a phantom
+        slot that cost a request per window under a steady load (measured: docs/PERFORMANCE.md).
         """
         with self._lock:
             now = self._clock()
@@ -149,8 +155,10 @@ class RequestBudget:
                 self._capacity = limit
             if remaining is None or limit is None:
                 return
+            horizon = (min(sent_at, now) if sent_at is not None else now) - self.window_s
+            own = sum(1 for slot in self._slots if slot[0] > horizon)
             self._prune(now)
-            used_elsewhere = (limit - max(remaining, 0)) - len(self._slots)
+            used_elsewhere = (limit - max(remaining, 0)) - own
             # Requests we cannot see (another process, the dashboard) fill the window as phantom slots.
             for _ in range(min(max(used_elsewhere, 0), self._capacity)):
                 self._slots.append([now])
@@ -163,7 +171,9 @@ class RetryPolicy:
     ``Retry-After`` from the server wins over the backoff when it is longer (capped at ``max_retry_after_s``).
     """
 
-    attempts: int = 5
+    #: Ten, not five: at 30% 429/5xx (the reliability drill) five tries lose about 1 request in 400, i.e.
+    #: one runbook run in ten; the total deadline, not this count, bounds how long an operation takes.
+    attempts: int = 10
     base_s: float = 0.5
     max_s: float = 20.0
     max_retry_after_s: float = 120.0

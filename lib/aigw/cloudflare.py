@@ -879,6 +879,7 @@ class CloudflareClient:
                     hint="Check the network and CLOUDFLARE_API_BASE_URL; re-running is safe",
                 )
             else:
+                sent_at = slot[0]
                 self.budget.release(slot)
                 # A 429's own Retry-After says when to try again; its "Remaining: 0" must not become a
                 # window-long (300 s) wait in the budget, past the operation's deadline.
@@ -886,6 +887,7 @@ class CloudflareClient:
                     parse_int_header(response.headers, "x-ratelimit-limit"),
                     None if response.status_code == 429 else parse_int_header(response.headers,
                                                                                "x-ratelimit-remaining"),
+                    sent_at=sent_at,
                 )
                 logger.debug("%s %s -> %d (attempt %d)", method, shown, response.status_code, attempt)
                 try:

@@ -248,6 +248,19 @@ def read_env(env_file: Path | None = None, *, environ: Mapping[str, str] | None 
     return {k: v.strip() for k, v in merged.items() if v.strip() and not _PLACEHOLDER.match(v)}
 
 
+def _check_key(name: str, value: str) -> str:
+    """A provider key is one printable token: a space, a quote or a control character inside means a
+    bad paste (two values, a line break, a comment), which Cloudflare would store and the provider refuse."""
+    bad = next((c for c in value if c.isspace() or not c.isprintable() or c in "\"'"), None)
+    if bad is not None:
+        what = "a quote" if bad in "\"'" else ("a space or line break" if bad.isspace() else "a control character")
+        raise ConfigError(
+            f"{name} is malformed: it holds {what} ({len(value)} characters; the value is not shown)",
+            hint=f"Paste the key alone on one line in {ENV_FILE_NAME}, e.g. {name}=<the key>",
+        )
+    return value
+
+
 def load_settings(
     env_file: Path | str | None = None,
     *,
@@ -265,7 +278,7 @@ def load_settings(
             hint="Copy .dev.vars.example to .dev.vars and fill it in, or run `aigw run` to rehearse on the twin",
         )
     keys = {
-        slug: Secret(env[var], var) for slug, var in PROVIDER_KEY_VARS.items() if env.get(var)
+        slug: Secret(_check_key(var, env[var]), var) for slug, var in PROVIDER_KEY_VARS.items() if env.get(var)
     }
     provider_base = env.get("AIGW_PROVIDER_BASE_URL")
     return Settings(

@@ -116,8 +116,10 @@ def seed_from_env_file(path: Path | str) -> TwinSeed:
     account = env.get("CLOUDFLARE_ACCOUNT_ID")
     token = env.get("CLOUDFLARE_API_TOKEN")
     if not account or not token:
+        missing = " and ".join(n for n, v in (("CLOUDFLARE_ACCOUNT_ID", account), ("CLOUDFLARE_API_TOKEN", token))
+                               if not v)
         raise ConfigError(
-            f"{path} does not set CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN",
+            f"{path} does not set {missing}",
             hint="Fill them in (see .dev.vars.example), or serve the twin without --env-file for a generated seed",
         )
     return TwinSeed(

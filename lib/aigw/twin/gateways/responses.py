@@ -37,6 +37,7 @@ __all__ = ["routes", "secret_preview"]
 _PREFIX: Final = "/client/v4/accounts/{account_id}/ai-gateway/gateways"
 CLOUDFLARE_GATEWAY_HOST: Final = "https://gateway.ai.cloudflare.com/v1"
 MAX_SECRET_BYTES: Final = 65536
+_INT64_MAX: Final = 2**63 - 1
 
 
 def _context(request: Request) -> TwinContext:
@@ -71,8 +72,9 @@ def _int(lo: int | None = None, hi: int | None = None, *, nullable: bool = True)
         if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
             raise validation_error(f"{path[-1]} must be an integer", path)
         number = int(value)
-        if (lo is not None and number < lo) or (hi is not None and number > hi):
-            bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        # ASSUMPTION: an integer field is a signed 64-bit one (as SQLite's INTEGER); larger is a 7001.
+        if (lo is not None and number < lo) or number > (hi if hi is not None else _INT64_MAX):
+            bounds = f"between {lo} and {hi if hi is not None else _INT64_MAX}"
             raise validation_error(f"{path[-1]} must be {bounds}", path)
         return number
 
