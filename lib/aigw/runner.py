@@ -22,6 +22,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -37,7 +38,7 @@ from aigw.config import (
     validate_gateway_id,
 )
 from aigw.errors import AigwError, ConfigError, RunError
-from aigw.evidence import Bundle, repo_root, seal_bundle
+from aigw.evidence import Bundle, export_run_html, repo_root, seal_bundle
 from aigw.secrets_scan import looks_like_key, secrets_from_environ
 from aigw.session import has_real_credentials
 
@@ -121,6 +122,7 @@ def _check_parameters(
                 f"-p {name}: no selected notebook declares a parameter {name!r}",
                 hint=f"Declared: {', '.join(sorted(known - set(_RUN_PARAMETERS))) or 'none'}",
             )
+        _check_parameter_type(name, value, declared)
         text = str(value)
         if any(s.reveal() == text or (len(s) >= 8 and s.reveal() in text) for s in secrets) or looks_like_key(text):
             raise ConfigError(
@@ -128,6 +130,28 @@ def _check_parameters(
                 "(papermill writes parameters into the notebook)",
                 hint="Put it in .dev.vars or the environment instead",
             )
+
+
+#: What ``-p NAME VALUE`` may give for each annotation papermill reports (``inferred_type_name``).
+_PARAMETER_TYPES: Final[Mapping[str, tuple[type, ...]]] = {
+    "bool": (bool,), "int": (int,), "float": (int, float), "str": (str, int, float, bool, type(None)),
+}
+_TYPE_HINTS: Final[Mapping[str, str]] = {
+    "bool": "Use True or False", "int": "Use a whole number, e.g. 0", "float": "Use a number, e.g. 0.5",
+}
+
+
+def _check_parameter_type(name: str, value: Any, declared: Mapping[Path, Mapping[str, Any]]) -> None:
+    """A value of the wrong type (``-p dry_run maybe``) is refused: a notebook would read the string
+    "maybe" as true."""
+    for parameters in declared.values():
+        kind = str((parameters.get(name) or {}).get("inferred_type_name") or "")
+        allowed = _PARAMETER_TYPES.get(kind)
+        if allowed is None:  # list[str] and others: the step function checks the value itself
+            continue
+        if not isinstance(value, allowed) or (kind in {"int", "float"} and isinstance(value, bool)):
+            raise ConfigError(f"-p {name} {value!r}: {name} is a {kind} parameter",
+                              hint=_TYPE_HINTS.get(kind, "Check the value"))
 
 
 @dataclass(frozen=True)
@@ -211,23 +235,75 @@ def _failed_cell(output: Path) -> int | None:
     return None
 
 
+def _mark_stopped_cell(output: Path, failure: NotebookFailure) -> NotebookFailure:
+    """A notebook stopped from outside (kernel died, run interrupted): papermill then marks every cell
+    "completed". Mark the cell that was running (the last one started) failed, with the failure as its
+    error output, so that the evidence and the HTML show where the notebook stopped."""
+    import nbformat
+
+    if failure.cell is not None or not output.is_file():
+        return failure
+    try:
+        nb = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError):
+        return failure
+    started = [i for i, c in enumerate(nb.cells)
+               if c.cell_type == "code" and c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return failure
+    cell = nb.cells[started[-1]]
+    cell.metadata.setdefault("papermill", {})["status"] = "failed"
+    ename, _, evalue = failure.error.partition(": ")
+    cell.setdefault("outputs", []).append(nbformat.v4.new_output(  # type: ignore[no-untyped-call]
+        "error", ename=ename, evalue=evalue, traceback=[failure.error]))
+    nbformat.write(nb, output)  # type: ignore[no-untyped-call]
+    return NotebookFailure(failure.notebook, started[-1], failure.error)
+
+
+def _skip_unused_import_tax() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax``, which builds a grammar for ~2 s in every
+    process that imports nbformat (measured: docs/PERFORMANCE.md). It only checks the ``iri`` and
+    ``iri-reference`` formats, which no nbformat schema uses; jsonschema skips those checks when the
+    import fails. Too late once jsonschema is imported (then it changes nothing)."""
+    if "jsonschema" not in sys.modules:
+        # None in sys.modules makes the import raise ImportError (Python's documented opt-out).
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+def _prepare_kernel(notebook: Path) -> Any:
+    """Start ``notebook``'s kernel now (it boots and imports while the previous notebook runs); None
+    when that fails, and papermill then starts one itself."""
+    from aigw.kernels import PreparedKernel, notebook_imports
+
+    kernel = PreparedKernel(notebook.parent, notebook_imports(notebook))
+    try:
+        return kernel.start()
+    except Exception:  # papermill's own start reports whatever is wrong, in the notebook's terms
+        with contextlib.suppress(Exception):
+            kernel.shutdown()
+        return None
+
+
 def _execute(notebook: Path, output: Path, parameters: Mapping[str, Any], cwd: Path,
-             secrets: Sequence[Secret]) -> NotebookFailure | None:
+             secrets: Sequence[Secret], kernel: Any = None) -> NotebookFailure | None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     from aigw.kernels import IPCKernelManager
 
+    extra: dict[str, Any] = {"km": kernel.manager} if kernel is not None else {}
     try:
         papermill.execute_notebook(
             str(notebook), str(output), parameters=dict(parameters), engine_name=_ENGINE, kernel_name="python3",
-            progress_bar=False, cwd=str(cwd), kernel_manager_class=IPCKernelManager, start_timeout=120,
+            progress_bar=False, cwd=str(cwd), kernel_manager_class=IPCKernelManager, start_timeout=120, **extra,
         )
     except PapermillExecutionError as exc:
         evalue = " ".join(str(exc.evalue).split())
         return NotebookFailure(notebook.stem, _failed_cell(output), redact(f"{exc.ename}: {evalue}", secrets))
     except Exception as exc:  # the kernel died, a timeout, a broken notebook: still a failed notebook
         text = " ".join(str(exc).split())[:300]
+        if type(exc).__name__ == "DeadKernelError":
+            text += " (killed, or out of memory); run aigw run again: it converges on the same state"
         return NotebookFailure(notebook.stem, _failed_cell(output), redact(f"{type(exc).__name__}: {text}", secrets))
     return None
 
@@ -253,6 +329,7 @@ def run_notebooks(
     if faults and target != "twin":
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
     parameters = dict(parameters or {})
+    _skip_unused_import_tax()
     root = root or repo_root()
     run_dir = run_dir.resolve()
     run_id = run_dir.name
@@ -288,28 +365,59 @@ def run_notebooks(
         run_dir.mkdir(parents=True, exist_ok=True)
         _register_engine()
         result = RunResult(run_dir=run_dir, target=target, run_id=run_id)
-        with _environment(kernel_env):
-            for notebook in notebooks:
-                mine = {k: v for k, v in parameters.items() if k in declared[notebook]}
-                mine.update({k: v for k, v in (("run_id", run_id), ("run_dir", str(run_dir)))
-                             if k in declared[notebook]})
-                output = run_dir / notebook.name
-                started = time.monotonic()
-                _progress(f"{notebook.stem}: running ({', '.join(f'{k}={v}' for k, v in mine.items())})")
-                failure = _execute(notebook, output, mine, notebook.parent, secrets)
-                if output.is_file():
-                    result.executed.append(output)
-                took = time.monotonic() - started
-                if failure is not None:
-                    _progress(f"{notebook.stem}: FAILED after {took:.1f} s at cell {failure.cell}")
-                    result.failure = failure
-                    break
-                _progress(f"{notebook.stem}: done in {took:.1f} s")
+        # Each notebook's HTML is made in this thread while the next notebook runs in its kernel.
+        exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-html")
+        exports: list[tuple[Path, Future[Path]]] = []
+        upcoming: Any = None
+        interrupted = False
+        try:
+            with _environment(kernel_env):
+                upcoming = _prepare_kernel(notebooks[0]) if notebooks else None
+                for index, notebook in enumerate(notebooks):
+                    kernel, upcoming = upcoming, None
+                    # Safe to start now: a kernel sees only the environment and folder, which are the same
+                    # for every notebook of the run; if this notebook fails, it is shut down unused.
+                    if index + 1 < len(notebooks):
+                        upcoming = _prepare_kernel(notebooks[index + 1])
+                    mine = {k: v for k, v in parameters.items() if k in declared[notebook]}
+                    mine.update({k: v for k, v in (("run_id", run_id), ("run_dir", str(run_dir)))
+                                 if k in declared[notebook]})
+                    output = run_dir / notebook.name
+                    started = time.monotonic()
+                    _progress(f"{notebook.stem}: running ({', '.join(f'{k}={v}' for k, v in mine.items())})")
+                    try:
+                        failure = _execute(notebook, output, mine, notebook.parent, secrets, kernel)
+                    except KeyboardInterrupt:
+                        # Ctrl-C: the partial output stays, sealed as failed, then the stop goes on.
+                        failure = NotebookFailure(notebook.stem, _failed_cell(output),
+                                                  "interrupted: the run was stopped before the notebook finished")
+                        interrupted = True
+                    finally:
+                        if kernel is not None:
+                            kernel.shutdown()
+                    if failure is not None:
+                        failure = _mark_stopped_cell(output, failure)
+                    if output.is_file():
+                        result.executed.append(output)
+                        exports.append((output, exporter.submit(export_run_html, output, run_dir, run_id)))
+                    took = time.monotonic() - started
+                    if failure is not None:
+                        _progress(f"{notebook.stem}: FAILED after {took:.1f} s at cell {failure.cell}")
+                        result.failure = failure
+                        break
+                    _progress(f"{notebook.stem}: done in {took:.1f} s")
+        finally:
+            if upcoming is not None:
+                upcoming.shutdown()
+            exporter.shutdown(wait=True)
+        exported = [path for path, done in exports if done.exception() is None]
         result.bundle = seal_bundle(
             run_dir, run_id=run_id, target=target, settings=settings, parameters=parameters,
             notebooks=result.executed, status="failed" if result.failure else "completed", root=root,
-            secrets=secrets,
+            secrets=secrets, exported=exported,
         )
+        if interrupted:
+            raise KeyboardInterrupt
         return result
     finally:
         if twin is not None:
@@ -339,7 +447,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
             faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
         )
-    except AigwError:
+    except (AigwError, KeyboardInterrupt):
         print(f"run folder: {run_dir}")
         raise
     print(f"run folder: {result.run_dir}")

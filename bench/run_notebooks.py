@@ -1,0 +1,70 @@
+"""Row ``run_notebooks``: ``aigw run --target twin``, every notebook, evidence sealed and HTML written.
+
+Reference, in the same run and environment: the papermill command line on an empty notebook, once per
+notebook the run executes (each is a whole process: imports, a kernel, a notebook written). The
+reference runs are split around the ``aigw run`` so that both sides see the same machine load.
+``--quick`` runs notebook 01 only, against one empty papermill run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from bench.common import PYTHON, ROOT, Row, child_env, timed
+
+PAPERMILL = str(Path(PYTHON).with_name("papermill"))
+
+
+def _empty_notebook(path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def _papermill_once(folder: Path, i: int) -> float:
+    cmd = [PAPERMILL, str(folder / "empty.ipynb"), str(folder / f"empty-out-{i}.ipynb")]
+    _, took = timed(lambda: subprocess.run(cmd, env=child_env(), cwd=folder, check=True,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return took
+
+
+def run(quick: bool) -> Row:
+    notebooks = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if quick:
+        notebooks = notebooks[:1]
+    count = len(notebooks)
+    with tempfile.TemporaryDirectory(prefix="aigw-bench-run-") as tmp:
+        folder = Path(tmp)
+        _empty_notebook(folder / "empty.ipynb")
+        reference = [_papermill_once(folder, i) for i in range(count // 2)]
+        run_dir = folder / "run"
+        cmd = [PYTHON, "-m", "aigw", "run", "--target", "twin", "--out", str(run_dir),
+               "--notebooks", ",".join(p.name[:2] for p in notebooks)]
+        done, took = timed(lambda: subprocess.run(cmd, env=child_env(), cwd=ROOT, capture_output=True,
+                                                  text=True))
+        reference += [_papermill_once(folder, i) for i in range(count // 2, count)]
+        notes: list[str] = []
+        if done.returncode != 0:
+            notes.append(f"aigw run exited {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+        html = sorted(p.name for p in run_dir.glob("*.html"))
+        manifest = run_dir / "manifest.json"
+        sealed = manifest.is_file() and "evidence.json" in json.loads(manifest.read_text())["files"]
+        if len(html) != count or not sealed:
+            notes.append(f"bundle incomplete: {len(html)} HTML of {count}, sealed={sealed}")
+        per_notebook = [line.split("aigw: ", 1)[1] for line in done.stderr.splitlines()
+                        if "done in" in line or "FAILED" in line]
+    total_ref = sum(reference)
+    ratio = took / total_ref
+    notes.append("per notebook: " + "; ".join(per_notebook))
+    notes.append("empty papermill runs: " + ", ".join(f"{t:.1f} s" for t in reference))
+    return Row(
+        "run_notebooks", f"aigw run --target twin, {count} notebook(s), bundle sealed with HTML",
+        f"{took:.1f} s", f"{count} x empty papermill CLI = {total_ref:.1f} s", ratio, "<= 1.0x",
+        ratio <= 1.0 and done.returncode == 0 and len(notes) == 2, notes,
+        {"run_s": took, "reference_s": reference},
+    )
