@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -48,10 +49,12 @@ __all__ = [
     "check_setup_documented",
     "configured_secrets",
     "export_html",
+    "export_run_html",
     "read_checks",
     "record",
     "record_all",
     "record_retries",
+    "run_html_path",
     "seal_bundle",
     "summarize_criteria",
     "use_secrets",
@@ -183,15 +186,18 @@ def record_all(checks: Iterable[Check] | Any, *, raise_on_fail: bool = True) -> 
     if failed and raise_on_fail:
         first = failed[0]
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        raise CheckFailed(f"criterion {first.criterion} check failed: {first.check}: {first.detail}{more}")
+        which = f"criterion {first.criterion} check" if first.criterion is not None else "check"
+        raise CheckFailed(f"{which} failed: {first.check}: {first.detail}{more}")
 
 
 def record_retries(source: Any) -> Check:
-    """Record a client's retry statistics as the ``retries`` note that ``seal_bundle`` collects.
+    """Record retry statistics as the ``retries`` note that ``seal_bundle`` collects.
 
-    ``source``: a ``Session`` (its client's stats), anything with ``.stats.snapshot()`` or
-    ``.snapshot()``, or a mapping.
+    ``source``: a ``Session`` (its API client's stats plus its probers' data-plane stats, summed, with the
+    data plane's also apart under ``data_plane``), anything with ``.stats.snapshot()`` or ``.snapshot()``,
+    or a mapping.
     """
+    probes = getattr(source, "probe_stats", None)
     stats: Any = source
     if hasattr(stats, "client"):
         stats = stats.client
@@ -199,7 +205,17 @@ def record_retries(source: Any) -> Check:
         stats = stats.stats
     if hasattr(stats, "snapshot"):
         stats = stats.snapshot()
-    return record(None, "retries", "pass", json.dumps(dict(stats), sort_keys=True, default=str))
+    totals = dict(stats)
+    if probes is not None:
+        data_plane = probes.snapshot()
+        if data_plane["requests"]:
+            by_reason: Counter[str] = Counter(totals.get("retries_by_reason", {}))
+            by_reason.update(data_plane["retries_by_reason"])
+            totals["requests"] = totals.get("requests", 0) + data_plane["requests"]
+            totals["retries"] = totals.get("retries", 0) + data_plane["retries"]
+            totals["retries_by_reason"] = dict(by_reason)
+            totals["data_plane"] = data_plane
+    return record(None, "retries", "pass", json.dumps(totals, sort_keys=True, default=str))
 
 
 def _display(item: Check) -> None:
@@ -366,6 +382,18 @@ _TOOLS: Final = ("aigw-runbook", "papermill", "nbclient", "nbconvert", "nbformat
                  "httpx", "cloudflare", "starlette", "uvicorn")
 
 
+def run_html_path(folder: Path, notebook: str | os.PathLike[str]) -> Path:
+    """Where a run folder keeps the HTML export of ``notebook``."""
+    return folder / f"{Path(notebook).stem}.html"
+
+
+def export_run_html(notebook: str | os.PathLike[str], folder: Path, run_id: str) -> Path:
+    """The HTML export ``seal_bundle`` makes for an executed notebook of run ``run_id`` (``aigw run``
+    makes it while the next notebook runs, and tells ``seal_bundle`` through ``exported``)."""
+    path = Path(notebook)
+    return export_html(path, run_html_path(folder, path), title=f"{path.stem} — run {run_id}")
+
+
 def repo_root() -> Path:
     """The checkout this library runs from (where notebooks/ and docs/ are)."""
     here = Path(__file__).resolve().parents[2]
@@ -512,6 +540,7 @@ def seal_bundle(
     retries: Mapping[str, Any] | None = None,
     root: Path | None = None,
     secrets: Iterable[Secret] = (),
+    exported: Iterable[str | os.PathLike[str]] = (),
 ) -> Bundle:
     """Seal ``run_dir``: HTML exports, ``evidence.json``, ``SUMMARY.md``, secret scan, ``manifest.json``.
 
@@ -521,6 +550,7 @@ def seal_bundle(
       ``failed``, ``passed`` (all six criteria pass) or ``incomplete``.
     * root - the repository whose documents criterion 6 checks (default: this checkout).
     * secrets - values to look for besides the settings' and the environment's.
+    * exported - notebooks whose HTML ``export_run_html`` already wrote from their final content.
 
     Raises ``EvidenceError`` (after sealing, status ``failed``) when a file held a secret value;
     such files are deleted.
@@ -531,6 +561,7 @@ def seal_bundle(
     folder.mkdir(parents=True, exist_ok=True)
     root = root or repo_root()
     known = [*configured_secrets(settings), *secrets]
+    done = {Path(p).resolve() for p in exported}
     checks: list[Check] = []
     notebook_docs: list[dict[str, Any]] = []
     for raw in notebooks:
@@ -538,8 +569,9 @@ def seal_bundle(
         nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
         checks += [
             Check(c.criterion, c.check, c.status, c.detail, c.time, path.stem, c.cell) for c in read_checks(nb)]
-        html_path = folder / f"{path.stem}.html"
-        export_html(nb, html_path, title=f"{path.stem} — run {run_id}")
+        html_path = run_html_path(folder, path)
+        if path.resolve() not in done or not html_path.is_file():
+            export_html(nb, html_path, title=f"{path.stem} — run {run_id}")
         notebook_docs.append({"name": path.stem, "file": path.name, "html": html_path.name,
                               "status": _notebook_status(nb)})
     repo_checks = check_setup_documented(root)

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from aigw._http import RetryPolicy, parse_retry_after
+from aigw._http import ClientStats, RetryPolicy, parse_retry_after
 from aigw.config import DEFAULT_GATEWAY_BASE_URL, PROVIDERS, Secret, Settings, redact
 from aigw.errors import ConfigError, GatewayError
 
@@ -312,6 +312,7 @@ class GatewayProber:
     * timeout - seconds per attempt.
     * run_id - tags every probe's ``cf-aig-metadata`` (``aigw_run_id``).
     * retry - bounded retries for 5xx / 429 / no answer (``Retry-After`` honoured).
+    * stats - where requests and retries (by reason) are counted; share one across probers to sum a run.
     """
 
     def __init__(
@@ -328,8 +329,10 @@ class GatewayProber:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         seed: int | None = None,
+        stats: ClientStats | None = None,
     ) -> None:
         self.gateway_base_url = gateway_base_url.rstrip("/")
+        self.stats = stats if stats is not None else ClientStats()
         self.account_id = account_id
         self.gateway_id = gateway_id
         self.provider_base_url = provider_base_url.rstrip("/") if provider_base_url else None
@@ -489,6 +492,7 @@ class GatewayProber:
         while True:
             attempt += 1
             started = time.perf_counter()
+            self.stats.count_request()
             try:
                 response = self._http.post(call.url, json=call.body, headers=call.headers)
             except httpx.HTTPError as exc:
@@ -498,14 +502,17 @@ class GatewayProber:
                     excerpt=f"no answer ({type(exc).__name__})",
                 )
                 retry_after = None
+                reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
             else:
                 latency = (time.perf_counter() - started) * 1000
                 result = self._result(call, response, latency, attempt, extra_secrets)
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 if not (response.status_code == 429 or response.status_code >= 500):
                     return result
+                reason = "429" if response.status_code == 429 else "5xx"
             if attempt >= limit:
                 return result
+            self.stats.count_retry(reason)
             self._sleep(self.retry.backoff(attempt, self._rng, retry_after))
 
     def _result(

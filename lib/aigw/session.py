@@ -86,6 +86,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import httpx
 
 from aigw import evidence
+from aigw._http import ClientStats
 from aigw.config import (
     ENV_FILE_NAME,
     Settings,
@@ -259,6 +260,8 @@ class Session:
     run_dir: Path
     _client: CloudflareClient | None = field(default=None, repr=False)
     _prober: GatewayProber | None = field(default=None, repr=False)
+    #: Data-plane requests and retries of every prober of this session (the evidence's ``retries`` note).
+    probe_stats: ClientStats = field(default_factory=ClientStats, repr=False)
 
     @property
     def client(self) -> CloudflareClient:
@@ -275,7 +278,7 @@ class Session:
         if self._prober is None:
             from aigw.gateway import GatewayProber
 
-            self._prober = GatewayProber.from_settings(self.settings, run_id=self.run_id)
+            self._prober = GatewayProber.from_settings(self.settings, run_id=self.run_id, stats=self.probe_stats)
         return self._prober
 
     @property

@@ -160,6 +160,7 @@ class ProbePlan:
     overhead_samples: int
     overhead_warmup: int
     overhead_budget_ms: tuple[float, float]
+    request_timeout_s: float
     probes: tuple[PlannedProbe, ...]
     checks: list[Check] = field(default_factory=list)
 
@@ -194,6 +195,7 @@ def plan_probes(
     overhead_samples: int = 10,
     overhead_max_tokens: int = 8,
     overhead_budget_ms: float = CONTRACT_OVERHEAD_MS[1],
+    request_timeout_s: float = 30.0,
 ) -> ProbePlan:
     """Price every probe before one is sent, and keep what fits ``probe_budget_usd`` (criteria first).
 
@@ -211,6 +213,8 @@ def plan_probes(
         raise ConfigError(f"cache_ttl={cache_ttl} is below Cloudflare's minimum of 60 seconds", hint="Use 60")
     if overhead_samples < 0:
         raise ConfigError(f"overhead_samples={overhead_samples} is negative", hint="Use 10, or 0 to skip")
+    if request_timeout_s <= 0:
+        raise ConfigError(f"request_timeout_s={request_timeout_s} is not positive", hint="Use e.g. 30")
     overhead_pair = parse_models([overhead_model])[0] if overhead_samples else None
     warmup = 2 if overhead_samples else 0
 
@@ -248,6 +252,7 @@ def plan_probes(
         overhead_samples=overhead_samples,
         overhead_warmup=warmup,
         overhead_budget_ms=(CONTRACT_OVERHEAD_MS[0], float(overhead_budget_ms)),
+        request_timeout_s=float(request_timeout_s),
         probes=tuple(planned),
     )
     skipped = plan.skipped
@@ -262,9 +267,10 @@ def plan_probes(
 # --- probing --------------------------------------------------------------------------------------------------
 
 
-def _prober(session: Session) -> GatewayProber:
-    # A prober of its own: every probe must carry this run's id in cf-aig-metadata for notebook 04.
-    return GatewayProber.from_settings(session.settings, run_id=session.run_id)
+def _prober(session: Session, plan: ProbePlan) -> GatewayProber:
+    # Every probe carries this run's id in cf-aig-metadata for notebook 04; retries add up in the session.
+    return GatewayProber.from_settings(session.settings, run_id=session.run_id, timeout=plan.request_timeout_s,
+                                       stats=session.probe_stats)
 
 
 @dataclass
@@ -329,7 +335,7 @@ def verify_lock(session: Session, plan: ProbePlan) -> EndpointChecks:
         return _saved(session, "lock", result)
     # A fresh random token stands for "wrong": it is no one's, and it is never shown.
     wrong = Secret(_random.token_urlsafe(30), "wrong gateway token")
-    with _prober(session) as prober:
+    with _prober(session, plan) as prober:
         missing = prober.probe_without_gateway_token("openai", planned.model, prompt=_WRONG_TOKEN_PROMPT)
         bad = prober.probe_with_token(wrong, "openai", planned.model, prompt=_WRONG_TOKEN_PROMPT)
     result.probes.extend([missing, bad])
@@ -359,7 +365,7 @@ def _log_id_check(probes: Sequence[ProbeResult], criterion: int | None) -> Check
 def verify_unified(session: Session, plan: ProbePlan) -> EndpointChecks:
     """Criterion 3: ``POST .../compat/chat/completions`` answers 200 with a completion for each model."""
     result = EndpointChecks("Unified endpoint (compat/chat/completions), criterion 3")
-    with _prober(session) as prober:
+    with _prober(session, plan) as prober:
         for planned in plan.find("unified"):
             name = f"unified endpoint answers {planned.provider}/{planned.model}"
             if not planned.fits:
@@ -384,7 +390,7 @@ def verify_providers(session: Session, plan: ProbePlan) -> EndpointChecks:
     """Criterion 4: each provider's native endpoint through the gateway answers 200 or a valid provider
     error (the provider's own body: the gateway forwarded it), never the gateway's 401/403."""
     result = EndpointChecks("Provider endpoints through the gateway (BYOK: no provider key sent), criterion 4")
-    with _prober(session) as prober:
+    with _prober(session, plan) as prober:
         for planned in plan.find("provider"):
             url = f"{prober.gateway_url(planned.provider)}/..."
             name = f"{planned.provider} endpoint answers (200 or a provider error, not 401/403)"
@@ -426,7 +432,7 @@ def verify_cache(session: Session, plan: ProbePlan) -> EndpointChecks:
         return _saved(session, "cache", result)
     prompt = f"{PROMPT} (cache check {_random.token_hex(6)})"
     headers = {"cf-aig-cache-ttl": str(plan.cache_ttl)}
-    with _prober(session) as prober:
+    with _prober(session, plan) as prober:
         for attempt in (1, 2):
             result.probes.append(prober.probe_unified(
                 f"{planned.provider}/{planned.model}", prompt, max_tokens=plan.max_tokens,
@@ -532,7 +538,7 @@ def measure_overhead(session: Session, plan: ProbePlan) -> OverheadReport:
                                    f"no {probe.provider} key in .dev.vars or the environment: the direct "
                                    "requests need one (the gateway's BYOK key is never readable)"))
         return report
-    with _prober(session) as prober:
+    with _prober(session, plan) as prober:
         try:
             result = prober.measure_overhead(probe.provider, probe.model, n=plan.overhead_samples,
                                              max_tokens=probe.max_tokens, warmup=plan.overhead_warmup,
