@@ -54,7 +54,10 @@ __all__ = [
 ]
 
 _NOTEBOOK_NAME: Final = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
-_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback",)
+#: Run only when --notebooks names them: key rotation everywhere (it is its own change, after the
+#: lifecycle), and on Cloudflare the rollback too (it deletes production).
+_ONLY_WHEN_NAMED: Final = ("rotate",)
+_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback", "rotate")
 _RUN_PARAMETERS: Final = ("run_id", "run_dir")
 _ENGINE: Final = "aigw"
 
@@ -65,15 +68,14 @@ def discover_notebooks(folder: Path) -> list[Path]:
 
 
 def select_notebooks(folder: Path, spec: str | None, target: str) -> list[Path]:
-    """The notebooks ``--notebooks`` names (prefixes like ``01,02``), or all; on cloudflare a rollback
-    notebook only when named."""
+    """The notebooks ``--notebooks`` names (prefixes like ``01,02``); by default the lifecycle: every
+    notebook but key rotation, and on cloudflare not the rollback either."""
     available = discover_notebooks(folder)
     if not available:
         raise ConfigError(f"no notebooks found in {folder}", hint="Run aigw from the repository checkout")
     if not spec:
-        if target == "cloudflare":
-            return [p for p in available if not any(word in p.stem for word in _ONLY_WHEN_NAMED_ON_CLOUDFLARE)]
-        return available
+        named_only = _ONLY_WHEN_NAMED_ON_CLOUDFLARE if target == "cloudflare" else _ONLY_WHEN_NAMED
+        return [p for p in available if not any(word in p.stem for word in named_only)]
     chosen: list[Path] = []
     for token in (t.strip() for t in spec.split(",")):
         if not token:
@@ -362,6 +364,11 @@ def run_notebooks(
             settings = None
         secrets = [*(settings.secrets() if settings else ()), *secrets_from_environ({**file_env, **kernel_env})]
         _check_parameters(parameters, declared, secrets)
+        # A rehearsal on the twin is the whole lifecycle: its rollback deletes for real (the twin is
+        # disposable), unless the operator passed confirm_delete. On Cloudflare only the operator confirms.
+        target_defaults: dict[str, Any] = {}
+        if target == "twin" and settings is not None:
+            target_defaults["confirm_delete"] = settings.gateway_id
         run_dir.mkdir(parents=True, exist_ok=True)
         _register_engine()
         result = RunResult(run_dir=run_dir, target=target, run_id=run_id)
@@ -379,7 +386,7 @@ def run_notebooks(
                     # for every notebook of the run; if this notebook fails, it is shut down unused.
                     if index + 1 < len(notebooks):
                         upcoming = _prepare_kernel(notebooks[index + 1])
-                    mine = {k: v for k, v in parameters.items() if k in declared[notebook]}
+                    mine = {k: v for k, v in {**target_defaults, **parameters}.items() if k in declared[notebook]}
                     mine.update({k: v for k, v in (("run_id", run_id), ("run_dir", str(run_dir)))
                                  if k in declared[notebook]})
                     output = run_dir / notebook.name

@@ -26,8 +26,10 @@ CLEARED_ENV = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_GATEWAY_ID", "CLOUDFLARE_API
 
 #: The drill's control-plane faults (the brief: 20% 5xx, 10% 429 with Retry-After).
 CONTROL_FAULTS = "control.5xx=0.2,control.429=0.1,control.retry_after=1"
-#: The data-plane faults: 20% provider 5xx, 5% slower (31 s) than the prober's 30 s request timeout.
-PROVIDER_FAULTS = "provider.5xx=0.2,provider.slow=0.05,provider.slow_ms=31000"
+#: The data-plane faults: 20% provider 5xx, 5% slower (6 s) than the probes' request timeout
+#: (PROBE_TIMEOUT_S, notebook 03's request_timeout_s).
+PROVIDER_FAULTS = "provider.5xx=0.2,provider.slow=0.05,provider.slow_ms=6000"
+PROBE_TIMEOUT_S = 5
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -38,6 +38,7 @@ from aigw.twin.seed import generated_seed
 from aigw.twin.server import TwinProcess, TwinServer
 from reliability_support import (
     CONTROL_FAULTS,
+    PROBE_TIMEOUT_S,
     PROVIDER_FAULTS,
     aigw,
     clean_env,
@@ -139,8 +140,10 @@ def test_full_runbook_drill_with_aigw_run(tmp_path: Path, run: int) -> None:
     state = tmp_path / "twin.sqlite"
     out = tmp_path / "run"
     faults = f"seed={100 + run},{CONTROL_FAULTS},{PROVIDER_FAULTS}"
+    # 05 as a dry run (confirm_delete ""), so that the state it leaves shows any duplicate the faults caused.
     done = aigw("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", str(state),
-                "--faults", faults, "--out", str(out), timeout=600)
+                "--faults", faults, "--out", str(out), "-p", "confirm_delete", "",
+                "-p", "request_timeout_s", str(PROBE_TIMEOUT_S), timeout=600)
     doc = evidence(out)
     criteria = {c["number"]: c["status"] for c in doc["criteria"]}
     assert done.returncode == 0, last_line(done.stderr)
