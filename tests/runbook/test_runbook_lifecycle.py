@@ -23,8 +23,8 @@ def test_the_default_run_on_the_twin_is_the_whole_lifecycle(tmp_path: Path) -> N
     seed = generated_seed()
     state = tmp_path / "twin.sqlite"
     out = tmp_path / "run"
-    done = _aigw("run", "--target", "twin", "--env-file", str(_env_file(tmp_path / "twin.env", seed)), "--twin-state", str(state),
-                 "--out", str(out))
+    env_file = _env_file(tmp_path / "twin.env", seed)
+    done = _aigw("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", str(state), "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
 
     doc = _evidence(out)
