@@ -132,8 +132,34 @@ class Check:
 
     def markdown(self) -> str:
         where = f"criterion {self.criterion}" if self.criterion is not None else "note"
-        detail = f" — {_md_escape(self.detail)}" if self.detail else ""
+        shown = (_retries_sentence(self.detail) if self.check == "retries" else None) or self.detail
+        detail = f" — {_md_escape(shown)}" if shown else ""
         return f"{_MARK[self.status]} **{self.status.upper()}** · {where} · {_md_escape(self.check)}{detail}"
+
+
+def _retries_sentence(detail: str) -> str | None:
+    """The ``retries`` note's statistics (JSON, which ``evidence.json`` keeps) as a sentence for a reader;
+    None when ``detail`` is not such statistics."""
+    try:
+        stats = json.loads(detail)
+    except ValueError:
+        return None
+    if not isinstance(stats, dict) or not isinstance(stats.get("requests"), int):
+        return None
+
+    def counted(total: Any, by: Any) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(by.items())) if isinstance(by, dict) and by else ""
+        return f"{total} ({parts})" if parts else f"{total}"
+
+    data_plane = stats.get("data_plane")
+    to_gateway = data_plane.get("requests", 0) if isinstance(data_plane, dict) else 0
+    text = f"{stats['requests']} requests" + (f" ({to_gateway} through the gateway)" if to_gateway else "")
+    text += f", {counted(stats.get('retries', 0), stats.get('retries_by_reason'))} retried"
+    if stats.get("budget_waits"):
+        text += f", {stats['budget_waits']} waits for the API budget ({float(stats.get('budget_wait_s', 0)):.1f} s)"
+    if stats.get("recoveries"):
+        text += f", {counted(stats['recoveries'], stats.get('recoveries_by_outcome'))} checked before a retry"
+    return text
 
 
 _URL: Final = re.compile(r"https?://[^\s`]+")

@@ -113,17 +113,22 @@ def plot_usage(usage: pd.DataFrame) -> Figure:
     cost_axes.set_ylabel("USD")
     handles = axes.get_legend_handles_labels()
     cost_handles = cost_axes.get_legend_handles_labels()
-    axes.legend(handles[0] + cost_handles[0], handles[1] + cost_handles[1], fontsize="small", loc="upper left")
+    # Outside the axes: inside, the legend hides whichever bar or cost point is in its corner.
+    figure.legend(handles[0] + cost_handles[0], handles[1] + cost_handles[1], fontsize="small",
+                  loc="outside right upper")
     return figure
 
 
-def _rate_bars(title: str, table: pd.DataFrame, column: str, xlabel: str) -> Figure:
+def _rate_bars(title: str, table: pd.DataFrame, column: str, xlabel: str, none: str) -> Figure:
     figure, axes = _figure(title)
     if table.empty:
         _empty(axes)
         return figure
     labels = _labels(table.index)
-    axes.barh(range(len(labels)), (table[column] * 100).to_numpy())
+    rates = (table[column] * 100).to_numpy()
+    axes.barh(range(len(labels)), rates)
+    if not rates.any():  # an empty chart reads as "not drawn"; say that every rate is 0
+        axes.text(50, (len(labels) - 1) / 2, none, ha="center", va="center", color="0.4")
     axes.set_yticks(range(len(labels)), labels)
     axes.set_xlim(0, 100)
     axes.set_xlabel(xlabel)
@@ -132,11 +137,13 @@ def _rate_bars(title: str, table: pd.DataFrame, column: str, xlabel: str) -> Fig
 
 
 def plot_error_rates(errors: pd.DataFrame) -> Figure:
-    return _rate_bars("Error rate per provider / model", errors, "error_rate", "% of requests that failed")
+    return _rate_bars("Error rate per provider / model", errors, "error_rate", "% of requests that failed",
+                      "no errors: 0% for every model")
 
 
 def plot_cache_hit_rate(cache: pd.DataFrame) -> Figure:
-    return _rate_bars("Cache hit rate per provider / model", cache, "hit_rate", "% of requests served from cache")
+    return _rate_bars("Cache hit rate per provider / model", cache, "hit_rate", "% of requests served from cache",
+                      "no cache hits: 0% for every model")
 
 
 def plot_overhead(
@@ -165,7 +172,12 @@ def plot_overhead(
     right.boxplot(overhead, orientation="horizontal", widths=0.5)
     right.plot(overhead, [1.0] * len(overhead), "o", alpha=0.5)
     if budget_ms is not None:
-        right.axvspan(budget_ms[0], budget_ms[1], color="tab:green", alpha=0.15, label="contract budget")
+        # The budget is a ceiling: less overhead than the contract expects (+50 ms) passes too, so the
+        # band starts at 0 and the expected range is only marked.
+        right.axvspan(min(0.0, *overhead), budget_ms[1], color="tab:green", alpha=0.12,
+                      label=f"within budget (at most {budget_ms[1]:.0f} ms)")
+        right.axvline(budget_ms[0], color="tab:green", linestyle=":",
+                      label=f"contract expects +{budget_ms[0]:.0f} to {budget_ms[1]:.0f} ms")
         right.legend(fontsize="small")
     right.set_yticks([])
     right.set_xlabel("overhead (ms)")

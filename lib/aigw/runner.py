@@ -59,6 +59,8 @@ _NOTEBOOK_NAME: Final = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 _ONLY_WHEN_NAMED: Final = ("rotate",)
 _ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback", "rotate")
 _RUN_PARAMETERS: Final = ("run_id", "run_dir")
+#: Notebooks that talk only to the gateway (CF_AIG_TOKEN will do); every other one calls the v4 API.
+_GATEWAY_TOKEN_ONLY: Final = ("verify_endpoints",)
 _ENGINE: Final = "aigw"
 
 
@@ -152,7 +154,8 @@ def _check_parameter_type(name: str, value: Any, declared: Mapping[Path, Mapping
         if allowed is None:  # list[str] and others: the step function checks the value itself
             continue
         if not isinstance(value, allowed) or (kind in {"int", "float"} and isinstance(value, bool)):
-            raise ConfigError(f"-p {name} {value!r}: {name} is a {kind} parameter",
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise ConfigError(f"-p {name} {value!r}: {name} is {article} {kind} parameter",
                               hint=_TYPE_HINTS.get(kind, "Check the value"))
 
 
@@ -337,37 +340,47 @@ def run_notebooks(
     run_id = run_dir.name
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     file_env = read_env(env_file or find_env_file(Path.cwd()))
+    run_env = {"AIGW_TARGET": target, "AIGW_RUN_ID": run_id, "AIGW_RUN_DIR": str(run_dir)}
+    settings: Settings | None = None
+    if target == "cloudflare":
+        # Checked here, before a kernel starts or the run folder exists: a missing or malformed setting
+        # is one line now, not a failed notebook and a sealed bundle. The kernels get the same file.
+        found = env_file or find_env_file(Path.cwd()) or find_env_file(notebooks[0].parent if notebooks else root)
+        kernel_env = {"AIGW_ENV_FILE": str(found)} if found is not None else {}
+        kernel_env.update(run_env)
+        settings = load_settings(found, environ={**os.environ, **kernel_env})
+        if any(not any(word in nb.stem for word in _GATEWAY_TOKEN_ONLY) for nb in notebooks):
+            settings.require_api_token()
+        settings.require_gateway_token()
+        file_env = read_env(found)
+        _check_parameters(parameters, declared, [*settings.secrets(), *secrets_from_environ(file_env)])
+    else:
+        from aigw.twin.seed import generated_seed, seed_from_env_file
+
+        # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
+        gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
+        seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+        # Before the twin starts: a bad -p is one line, with nothing started.
+        _check_parameters(parameters, declared, secrets_from_environ({**file_env, **seed.to_environ()}))
     twin: Any = None
     try:
         if target == "twin":
-            from aigw.twin.seed import generated_seed, seed_from_env_file
             from aigw.twin.server import TwinServer
 
-            # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
-            gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
-            seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
             twin = TwinServer(state=twin_state or ":memory:", seed=seed, faults=faults).start()
             kernel_env = seed.to_environ(twin)
             # The client keeps to the budget the twin enforces (Cloudflare's, unless it was scaled).
             options = twin.context.options
             kernel_env["AIGW_API_BUDGET"] = f"{options.api_budget_requests}/{options.api_budget_window_s:g}"
+            kernel_env.update(run_env)
             _progress(f"twin serving at {twin.url} (state {twin_state or 'in memory'})")
-        else:
-            kernel_env = {"AIGW_ENV_FILE": str(env_file)} if env_file is not None else {}
-        kernel_env.update({"AIGW_TARGET": target, "AIGW_RUN_ID": run_id, "AIGW_RUN_DIR": str(run_dir)})
-        settings: Settings | None
-        try:
             settings = load_settings(env_file, search_from=Path.cwd(), environ={**os.environ, **kernel_env})
-        except ConfigError:
-            if target == "twin":
-                raise
-            settings = None
-        secrets = [*(settings.secrets() if settings else ()), *secrets_from_environ({**file_env, **kernel_env})]
-        _check_parameters(parameters, declared, secrets)
+        assert settings is not None
+        secrets = [*settings.secrets(), *secrets_from_environ({**file_env, **kernel_env})]
         # A rehearsal on the twin is the whole lifecycle: its rollback deletes for real (the twin is
         # disposable), unless the operator passed confirm_delete. On Cloudflare only the operator confirms.
         target_defaults: dict[str, Any] = {}
-        if target == "twin" and settings is not None:
+        if target == "twin":
             target_defaults["confirm_delete"] = settings.gateway_id
         run_dir.mkdir(parents=True, exist_ok=True)
         _register_engine()
@@ -454,8 +467,15 @@ def run_from_args(args: argparse.Namespace) -> int:
             notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
             faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
         )
-    except (AigwError, KeyboardInterrupt):
-        print(f"run folder: {run_dir}")
+    except AigwError:
+        if run_dir.exists():
+            print(f"run folder: {run_dir}")
+        raise
+    except KeyboardInterrupt:
+        if run_dir.exists():
+            print(f"run folder: {run_dir}")
+            _progress(f"stopped: what ran is sealed as failed in {run_dir} (SUMMARY.md shows where); run the same "
+                      "command again to finish: the notebooks converge on the same state")
         raise
     print(f"run folder: {result.run_dir}")
     if result.bundle is not None:

@@ -90,11 +90,12 @@ def _no_half_made(twin: TwinHandle) -> Any:
 
 
 def test_no_dev_vars_and_no_environment(fresh: TwinHandle, tmp_path: Path) -> None:
-    code, line, _ = _run(tmp_path, None)
+    code, line, out = _run(tmp_path, None)
     assert code == 1
-    assert re.fullmatch(r"aigw: error: 01_create_gateway cell \d+: ConfigError: CLOUDFLARE_ACCOUNT_ID is not set "
-                        r"\(no \.dev\.vars found\)\. Copy \.dev\.vars\.example to \.dev\.vars and fill it in, or run "
-                        r"`aigw run` to rehearse on the twin", line), line
+    # Refused before any kernel starts: no notebook ran and no run folder was made.
+    assert line == ("aigw: error: CLOUDFLARE_ACCOUNT_ID is not set (no .dev.vars found). Copy .dev.vars.example to "
+                    ".dev.vars and fill it in, or run `aigw run` to rehearse on the twin"), line
+    assert not out.exists()
     with pytest.raises(ConfigError, match=r"^CLOUDFLARE_ACCOUNT_ID is not set \(no \.dev\.vars found\)"):
         load_settings(search_from=tmp_path, environ={})
 
@@ -140,11 +141,13 @@ _GATEWAY_HINT = ("Use 1-64 characters: lowercase letters, digits and '_', joined
 @pytest.mark.parametrize("gateway_id", ["Bad--Id", "a" * 65])
 def test_gateway_id_off_the_pattern_or_too_long(fresh: TwinHandle, tmp_path: Path, gateway_id: str) -> None:
     env_file = _env(fresh, tmp_path, "gw", CLOUDFLARE_GATEWAY_ID=gateway_id)
-    code, line, _ = _run(tmp_path, env_file)
+    code, line, out = _run(tmp_path, env_file)
     assert code == 1
     shown = re.escape(repr(gateway_id))
-    assert re.fullmatch(rf"aigw: error: 01_create_gateway cell \d+: ConfigError: CLOUDFLARE_GATEWAY_ID "
+    # From .dev.vars: refused before any kernel starts, so no notebook and no run folder.
+    assert re.fullmatch(rf"aigw: error: CLOUDFLARE_GATEWAY_ID "
                         rf"{shown} is not a valid gateway id\. {re.escape(_GATEWAY_HINT)}", line), line
+    assert not out.exists()
     code, line, _ = _run(tmp_path, _env(fresh, tmp_path, "ok"), "-p", "gateway_id", gateway_id)
     assert code == 1
     assert re.fullmatch(rf"aigw: error: 01_create_gateway cell \d+: ConfigError: gateway_id {shown}"

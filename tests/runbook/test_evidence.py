@@ -175,3 +175,16 @@ def test_a_planted_secret_is_quarantined_and_fails_the_seal(tmp_path: Path) -> N
     assert doc["status"] == "failed"
     assert {q["file"] for q in doc["quarantined"]} == {"02_leaky.ipynb", "02_leaky.html"}
     evidence.verify_bundle(run)
+
+
+def test_the_retries_note_reads_as_a_sentence_and_keeps_its_json() -> None:
+    stats = {"requests": 34, "retries": 2, "retries_by_reason": {"429": 2}, "recoveries": 0,
+             "recoveries_by_outcome": {}, "budget_waits": 1, "budget_wait_s": 0.25,
+             "data_plane": {"requests": 30, "retries": 0}}
+    check = Check(None, "retries", "pass", json.dumps(stats))
+    assert check.markdown() == ("✅ **PASS** · note · retries — 34 requests (30 through the gateway), 2 (429 2) "
+                                "retried, 1 waits for the API budget (0.2 s)")
+    assert json.loads(check.payload()["detail"]) == stats  # evidence.json keeps the numbers
+    # Any other check, or a retries note that is not statistics, is shown as recorded.
+    assert Check(None, "retries", "pass", "not json").markdown().endswith("retries — not json")
+    assert Check(None, "gateway change", "pass", '{"requests": 1}').markdown().endswith('{"requests": 1}')

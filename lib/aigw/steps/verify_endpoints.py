@@ -512,7 +512,8 @@ def judge_overhead(result: OverheadResult, budget_ms: tuple[float, float]) -> Ch
     ceiling = budget_ms[1]
     within = result.median_ms <= ceiling
     detail = (f"median {result.median_ms:.1f} ms, p95 {result.p95_ms:.1f} ms over {result.n} pairs "
-              f"({result.provider}/{result.model}); contract: +{budget_ms[0]:.0f} to {ceiling:.0f} ms")
+              f"({result.provider}/{result.model}); budget: at most {ceiling:.0f} ms (the contract expects "
+              f"+{budget_ms[0]:.0f} to {ceiling:.0f} ms; less is better)")
     if result.p95_ms > ceiling and within:
         detail += f"; the p95 passes {ceiling:.0f} ms"
     if result.failures:

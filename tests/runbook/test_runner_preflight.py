@@ -1,0 +1,87 @@
+"""`aigw run` refuses bad settings and parameters before any kernel, twin or run folder exists, and says
+how to finish after Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from pathlib import Path
+
+import pytest
+from aigw import runner
+from aigw.cli import main
+from aigw.config import VARIABLES
+
+_CLEARED = (*VARIABLES, "AIGW_TARGET", "AIGW_RUN_ID", "AIGW_RUN_DIR", "AIGW_ENV_FILE")
+
+
+@pytest.fixture
+def elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty working folder and an environment without any aigw variable."""
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _last_line(err: str) -> str:
+    return err.strip().splitlines()[-1]
+
+
+def test_cloudflare_without_settings_stops_before_the_first_notebook(
+        elsewhere: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env_file = elsewhere / "empty.env"
+    env_file.write_text("# nothing filled in\nCLOUDFLARE_ACCOUNT_ID=<your account id>\n")
+    out = elsewhere / "run"
+    assert main(["run", "--target", "cloudflare", "--env-file", str(env_file), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert _last_line(captured.err) == (
+        f"aigw: error: CLOUDFLARE_ACCOUNT_ID is not set ({env_file}). Copy .dev.vars.example to .dev.vars and "
+        "fill it in, or run `aigw run` to rehearse on the twin")
+    assert "running" not in captured.err and "run folder:" not in captured.out
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("notebooks", "missing"), [
+    ("01", "CLOUDFLARE_API_TOKEN is not set"),
+    ("03", "Neither CF_AIG_TOKEN nor CLOUDFLARE_API_TOKEN is set"),
+])
+def test_cloudflare_without_the_token_a_notebook_needs(elsewhere: Path, capsys: pytest.CaptureFixture[str],
+                                                       notebooks: str, missing: str) -> None:
+    env_file = elsewhere / ".dev.vars"
+    env_file.write_text(f"CLOUDFLARE_ACCOUNT_ID={secrets.token_hex(16)}\n")
+    out = elsewhere / "run"
+    assert main(["run", "--target", "cloudflare", "--notebooks", notebooks, "--out", str(out)]) == 1
+    assert _last_line(capsys.readouterr().err).startswith(f"aigw: error: {missing}")
+    assert not out.exists()
+
+
+def test_a_parameter_of_the_wrong_type_is_refused_before_the_twin_starts(
+        elsewhere: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = elsewhere / "run"
+    assert main(["run", "--target", "twin", "--notebooks", "03", "--out", str(out), "-p", "max_tokens", "many"]) == 1
+    captured = capsys.readouterr()
+    assert _last_line(captured.err) == ("aigw: error: -p max_tokens 'many': max_tokens is an int parameter. "
+                                        "Use a whole number, e.g. 0")
+    assert "twin serving" not in captured.err and "run folder:" not in captured.out
+    assert not out.exists()
+
+
+def test_ctrl_c_says_where_the_partial_run_is_and_how_to_finish(
+        elsewhere: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = elsewhere / "run"
+
+    def interrupted(*_args: object, **_kwargs: object) -> runner.RunResult:
+        out.mkdir()  # what run_notebooks leaves after Ctrl-C: a folder sealed as failed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_notebooks", interrupted)
+    args = argparse.Namespace(env_file=None, target="twin", notebooks="01", parameter=[], out=out, faults=None,
+                              twin_state=None)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_from_args(args)
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"run folder: {out}"
+    assert _last_line(captured.err) == (
+        f"aigw: stopped: what ran is sealed as failed in {out} (SUMMARY.md shows where); run the same command "
+        "again to finish: the notebooks converge on the same state")
