@@ -9,9 +9,14 @@ notebook (``_repr_markdown_``) and carries its ``checks`` (``aigw.evidence.Check
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["cell_text", "markdown_table"]
+if TYPE_CHECKING:
+    from aigw.evidence import Check
+
+__all__ = ["cell_text", "checks_list", "checks_table", "markdown_table", "status_mark"]
+
+_MARKS: Final = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip"}
 
 
 def cell_text(value: Any) -> str:
@@ -29,3 +34,18 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw
         cells = [str(c) if raw else cell_text(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def status_mark(status: str) -> str:
+    """A check's status for people: a symbol and the word (the word still reads where no emoji font is)."""
+    return _MARKS.get(status, status)
+
+
+def checks_table(checks: Iterable[Check]) -> str:
+    """Checks as a Markdown table: status, check, detail."""
+    return markdown_table(["", "check", "detail"], [(status_mark(c.status), c.check, c.detail) for c in checks])
+
+
+def checks_list(checks: Iterable[Check]) -> str:
+    """Checks as a Markdown bullet list, one line each."""
+    return "\n".join(f"* {status_mark(c.status)} {c.check}: {c.detail}" for c in checks)

@@ -21,7 +21,7 @@ from aigw.errors import (
 )
 from aigw.evidence import Check
 from aigw.session import Session
-from aigw.steps import markdown_table
+from aigw.steps import checks_table, markdown_table, status_mark
 
 __all__ = [
     "ApplyResult",
@@ -43,10 +43,6 @@ PAID_PLAN_GATEWAYS: Final = 20
 URL_PROVIDERS: Final = (*PROVIDERS, "compat")
 
 
-def _mark(ok: bool | None) -> str:
-    return "✅" if ok else ("⏭️" if ok is None else "❌")
-
-
 @dataclass(frozen=True)
 class Preflight:
     """What the token and account allow, found without changing anything."""
@@ -60,8 +56,7 @@ class Preflight:
     checks: list[Check] = field(default_factory=list)
 
     def _repr_markdown_(self) -> str:
-        rows = [(f"{_mark(c.status == 'pass' if c.status != 'skip' else None)} {c.check}", c.detail)
-                for c in self.checks]
+        rows = [(f"{status_mark(c.status)} {c.check}", c.detail) for c in self.checks]
         return "**Preflight**\n\n" + markdown_table(["check", "detail"], rows, raw=True)
 
 
@@ -282,9 +277,7 @@ class GatewayVerification:
     checks: list[Check] = field(default_factory=list)
 
     def _repr_markdown_(self) -> str:
-        head = "**Verification (criterion 1)**\n\n" + markdown_table(
-            ["", "check", "detail"], [(_mark(c.status == "pass" if c.status != "skip" else None), c.check, c.detail)
-                                      for c in self.checks])
+        head = "**Verification (criterion 1)**\n\n" + checks_table(self.checks)
         if self.mismatches:
             head += "\n\n**Differences**\n\n" + markdown_table(["field", "listed", "desired"], self.mismatches)
         if self.urls:

@@ -671,10 +671,9 @@ class RunLogsVerification:
     checks: list[Any] = field(default_factory=list)
 
     def _repr_markdown_(self) -> str:
-        from aigw.steps import markdown_table
+        from aigw.steps import checks_table, markdown_table
 
-        marks = {"pass": "✅", "fail": "❌", "skip": "⏭️"}
-        table = markdown_table(["", "check", "detail"], [(marks[c.status], c.check, c.detail) for c in self.checks])
+        table = checks_table(self.checks)
         if self.frame.empty:
             return table
         sample = self.frame.head(10)

@@ -29,7 +29,7 @@ from aigw.config import ENV_FILE_NAME, PROVIDER_KEY_VARS, PROVIDERS, Secret
 from aigw.errors import ConfigError, PermissionDeniedError
 from aigw.evidence import Check
 from aigw.session import Session
-from aigw.steps import markdown_table
+from aigw.steps import checks_list, markdown_table
 
 __all__ = [
     "DEFAULT_STORE_NAME",
@@ -322,10 +322,8 @@ class KeyVerification:
     checks: list[Check] = field(default_factory=list)
 
     def _repr_markdown_(self) -> str:
-        marks = {"pass": "✅", "fail": "❌", "skip": "⏭️"}
         table = markdown_table(["provider", "alias", "secret", "status", "preview"], self.rows)
-        lines = "\n".join(f"* {marks[c.status]} {c.check}: {c.detail}" for c in self.checks)
-        return f"**Verification (criterion 2)**\n\n{table}\n\n{lines}"
+        return f"**Verification (criterion 2)**\n\n{table}\n\n{checks_list(self.checks)}"
 
 
 def _contains_value(config: ProviderConfig, key: Secret) -> bool:

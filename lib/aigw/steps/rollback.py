@@ -27,10 +27,10 @@ from typing import Any, Final, Literal
 from aigw.cloudflare import Gateway, ProviderConfig, Store, StoreSecret
 from aigw.config import PROVIDERS
 from aigw.errors import CloudflareError, NotFoundError
-from aigw.evidence import Check, Status
+from aigw.evidence import Check
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, ProbeResult
 from aigw.session import Session
-from aigw.steps import markdown_table
+from aigw.steps import checks_table, markdown_table
 from aigw.steps.logs_analysis import build_frame, export_parquet
 
 __all__ = [
@@ -58,12 +58,6 @@ _SECRET_FIELDS: Final = ("id", "name", "store_id", "status", "scopes", "created"
 Kind = Literal["provider_config", "gateway", "secret", "store"]
 
 
-def _mark(status: Status) -> str:
-    return {"pass": "✅", "fail": "❌", "skip": "⏭️"}[status]
-
-
-def _checks_table(checks: Sequence[Check]) -> str:
-    return markdown_table(["", "check", "detail"], [(_mark(c.status), c.check, c.detail) for c in checks])
 
 
 def runbook_secret_pattern(gateway_id: str, aliases: Sequence[str] = ()) -> re.Pattern[str]:
@@ -155,7 +149,7 @@ class Snapshot:
             head = (f"**Snapshot** in `{self.folder}`: gateway `{self.gateway.get('id')}` settings, "
                     f"{len(self.provider_configs)} provider config(s), {len(self.secrets)} secret(s) (names only), "
                     + ("logs not exported" if self.logs is None else f"{self.logs:,} log(s) in `{self.logs_file}`"))
-        return head + "\n\n" + _checks_table(self.checks)
+        return head + "\n\n" + checks_table(self.checks)
 
 
 def take_snapshot(session: Session, *, export_logs: bool = True) -> Snapshot:
@@ -379,7 +373,7 @@ class RollbackResult:
                 ["kind", "name", "id"], [(i.kind, i.name, i.id) for i in self.deleted])
         if self.kept_stores:
             text += "\n\n" + "; ".join(self.kept_stores)
-        return text + "\n\n" + _checks_table(self.checks)
+        return text + "\n\n" + checks_table(self.checks)
 
 
 def apply_rollback(session: Session, plan: RollbackPlan, confirmation: Confirmation) -> RollbackResult:
@@ -430,7 +424,7 @@ class RollbackVerification:
     checks: list[Check] = field(default_factory=list)
 
     def _repr_markdown_(self) -> str:
-        return f"**Verification** of the rollback of `{self.gateway_id}`\n\n" + _checks_table(self.checks)
+        return f"**Verification** of the rollback of `{self.gateway_id}`\n\n" + checks_table(self.checks)
 
 
 def _endpoint_probe(session: Session) -> ProbeResult:

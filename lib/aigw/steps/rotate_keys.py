@@ -26,7 +26,7 @@ it: the gateway accepts any active token of the account that has AI Gateway Run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -36,7 +36,7 @@ from aigw.errors import AigwError, ConfigError
 from aigw.evidence import Check, Status
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, ProbeResult
 from aigw.session import Session
-from aigw.steps import markdown_table
+from aigw.steps import checks_list, markdown_table
 from aigw.steps.provider_keys import (
     KeyOutcome,
     ProviderKeys,
@@ -66,11 +66,6 @@ __all__ = [
 DEFAULT_MAX_TOKENS: Final = 16
 _ROLLBACK_HINT: Final = (f"to roll back, put the previous key back in {ENV_FILE_NAME} and run 06 again "
                          "(it works until you revoke it at the provider)")
-_MARKS: Final[Mapping[str, str]] = {"pass": "✅", "fail": "❌", "skip": "⏭️"}
-
-
-def _check_lines(checks: Sequence[Check]) -> str:
-    return "\n".join(f"* {_MARKS[c.status]} {c.check}: {c.detail}" for c in checks)
 
 
 def parse_models(models: Sequence[str] | str, providers: Sequence[str]) -> dict[str, str]:
@@ -207,7 +202,7 @@ class KeyChecks:
     def _repr_markdown_(self) -> str:
         head = "**New keys checked at the provider**" if self.passed else (
             "**A new key was refused — nothing was changed**; the stored keys keep serving")
-        return f"{head}\n\n{_check_lines(self.checks)}"
+        return f"{head}\n\n{checks_list(self.checks)}"
 
 
 def _direct_prober(session: Session, plan: RotationPlan) -> GatewayProber:
@@ -289,7 +284,7 @@ class RotationVerification:
     checks: list[Check]
 
     def _repr_markdown_(self) -> str:
-        return f"**After the rotation**\n\n{_check_lines(self.checks)}"
+        return f"**After the rotation**\n\n{checks_list(self.checks)}"
 
 
 def _stored_secret_check(provider: str, secret: StoreSecret | None, key: Secret) -> Check:
@@ -338,7 +333,7 @@ class GatewayTokenCheck:
     checks: list[Check]
 
     def _repr_markdown_(self) -> str:
-        return f"**Gateway token (`CF_AIG_TOKEN`)**\n\n{_check_lines(self.checks)}"
+        return f"**Gateway token (`CF_AIG_TOKEN`)**\n\n{checks_list(self.checks)}"
 
 
 def check_gateway_token(session: Session, rotate_gateway_token: bool, provider: str = "") -> GatewayTokenCheck:
