@@ -93,6 +93,23 @@ def test_sdk_error_types(twin: TwinHandle, client: Cloudflare) -> None:
             reader.ai_gateway.create(account_id=account, id="denied", **REQUIRED)
 
 
+def test_nested_gateway_settings_through_the_sdk(twin: TwinHandle, client: Cloudflare) -> None:
+    account = twin.account_id
+    rule: Any = {"limit": 50, "limit_type": "cost", "window": 86400,
+                 "provider": {"mode": "filter", "values": ["openai"]}}
+    created = client.ai_gateway.create(account_id=account, id="nested-gw", **REQUIRED,
+                                       spend_limits={"enabled": True, "rules": [rule]},
+                                       otel=[{"url": "https://otel.example/v1/traces", "headers": {}}])
+    assert created.spend_limits is not None and created.spend_limits.rules
+    assert created.spend_limits.rules[0].limit_type == "cost"
+    bad_guardrails: Any = {"prompt": {"s1": "ALLOW"}, "response": {}}
+    with pytest.raises(cloudflare.BadRequestError) as refused:
+        client.ai_gateway.create(account_id=account, id="nested-bad", **REQUIRED, guardrails=bad_guardrails)
+    body: Any = refused.value.body
+    error = body["errors"][0]
+    assert (error["code"], error["path"]) == (7001, ["body", "guardrails", "prompt", "S1"])
+
+
 def test_gateway_url(twin: TwinHandle, client: Cloudflare) -> None:
     client.ai_gateway.create(account_id=twin.account_id, id="url-gw", **REQUIRED)
     url = client.ai_gateway.urls.get("anthropic", account_id=twin.account_id, gateway_id="url-gw")

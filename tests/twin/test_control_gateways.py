@@ -96,6 +96,29 @@ def test_create_get_list_update_delete(api: httpx.Client) -> None:
         (gateway_body("gw", workers_ai_billing_mode="prepaid"), ["body", "workers_ai_billing_mode"]),
         (gateway_body("gw", store_id="0" * 32), ["body", "store_id"]),
         (gateway_body("gw", authentication=False), ["body", "authentication"]),
+        # Nested settings, shaped as the SDKs' AIGatewayCreateParams declare them.
+        (gateway_body("gw", dlp={"enabled": "yes"}), ["body", "dlp", "action"]),
+        (gateway_body("gw", dlp={"action": "DROP", "enabled": True, "profiles": []}), ["body", "dlp", "action"]),
+        (gateway_body("gw", dlp={"enabled": True, "policies": [{"id": "p", "action": "FLAG", "check": ["BOTH"],
+                                                                "enabled": True, "profiles": []}]}),
+         ["body", "dlp", "policies", "0", "check", "0"]),
+        (gateway_body("gw", guardrails={"prompt": {}}), ["body", "guardrails", "response"]),
+        (gateway_body("gw", guardrails={"prompt": {"S1": "ALLOW"}, "response": {}}),
+         ["body", "guardrails", "prompt", "S1"]),
+        (gateway_body("gw", otel=[{"url": "https://otel.example"}]), ["body", "otel", "0", "headers"]),
+        (gateway_body("gw", otel=[{"url": "https://o.example", "headers": {}, "content_type": "xml"}]),
+         ["body", "otel", "0", "content_type"]),
+        (gateway_body("gw", spend_limits={"rules": [{"limit": -1, "limitType": "cost", "window": 60}]}),
+         ["body", "spend_limits", "rules", "0", "limit"]),
+        (gateway_body("gw", spend_limits={"rules": [{"limit": 5, "limitType": "tokens", "window": 60}]}),
+         ["body", "spend_limits", "rules", "0", "limitType"]),
+        (gateway_body("gw", spend_limits={"rules": [{"limit": 5, "limitType": "cost"}]}),
+         ["body", "spend_limits", "rules", "0", "window"]),
+        (gateway_body("gw", spend_limits={"rules": [{"limit": 5, "limitType": "cost", "window": 60,
+                                                     "metadata": {"team": {"mode": "filter"}}}]}),
+         ["body", "spend_limits", "rules", "0", "metadata", "team", "values"]),
+        (gateway_body("gw", spend_limits={"enabled": "on"}), ["body", "spend_limits", "enabled"]),
+        (gateway_body("gw", stripe={"authorization": "x"}), ["body", "stripe", "usage_events"]),
     ],
 )
 def test_create_validation(api: httpx.Client, body: dict[str, Any], path: list[str]) -> None:
@@ -105,6 +128,28 @@ def test_create_validation(api: httpx.Client, body: dict[str, Any], path: list[s
     assert error["code"] == 7001
     assert error["path"] == path
     assert api.get("/ai-gateway/gateways").json()["result"] == []  # nothing half-made
+
+
+def test_nested_settings_of_the_documented_shape_round_trip(api: httpx.Client) -> None:
+    settings: dict[str, Any] = {
+        "dlp": {"enabled": True, "policies": [{"id": "pol", "action": "BLOCK", "check": ["REQUEST", "RESPONSE"],
+                                               "enabled": True, "profiles": ["prof"]}]},
+        "guardrails": {"prompt": {"P1": "FLAG", "S13": "BLOCK"}, "response": {}},
+        "otel": [{"url": "https://otel.example/v1/traces", "headers": {"x-team": "a"}, "content_type": "protobuf"}],
+        "spend_limits": {"enabled": True, "rules": [
+            {"limit": 100, "limitType": "cost", "window": 604800, "technique": "sliding",
+             "metadata": {"team": {"mode": "partition"}, "tier": {"mode": "filter", "values": ["1"]}},
+             "provider": {"mode": "filter", "values": ["openai"]}}]},
+        "stripe": {"authorization": "stripe-auth", "usage_events": [{"payload": "{}"}]},
+    }
+    created = api.post("/ai-gateway/gateways", json=gateway_body("gw", **settings))
+    assert created.status_code == 200, created.text
+    result = created.json()["result"]
+    assert {k: result[k] for k in settings} == settings
+    put = api.put("/ai-gateway/gateways/gw", json=gateway_body("gw", dlp={"action": "FLAG", "enabled": False,
+                                                                          "profiles": []}))
+    assert put.status_code == 200, put.text
+    assert put.json()["result"]["dlp"] == {"action": "FLAG", "enabled": False, "profiles": []}
 
 
 def test_authentication_cannot_be_turned_off(api: httpx.Client) -> None:
@@ -287,3 +332,19 @@ def test_deleting_a_gateway_removes_its_provider_configs(twin: TwinHandle, api: 
     assert api.delete("/ai-gateway/gateways/gw").status_code == 200
     api.post("/ai-gateway/gateways", json=gateway_body("gw"))
     assert api.get("/ai-gateway/gateways/gw/provider_configs").json()["result"] == []
+
+
+def test_bad_requests_of_list_and_url_operations_carry_an_empty_result_object(api: httpx.Client) -> None:
+    # The spec's 400 for these operations requires ``result`` (an object), unlike create/update's 7001.
+    assert api.post("/ai-gateway/gateways", json=gateway_body("gw")).status_code == 200
+    for response in (
+        api.get("/ai-gateway/gateways", params={"per_page": 101}),
+        api.get("/ai-gateway/gateways/gw/provider_configs", params={"page": 0}),
+        api.get("/ai-gateway/gateways/gw/url/not-a-provider"),
+    ):
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["success"] is False and body["errors"][0]["message"]
+        assert body["result"] == {}
+    created = api.post("/ai-gateway/gateways", json=gateway_body("Bad Id"))
+    assert created.status_code == 400 and created.json()["result"] is None

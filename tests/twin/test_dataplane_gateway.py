@@ -608,3 +608,27 @@ def test_universal_endpoint_primary_answers_and_last_failure_is_returned(twin: A
     assert bad_key["Authorization"] not in stored.text  # the step's provider key is not logged
     assert client.post(gw.base(gateway_id), json={"nope": 1}, headers=_aig(twin)).status_code == 400
     assert client.post(gw.base(gateway_id), json=[good], headers={}).status_code == 401
+
+
+def test_a_byok_secret_without_the_ai_gateway_scope_is_unavailable(twin: Any, gw: Gateways,
+                                                                    client: httpx.Client) -> None:
+    # Secrets Store hands a secret only to the services its scopes name: a BYOK secret re-scoped away
+    # from ai_gateway is not one the gateway can read (2042), and no key reaches the provider.
+    gateway_id = gw.gateway()
+    gw.byok(gateway_id, "openai", twin.seed.provider_keys["openai"])
+    store = gw.store()
+    listed = client.get(f"{gw.api}/secrets_store/stores/{store}/secrets", params={"search": f"{gateway_id}_openai"},
+                        headers=twin.api_headers).json()["result"]
+    assert [s["name"] for s in listed] == [f"{gateway_id}_openai_default"]
+    secret_url = f"{gw.api}/secrets_store/stores/{store}/secrets/{listed[0]['id']}"
+    url = gw.base(gateway_id) + "/openai/chat/completions"
+    assert client.post(url, json=_chat(), headers=_aig(twin)).status_code == 200
+
+    rescoped = client.patch(secret_url, json={"scopes": ["workers"]}, headers=twin.api_headers)
+    assert rescoped.status_code == 200, rescoped.text
+    refused = client.post(url, json=_chat(), headers=_aig(twin))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"][0]["code"] == 2042
+
+    client.patch(secret_url, json={"scopes": ["workers", "ai_gateway"]}, headers=twin.api_headers)
+    assert client.post(url, json=_chat(), headers=_aig(twin)).status_code == 200

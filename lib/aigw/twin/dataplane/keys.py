@@ -82,7 +82,11 @@ def resolve_key(
             return KeyChoice(None, "none")
     chosen = str(config["alias"])
     assert isinstance(store_id, str)
-    value = read_secret_value(db, account_id, store_id, secret_name(gateway["id"], provider, chosen))
+    # Secrets Store gives a secret only to the services in its scopes. ASSUMPTION: a BYOK secret
+    # without the ai_gateway scope is, to the gateway, a missing one: 400 / 2042, no fallback.
+    value = read_secret_value(
+        db, account_id, store_id, secret_name(gateway["id"], provider, chosen), scope="ai_gateway"
+    )
     if not value:
         return KeyRefusal(400, CODE_BYOK_UNAVAILABLE,
                          f"Configured BYOK credentials are unavailable for provider '{provider}' (alias '{chosen}')")

@@ -104,19 +104,129 @@ def _string(lo: int = 0, hi: int | None = None, *, nullable: bool = True) -> Che
     return check
 
 
-def _json(kind: type, *, nullable: bool = True) -> Check:
+def _boolean(value: Any, path: list[str]) -> bool:
+    return _bool(value, path)
+
+
+# --- nested gateway settings ----------------------------------------------------------------------
+# Shapes from the SDKs' AIGatewayCreateParams / AIGatewayUpdateParams (generated from the spec) and
+# the Terraform schema: a wrong type, a missing required member or an unknown enum value is a 7001 at
+# the member's path, as for top-level fields. ASSUMPTION: unknown members inside these objects are
+# ignored, as unknown top-level fields are.
+
+
+def _object(value: Any, path: list[str], required: Mapping[str, Check], optional: Mapping[str, Check]) -> Any:
+    if not isinstance(value, dict):
+        raise validation_error(f"{path[-1]} must be a JSON object", path)
+    for name, check in required.items():
+        if name not in value:
+            raise validation_error(f"{name} is required", [*path, name])
+        check(value[name], [*path, name])
+    for name, check in optional.items():
+        if name in value:
+            check(value[name], [*path, name])
+    return value
+
+
+def _shape(required: Mapping[str, Check], optional: Mapping[str, Check] | None = None, *,
+           nullable: bool = False) -> Check:
     def check(value: Any, path: list[str]) -> Any:
         if value is None and nullable:
             return None
-        if not isinstance(value, kind):
-            raise validation_error(f"{path[-1]} must be a JSON {'object' if kind is dict else 'array'}", path)
+        return _object(value, path, required, optional or {})
+
+    return check
+
+
+def _list_of(item: Check, *, nullable: bool = False) -> Check:
+    def check(value: Any, path: list[str]) -> Any:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, list):
+            raise validation_error(f"{path[-1]} must be a JSON array", path)
+        for index, element in enumerate(value):
+            item(element, [*path, str(index)])
         return value
 
     return check
 
 
-def _boolean(value: Any, path: list[str]) -> bool:
-    return _bool(value, path)
+def _number(lo: float | None = None) -> Check:
+    def check(value: Any, path: list[str]) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise validation_error(f"{path[-1]} must be a number", path)
+        if lo is not None and value < lo:
+            raise validation_error(f"{path[-1]} must be at least {lo:g}", path)
+        return float(value)
+
+    return check
+
+
+def _string_map(value: Any, path: list[str]) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise validation_error(f"{path[-1]} must be an object of strings", path)
+    return value
+
+
+_TEXT: Final = _string(nullable=False)
+_FLAG_OR_BLOCK: Final = _enum("FLAG", "BLOCK", nullable=False)
+_GUARDRAIL_CATEGORIES: Final[Mapping[str, Check]] = {
+    name: _FLAG_OR_BLOCK for name in ("P1", *(f"S{i}" for i in range(1, 14)))
+}
+_DLP_POLICY: Final = _shape({
+    "id": _TEXT,
+    "action": _FLAG_OR_BLOCK,
+    "check": _list_of(_enum("REQUEST", "RESPONSE", nullable=False)),
+    "enabled": _boolean,
+    "profiles": _list_of(_TEXT),
+})
+_FILTER: Final = _shape({"mode": _enum("filter", nullable=False), "values": _list_of(_TEXT)})
+
+
+def _metadata_rule(value: Any, path: list[str]) -> Any:
+    if isinstance(value, dict) and value.get("mode") == "partition":
+        return _object(value, path, {"mode": _enum("partition", nullable=False)}, {})
+    return _FILTER(value, path)
+
+
+def _dlp(value: Any, path: list[str]) -> Any:
+    # Two shapes: one action for a list of profiles, or a list of policies.
+    if isinstance(value, dict) and "policies" in value:
+        return _object(value, path, {"enabled": _boolean, "policies": _list_of(_DLP_POLICY)}, {})
+    return _object(value, path, {"action": _FLAG_OR_BLOCK, "enabled": _boolean, "profiles": _list_of(_TEXT)}, {})
+
+
+def _metadata_rules(value: Any, path: list[str]) -> Any:
+    if not isinstance(value, dict):
+        raise validation_error(f"{path[-1]} must be a JSON object", path)
+    for key, rule in value.items():
+        _metadata_rule(rule, [*path, str(key)])
+    return value
+
+
+_SPEND_RULE: Final = _shape(
+    {"limit": _number(0), "limitType": _enum("cost", nullable=False), "window": _int(0, nullable=False)},
+    {
+        "id": _TEXT,
+        "enabled": _boolean,
+        "metadata": _metadata_rules,
+        "model": _FILTER,
+        "provider": _FILTER,
+        "technique": _enum("fixed", "sliding", nullable=False),
+    },
+)
+_GUARDRAILS: Final = _shape(
+    {"prompt": _shape({}, _GUARDRAIL_CATEGORIES), "response": _shape({}, _GUARDRAIL_CATEGORIES)}, nullable=True
+)
+_OTEL: Final = _list_of(
+    _shape({"url": _TEXT, "headers": _string_map},
+           {"authorization": _TEXT, "content_type": _enum("json", "protobuf", nullable=False)}),
+    nullable=True,
+)
+_SPEND_LIMITS: Final = _shape({}, {"enabled": _boolean, "rules": _list_of(_SPEND_RULE)}, nullable=True)
+_STRIPE: Final = _shape(
+    {"authorization": _TEXT, "usage_events": _list_of(_shape({"payload": _TEXT}))}, nullable=True
+)
 
 
 #: Required in create and update bodies (present, though some may be null).
@@ -142,11 +252,11 @@ _OPTIONAL: Final[Mapping[str, Check]] = {
     "store_id": _string(1, 32),
     "workers_ai_billing_mode": _enum("postpaid", "unified", nullable=False),
     "zdr": _boolean,
-    "dlp": _json(dict, nullable=False),
-    "guardrails": _json(dict),
-    "otel": _json(list),
-    "spend_limits": _json(dict),
-    "stripe": _json(dict),
+    "dlp": _dlp,
+    "guardrails": _GUARDRAILS,
+    "otel": _OTEL,
+    "spend_limits": _SPEND_LIMITS,
+    "stripe": _STRIPE,
 }
 #: What a new gateway holds for optional fields the body leaves out.
 # ASSUMPTION: defaults not documented by Cloudflare are null/false; rate_limiting_technique "fixed".
@@ -223,6 +333,22 @@ def _existing_gateway(context: TwinContext, account_id: str, gateway_id: str) ->
     return gateway
 
 
+def _bad_request_with_result(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """For operations whose 400 declares ``result: {}`` (gateway list, url, provider-config list)."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+        except CloudflareAPIError as error:
+            if error.status == 400 and error.result is None:
+                error.result = {}
+            raise
+        return response
+
+    return wrapped
+
+
+@_bad_request_with_result
 async def list_gateways(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "ai_gateway:read")
@@ -293,6 +419,7 @@ async def delete_gateway(request: Request) -> Response:
     return ok(deleted)
 
 
+@_bad_request_with_result
 async def gateway_url(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "ai_gateway:read")
@@ -350,6 +477,7 @@ def _store_secret(context: TwinContext, account_id: str, store_id: str, name: st
     return secrets.put_secret(context.db, account_id, store_id, name, value, scopes=["ai_gateway"])
 
 
+@_bad_request_with_result
 async def list_provider_configs(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "ai_gateway:read")

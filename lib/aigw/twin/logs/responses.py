@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from aigw.config import GATEWAY_ID_PATTERN
 from aigw.twin.auth import require
 from aigw.twin.context import TwinContext
 from aigw.twin.envelope import not_found, ok, read_json_object, validation_error
@@ -38,19 +39,10 @@ DEFAULT_PER_PAGE: Final = 20
 MIN_PER_PAGE: Final = 1
 MAX_PER_PAGE: Final = 50
 DELETE_LIMIT: Final = 10_000
-LIST_ORDER_BY: Final = (
-    "created_at",
-    "provider",
-    "model",
-    "model_type",
-    "success",
-    "cached",
-    "cost",
-    "tokens_in",
-    "tokens_out",
-    "duration",
-)
-DELETE_ORDER_BY: Final = (*LIST_ORDER_BY, "feedback")
+# The list operation orders by six columns (the SDKs' ``LogListParams.order_by``, generated from the
+# spec); only the delete operation also takes cost, tokens, duration and feedback (2026 spec).
+LIST_ORDER_BY: Final = ("created_at", "provider", "model", "model_type", "success", "cached")
+DELETE_ORDER_BY: Final = (*LIST_ORDER_BY, "cost", "tokens_in", "tokens_out", "duration", "feedback")
 # ASSUMPTION: the list's default direction is ascending, as the 2024 spec's ``direction`` and the
 # 2026 delete operation's ``order_by_direction`` declare (the newer list default is not published).
 DEFAULT_DIRECTION: Final = "asc"
@@ -125,6 +117,11 @@ def _condition(request: Request, *, legacy: bool) -> tuple[str, list[Any]]:
 
 
 def _gateway_exists(context: TwinContext, account_id: str, gateway_id: str) -> None:
+    # Every logs operation declares the gateway id's pattern on its path parameter: an id no gateway
+    # can have is a 7001, as on the gateway operations, not a 404.
+    if not 1 <= len(gateway_id) <= 64 or not GATEWAY_ID_PATTERN.fullmatch(gateway_id):
+        raise invalid("gateway_id must be 1-64 characters of a-z, 0-9 and '_', joined by single '-'",
+                      ["path", "gateway_id"])
     if get_gateway(context.db, account_id, gateway_id) is None:
         raise not_found()
 

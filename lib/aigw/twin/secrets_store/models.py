@@ -264,14 +264,22 @@ def delete_secret(db: Database, account_id: str, store_id: str, secret_id: str) 
     return cursor.rowcount > 0
 
 
-def read_secret_value(db: Database, account_id: str, store_id: str, name: str) -> str | None:
-    """The value of secret ``name`` in the store (internal: the API never returns values)."""
+def read_secret_value(
+    db: Database, account_id: str, store_id: str, name: str, *, scope: str | None = None
+) -> str | None:
+    """The value of secret ``name`` in the store (internal: the API never returns values).
+
+    With ``scope``, only a secret holding that scope is visible: Secrets Store hands a secret only to
+    the services its ``scopes`` name.
+    """
     row = db.query_one(
-        "SELECT value FROM secrets_store_secrets "
+        "SELECT value, scopes FROM secrets_store_secrets "
         "WHERE account_id = ? AND store_id = ? AND name = ? AND status = 'active'",
         (account_id, store_id, name),
     )
-    return str(row["value"]) if row is not None else None
+    if row is None or (scope is not None and scope not in json.loads(row["scopes"])):
+        return None
+    return str(row["value"])
 
 
 def read_secret_value_by_id(db: Database, account_id: str, secret_id: str) -> str | None:
