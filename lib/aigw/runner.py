@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from aigw.config import (
     DEFAULT_GATEWAY_ID,
+    PROVIDERS,
     Secret,
     Settings,
     find_env_file,
@@ -365,13 +366,16 @@ def run_notebooks(
     twin: Any = None
     try:
         if target == "twin":
+            from aigw.twin.context import TwinOptions
             from aigw.twin.server import TwinServer
 
-            twin = TwinServer(state=twin_state or ":memory:", seed=seed, faults=faults).start()
+            # The rehearsal's providers take 25 +/- 10 ms, so that 03's and 04's latency figures are not all 0.
+            options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)
+            twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
             kernel_env = seed.to_environ(twin)
             # The client keeps to the budget the twin enforces (Cloudflare's, unless it was scaled).
-            options = twin.context.options
-            kernel_env["AIGW_API_BUDGET"] = f"{options.api_budget_requests}/{options.api_budget_window_s:g}"
+            budget = f"{options.api_budget_requests}/{options.api_budget_window_s:g}"
+            kernel_env["AIGW_API_BUDGET"] = budget
             kernel_env.update(run_env)
             _progress(f"twin serving at {twin.url} (state {twin_state or 'in memory'})")
             settings = load_settings(env_file, search_from=Path.cwd(), environ={**os.environ, **kernel_env})
