@@ -219,36 +219,38 @@ class FaultInjector:
             self.spec = parsed
             self._rng = random.Random(parsed.seed)
 
-    def control_decision(self, method: str, path: str) -> ControlFault:
-        spec = self.spec
-        if not (spec.control_5xx or spec.control_429 or spec.control_hang_after_apply):
-            return ControlFault()
+    def _draw(self, *rates: float) -> tuple[int | None, int]:
+        """Which of ``rates`` (probabilities, in order) one seeded draw falls in (None: none of them), and
+        the 5xx status to use. No rate at all draws nothing, so a fault-free twin leaves the sequence alone."""
+        if not any(rates):
+            return None, 500
         with self._lock:
             draw = self._rng.random()
             status = self._rng.choice(_SERVER_ERRORS)
-        if draw < spec.control_5xx:
+        for index, rate in enumerate(rates):
+            if draw < rate:
+                return index, status
+            draw -= rate
+        return None, status
+
+    def control_decision(self, method: str, path: str) -> ControlFault:
+        spec = self.spec
+        which, status = self._draw(spec.control_5xx, spec.control_429, spec.control_hang_after_apply)
+        if which == 0:
             return ControlFault("error", status=status)
-        draw -= spec.control_5xx
-        if draw < spec.control_429:
+        if which == 1:
             return ControlFault("rate_limited", status=429, retry_after=spec.control_retry_after)
-        draw -= spec.control_429
-        if draw < spec.control_hang_after_apply:
+        if which == 2:
             return ControlFault("hang_after_apply", hang_s=spec.control_hang_s)
         return ControlFault()
 
     def provider_decision(self, provider: str) -> ProviderFault:
         rates = self.spec.rates_for(provider)
-        if not (rates.p_5xx or rates.p_429 or rates.p_slow):
-            return ProviderFault()
-        with self._lock:
-            draw = self._rng.random()
-            status = self._rng.choice(_SERVER_ERRORS)
-        if draw < rates.p_5xx:
+        which, status = self._draw(rates.p_5xx, rates.p_429, rates.p_slow)
+        if which == 0:
             return ProviderFault("error", status=status)
-        draw -= rates.p_5xx
-        if draw < rates.p_429:
+        if which == 1:
             return ProviderFault("error", status=429, retry_after=rates.retry_after)
-        draw -= rates.p_429
-        if draw < rates.p_slow:
+        if which == 2:
             return ProviderFault("slow", delay_ms=rates.slow_ms)
         return ProviderFault()
