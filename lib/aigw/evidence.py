@@ -120,6 +120,14 @@ class Check:
     time: str = field(default_factory=_now)
     notebook: str | None = None
     cell: int | None = None
+    #: The cell's execution count: what a reader sees as ``In [N]`` in the notebook and its HTML.
+    prompt: int | None = None
+
+    @property
+    def where(self) -> str:
+        """How a reader finds the cell: ``01_create_gateway In [11]`` (its index when it has no count)."""
+        shown = f"In [{self.prompt}]" if self.prompt is not None else f"cell {self.cell}"
+        return f"{self.notebook} {shown}"
 
     def payload(self) -> dict[str, Any]:
         return {"criterion": self.criterion, "check": self.check, "status": self.status,
@@ -287,6 +295,7 @@ def read_checks(notebook: str | os.PathLike[str] | Any) -> list[Check]:
                 time=str(payload.get("time", "")),
                 notebook=name,
                 cell=index,
+                prompt=cell.get("execution_count"),
             ))
     return checks
 
@@ -308,7 +317,7 @@ class Criterion:
         seen: dict[str, str] = {}
         for check in self.checks:
             if check.notebook is not None and check.cell is not None:
-                seen.setdefault(f"{check.notebook} cell {check.cell}", f"{check.notebook}.html#cell-{check.cell}")
+                seen.setdefault(check.where, f"{check.notebook}.html#cell-{check.cell}")
         return list(seen.items())
 
 
@@ -527,7 +536,7 @@ def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criter
         out.append(f"| {criterion.number} | {criterion.title} | {mark[criterion.status]} | {links} |")
     out += ["", "## Checks", ""]
     for check in checks:
-        where = f" ([{check.notebook} cell {check.cell}]({check.notebook}.html#cell-{check.cell}))" if (
+        where = f" ([{check.where}]({check.notebook}.html#cell-{check.cell}))" if (
             check.notebook is not None and check.cell is not None) else ""
         out.append(f"* {check.markdown()}{where}")
     if quarantined:

@@ -188,3 +188,14 @@ def test_the_retries_note_reads_as_a_sentence_and_keeps_its_json() -> None:
     # Any other check, or a retries note that is not statistics, is shown as recorded.
     assert Check(None, "retries", "pass", "not json").markdown().endswith("retries — not json")
     assert Check(None, "gateway change", "pass", '{"requests": 1}').markdown().endswith('{"requests": 1}')
+
+
+def test_links_are_labelled_as_the_reader_sees_the_cell(tmp_path: Path) -> None:
+    path = _executed_notebook(tmp_path / "01_demo.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].execution_count = 7  # the HTML shows "In [7]" for notebook cell index 2
+    nbformat.write(nb, path)
+    checks = evidence.read_checks(path)
+    assert checks[0].where == "01_demo In [7]" and checks[0].cell == 2
+    summary = evidence.summarize_criteria(checks)
+    assert summary[0].links() == [("01_demo In [7]", "01_demo.html#cell-2")]

@@ -156,6 +156,10 @@ def test_gateway_token_check(twin: Any, stored: None, tmp_path: Path) -> None:
         result = rotate_keys.check_gateway_token(session, True, "openai")
         assert set(_statuses(result).values()) == {"pass"}, result.checks
         assert made["value"] not in repr(result.checks)
+        # The notebook hands over its providers; none at all still probes through a default provider.
+        for providers in (("anthropic", "openai"), ()):
+            result = rotate_keys.check_gateway_token(session, True, providers)
+            assert set(_statuses(result).values()) == {"pass"}, (providers, result.checks)
     finally:
         session.close()
     # A token without AI Gateway Run is refused by the gateway (2009): the check fails.

@@ -336,9 +336,12 @@ class GatewayTokenCheck:
         return f"**Gateway token (`CF_AIG_TOKEN`)**\n\n{checks_list(self.checks)}"
 
 
-def check_gateway_token(session: Session, rotate_gateway_token: bool, provider: str = "") -> GatewayTokenCheck:
+def check_gateway_token(
+    session: Session, rotate_gateway_token: bool, provider: str | Sequence[str] = ""
+) -> GatewayTokenCheck:
     """With ``rotate_gateway_token``: ``CF_AIG_TOKEN`` (the new token) is active, the gateway accepts it,
-    and the gateway still refuses a request without a token (401, code 2009). Otherwise one skip."""
+    and the gateway still refuses a request without a token (401, code 2009). Otherwise one skip.
+    ``provider``: the provider to probe through, or the notebook's providers (the first is used)."""
     label = "gateway token"
     if not rotate_gateway_token:
         return GatewayTokenCheck([Check(None, f"{label} rotation", "skip", "not requested (rotate_gateway_token "
@@ -358,7 +361,8 @@ def check_gateway_token(session: Session, rotate_gateway_token: bool, provider: 
                             f"Cloudflare says {status.status} ({status.scope} token)"))
     except AigwError as exc:
         checks.append(Check(None, f"{label} active", "fail", f"token verify failed: {exc}"))
-    slug = provider or next(iter(PROVIDERS))
+    chosen = [provider] if isinstance(provider, str) else list(provider)
+    slug = next((p for p in chosen if p), PROVIDERS[0])
     accepted = session.prober.probe_with_token(token, slug)
     ok = not accepted.rejected_by_gateway and accepted.outcome != "no_answer"
     checks.append(Check(None, f"{label} accepted by the gateway", "pass" if ok else "fail",
