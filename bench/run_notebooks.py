@@ -1,4 +1,5 @@
-"""Row ``run_notebooks``: ``aigw run --target twin``, every notebook, evidence sealed and HTML written.
+"""Row ``run_notebooks``: ``aigw run --target twin``, the README's main command: the notebooks it runs by
+default (the lifecycle, 01 to 05), evidence sealed and HTML written.
 
 Reference, in the same run and environment: the papermill command line on an empty notebook, once per
 notebook the run executes (each is a whole process: imports, a kernel, a notebook written). The
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+from aigw.runner import select_notebooks
 
 from bench.common import PYTHON, ROOT, Row, child_env, timed
 
@@ -34,7 +36,7 @@ def _papermill_once(folder: Path, i: int) -> float:
 
 
 def run(quick: bool) -> Row:
-    notebooks = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = select_notebooks(ROOT / "notebooks", None, "twin")
     if quick:
         notebooks = notebooks[:1]
     count = len(notebooks)
@@ -43,8 +45,9 @@ def run(quick: bool) -> Row:
         _empty_notebook(folder / "empty.ipynb")
         reference = [_papermill_once(folder, i) for i in range(count // 2)]
         run_dir = folder / "run"
-        cmd = [PYTHON, "-m", "aigw", "run", "--target", "twin", "--out", str(run_dir),
-               "--notebooks", ",".join(p.name[:2] for p in notebooks)]
+        cmd = [PYTHON, "-m", "aigw", "run", "--target", "twin", "--out", str(run_dir)]
+        if quick:
+            cmd += ["--notebooks", notebooks[0].name[:2]]
         done, took = timed(lambda: subprocess.run(cmd, env=child_env(), cwd=ROOT, capture_output=True,
                                                   text=True))
         reference += [_papermill_once(folder, i) for i in range(count // 2, count)]
