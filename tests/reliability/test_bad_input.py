@@ -234,6 +234,25 @@ def test_unknown_provider(fresh: TwinHandle, tmp_path: Path) -> None:
         assert client.list_provider_configs("gw-unknown") == []
 
 
+def test_unknown_model(fresh: TwinHandle, tmp_path: Path) -> None:
+    env_file = _env(fresh, tmp_path, "ok")
+    # A model the provider does not serve: criterion 3 fails on the provider's own 404, named in one line.
+    code, line, _ = _run(tmp_path, env_file, "-p", "models", "openai/gpt-nope", "-p", "overhead_samples", "0",
+                         notebooks="01,02,03")
+    assert code == 1
+    assert re.fullmatch(r"aigw: error: 03_verify_endpoints cell \d+: CheckFailed: criterion 3 check failed: "
+                        r"unified endpoint answers openai/gpt-nope: 404 provider_error: The model `gpt-nope` does "
+                        r"not exist.*", line), line
+    _no_half_made(fresh)
+    # The contract's spelling of a provider is refused before any probe, with Cloudflare's slug as the fix.
+    again = tmp_path / "again"
+    again.mkdir()
+    code, line, _ = _run(again, env_file, "-p", "models", "google/gemini-2.5-flash", notebooks="03")
+    assert code == 1
+    assert line.endswith("ConfigError: model 'google/gemini-2.5-flash' names provider 'google'. Cloudflare's slug "
+                         "is google-ai-studio: use 'google-ai-studio/gemini-2.5-flash'"), line
+
+
 @pytest.mark.parametrize("bad", ["sk-one two", "sk-line\nbreak", "sk-tab\there", "sk-\x07bell"])
 def test_malformed_provider_key(fresh: TwinHandle, tmp_path: Path, bad: str) -> None:
     with pytest.raises(ConfigError) as caught:
