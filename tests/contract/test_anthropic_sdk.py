@@ -10,52 +10,30 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import anthropic
-import cloudflare
 import httpx
 import pytest
+from byok_gateway import ByokGateway, create_byok_gateway
 
 
-@dataclass
-class ByokGateway:
-    twin: Any
-    gateway_id: str
-
-    @property
-    def base(self) -> str:
-        return f"{self.twin.server.gateway_base_url}/{self.twin.account_id}/{self.gateway_id}"
-
+class AnthropicGateway(ByokGateway):
     def client(self, *, api_key: str = "unused", token: str | None = None) -> anthropic.Anthropic:
-        headers = {"cf-aig-authorization": f"Bearer {token or self.twin.seed.aig_token}"}
-        return anthropic.Anthropic(api_key=api_key, base_url=f"{self.base}/anthropic", default_headers=headers,
-                                   max_retries=0, timeout=30)
+        return anthropic.Anthropic(api_key=api_key, base_url=f"{self.base}/anthropic",
+                                   default_headers=self.gateway_headers(token), max_retries=0, timeout=30)
 
 
 @pytest.fixture(scope="module")
-def byok(twin: Any) -> Iterator[ByokGateway]:
-    twin.reset()
-    cf = cloudflare.Cloudflare(api_token=twin.seed.api_token, base_url=twin.server.api_base_url, max_retries=0)
-    store = cf.secrets_store.stores.create(account_id=twin.account_id, name="runbook")
-    assert store is not None
-    gateway_id = "sdk-" + secrets.token_hex(4)
-    cf.ai_gateway.create(account_id=twin.account_id, id=gateway_id, cache_invalidate_on_update=False, cache_ttl=0,
-                         collect_logs=True, rate_limiting_interval=0, rate_limiting_limit=0, authentication=True,
-                         store_id=store.id)
-    for provider in ("anthropic", "google-ai-studio"):
-        cf.ai_gateway.provider_configs.create(gateway_id, account_id=twin.account_id, provider_slug=provider,
-                                              alias="default", default_config=True,
-                                              secret=twin.seed.provider_keys[provider])
-    yield ByokGateway(twin, gateway_id)
+def byok(twin: Any) -> Iterator[AnthropicGateway]:
+    yield AnthropicGateway(twin, create_byok_gateway(twin, ("anthropic", "google-ai-studio")))
 
 
 NO_AUTH = {"Authorization": anthropic.Omit()}
 MESSAGES: list[Any] = [{"role": "user", "content": "Name one benefit of an AI gateway."}]
 
 
-def test_the_sdks_bearer_key_wins_over_the_stored_key(byok: ByokGateway) -> None:
+def test_the_sdks_bearer_key_wins_over_the_stored_key(byok: AnthropicGateway) -> None:
     with pytest.raises(anthropic.AuthenticationError) as caught:
         byok.client().messages.create(model="claude-sonnet-4-5", max_tokens=32, messages=MESSAGES)
     assert caught.value.status_code == 401
@@ -64,7 +42,7 @@ def test_the_sdks_bearer_key_wins_over_the_stored_key(byok: ByokGateway) -> None
                                  "request_id": caught.value.response.json()["request_id"]}
 
 
-def test_stored_key_serves_when_the_header_is_dropped(byok: ByokGateway) -> None:
+def test_stored_key_serves_when_the_header_is_dropped(byok: AnthropicGateway) -> None:
     raw = byok.client().messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=32,
                                                           messages=MESSAGES, extra_headers=NO_AUTH)
     message = raw.parse()
@@ -73,13 +51,13 @@ def test_stored_key_serves_when_the_header_is_dropped(byok: ByokGateway) -> None
     assert raw.headers["cf-aig-log-id"]
 
 
-def test_a_real_key_on_the_request_works(byok: ByokGateway) -> None:
+def test_a_real_key_on_the_request_works(byok: AnthropicGateway) -> None:
     client = byok.client(api_key=byok.twin.seed.provider_keys["anthropic"])
     message = client.messages.create(model="claude-3-5-haiku-latest", max_tokens=3, messages=MESSAGES)
     assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 3
 
 
-def test_streaming_events_and_final_usage(byok: ByokGateway) -> None:
+def test_streaming_events_and_final_usage(byok: AnthropicGateway) -> None:
     with byok.client().messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES,
                                        extra_headers=NO_AUTH) as stream:
         text = "".join(stream.text_stream)
@@ -90,7 +68,7 @@ def test_streaming_events_and_final_usage(byok: ByokGateway) -> None:
 
 
 @pytest.mark.parametrize("token", [None, "not-a-token"])
-def test_missing_or_wrong_gateway_token_is_2009(byok: ByokGateway, token: str | None) -> None:
+def test_missing_or_wrong_gateway_token_is_2009(byok: AnthropicGateway, token: str | None) -> None:
     headers: dict[str, str] = {} if token is None else {"cf-aig-authorization": f"Bearer {token}"}
     client = anthropic.Anthropic(api_key="unused", base_url=f"{byok.base}/anthropic", default_headers=headers,
                                  max_retries=0)
@@ -99,13 +77,13 @@ def test_missing_or_wrong_gateway_token_is_2009(byok: ByokGateway, token: str | 
     assert caught.value.response.json()["error"] == [{"code": 2009, "message": "Unauthorized"}]
 
 
-def test_unknown_model_is_anthropics_404(byok: ByokGateway) -> None:
+def test_unknown_model_is_anthropics_404(byok: AnthropicGateway) -> None:
     with pytest.raises(anthropic.NotFoundError) as caught:
         byok.client().messages.create(model="claude-0", max_tokens=8, messages=MESSAGES, extra_headers=NO_AUTH)
     assert caught.value.response.json()["error"]["type"] == "not_found_error"
 
 
-def test_gemini_generate_content_over_httpx(byok: ByokGateway) -> None:
+def test_gemini_generate_content_over_httpx(byok: AnthropicGateway) -> None:
     twin = byok.twin
     url = f"{byok.base}/google-ai-studio/v1beta/models/gemini-2.5-flash:generateContent"
     body = {"contents": [{"role": "user", "parts": [{"text": "Name one benefit of an AI gateway."}]}],

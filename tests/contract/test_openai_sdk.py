@@ -8,54 +8,32 @@ the dummy, as on Cloudflare. Dropping the header per request lets the stored key
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import cloudflare
 import openai
 import pytest
+from byok_gateway import ByokGateway, create_byok_gateway
 
 DUMMY_KEY = "unused"  # what users pass when the gateway holds the real key
 
 
-@dataclass
-class ByokGateway:
-    twin: Any
-    gateway_id: str
-
-    @property
-    def base(self) -> str:
-        return f"{self.twin.server.gateway_base_url}/{self.twin.account_id}/{self.gateway_id}"
-
+class OpenAIGateway(ByokGateway):
     def client(self, path: str, *, api_key: str = DUMMY_KEY, token: str | None = None) -> openai.OpenAI:
-        headers = {"cf-aig-authorization": f"Bearer {token or self.twin.seed.aig_token}"}
-        return openai.OpenAI(api_key=api_key, base_url=f"{self.base}/{path}", default_headers=headers,
-                             max_retries=0, timeout=30)
+        return openai.OpenAI(api_key=api_key, base_url=f"{self.base}/{path}",
+                             default_headers=self.gateway_headers(token), max_retries=0, timeout=30)
 
 
 @pytest.fixture(scope="module")
-def byok(twin: Any) -> Iterator[ByokGateway]:
-    twin.reset()
-    cf = cloudflare.Cloudflare(api_token=twin.seed.api_token, base_url=twin.server.api_base_url, max_retries=0)
-    store = cf.secrets_store.stores.create(account_id=twin.account_id, name="runbook")
-    assert store is not None
-    gateway_id = "sdk-" + secrets.token_hex(4)
-    cf.ai_gateway.create(account_id=twin.account_id, id=gateway_id, cache_invalidate_on_update=False, cache_ttl=0,
-                         collect_logs=True, rate_limiting_interval=0, rate_limiting_limit=0, authentication=True,
-                         store_id=store.id)
-    for provider, key in twin.seed.provider_keys.items():
-        cf.ai_gateway.provider_configs.create(gateway_id, account_id=twin.account_id, provider_slug=provider,
-                                              alias="default", default_config=True, secret=key)
-    yield ByokGateway(twin, gateway_id)
+def byok(twin: Any) -> Iterator[OpenAIGateway]:
+    yield OpenAIGateway(twin, create_byok_gateway(twin, twin.seed.provider_keys))
 
 
 NO_AUTH = {"Authorization": openai.Omit()}
 MESSAGES: list[Any] = [{"role": "user", "content": "Name one benefit of an AI gateway."}]
 
 
-def test_the_sdks_dummy_key_wins_over_the_stored_key_and_openai_refuses_it(byok: ByokGateway) -> None:
+def test_the_sdks_dummy_key_wins_over_the_stored_key_and_openai_refuses_it(byok: OpenAIGateway) -> None:
     client = byok.client("openai")
     with pytest.raises(openai.AuthenticationError) as caught:
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
@@ -63,14 +41,14 @@ def test_the_sdks_dummy_key_wins_over_the_stored_key_and_openai_refuses_it(byok:
     assert caught.value.code == "invalid_api_key"
 
 
-def test_dropping_the_authorization_header_lets_the_stored_key_serve(byok: ByokGateway) -> None:
+def test_dropping_the_authorization_header_lets_the_stored_key_serve(byok: OpenAIGateway) -> None:
     client = byok.client("openai")
     completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, extra_headers=NO_AUTH)
     assert completion.choices[0].message.content
     assert completion.usage is not None and completion.usage.prompt_tokens > 0
 
 
-def test_a_real_key_on_the_request_also_works(byok: ByokGateway) -> None:
+def test_a_real_key_on_the_request_also_works(byok: OpenAIGateway) -> None:
     client = byok.client("openai", api_key=byok.twin.seed.provider_keys["openai"])
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
     assert raw.headers["cf-aig-step"] == "0"
@@ -80,7 +58,7 @@ def test_a_real_key_on_the_request_also_works(byok: ByokGateway) -> None:
 
 @pytest.mark.parametrize("model", ["google-ai-studio/gemini-2.5-flash", "anthropic/claude-3-sonnet",
                                    "openai/gpt-4o"])
-def test_compat_endpoint_serves_every_provider(byok: ByokGateway, model: str) -> None:
+def test_compat_endpoint_serves_every_provider(byok: OpenAIGateway, model: str) -> None:
     client = byok.client("compat")
     completion = client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=4, extra_headers=NO_AUTH)
     assert completion.object == "chat.completion"
@@ -88,7 +66,7 @@ def test_compat_endpoint_serves_every_provider(byok: ByokGateway, model: str) ->
     assert completion.usage is not None and completion.usage.completion_tokens == 4
 
 
-def test_compat_refuses_the_google_spelling(byok: ByokGateway) -> None:
+def test_compat_refuses_the_google_spelling(byok: OpenAIGateway) -> None:
     client = byok.client("compat")
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="google/gemini-2.5-flash", messages=MESSAGES, extra_headers=NO_AUTH)
@@ -99,7 +77,7 @@ def test_compat_refuses_the_google_spelling(byok: ByokGateway) -> None:
 
 
 @pytest.mark.parametrize("path", ["openai", "compat"])
-def test_streaming_with_usage(byok: ByokGateway, path: str) -> None:
+def test_streaming_with_usage(byok: OpenAIGateway, path: str) -> None:
     client = byok.client(path)
     model = "gpt-4o-mini" if path == "openai" else "anthropic/claude-sonnet-4-5"
     stream = client.chat.completions.create(model=model, messages=MESSAGES, stream=True,
@@ -116,7 +94,7 @@ def test_streaming_with_usage(byok: ByokGateway, path: str) -> None:
 
 
 @pytest.mark.parametrize("token", [None, "not-a-token"])
-def test_missing_or_wrong_gateway_token_is_2009(byok: ByokGateway, token: str | None) -> None:
+def test_missing_or_wrong_gateway_token_is_2009(byok: OpenAIGateway, token: str | None) -> None:
     headers: dict[str, str] = {} if token is None else {"cf-aig-authorization": f"Bearer {token}"}
     client = openai.OpenAI(api_key=DUMMY_KEY, base_url=f"{byok.base}/compat", default_headers=headers, max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:
@@ -125,13 +103,13 @@ def test_missing_or_wrong_gateway_token_is_2009(byok: ByokGateway, token: str | 
                                             "name": "AiGatewayError", "httpCode": 401}
 
 
-def test_unknown_model_is_openais_404(byok: ByokGateway) -> None:
+def test_unknown_model_is_openais_404(byok: OpenAIGateway) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         byok.client("openai").chat.completions.create(model="gpt-0", messages=MESSAGES, extra_headers=NO_AUTH)
     assert caught.value.code == "model_not_found"
 
 
-def test_the_provider_served_directly(byok: ByokGateway) -> None:
+def test_the_provider_served_directly(byok: OpenAIGateway) -> None:
     twin = byok.twin
     client = openai.OpenAI(api_key=twin.seed.provider_keys["openai"],
                            base_url=f"{twin.server.provider_base_url}/openai/v1", max_retries=0)

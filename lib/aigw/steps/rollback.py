@@ -28,7 +28,7 @@ from aigw.cloudflare import Gateway, ProviderConfig, Store, StoreSecret
 from aigw.config import PROVIDERS
 from aigw.errors import CloudflareError, NotFoundError
 from aigw.evidence import Check
-from aigw.gateway import DEFAULT_MODELS, GatewayProber, ProbeResult
+from aigw.gateway import DEFAULT_MODELS, ProbeResult
 from aigw.session import Session
 from aigw.steps import checks_table, markdown_table
 from aigw.steps.logs_analysis import build_frame, export_parquet
@@ -429,8 +429,7 @@ class RollbackVerification:
 
 def _endpoint_probe(session: Session) -> ProbeResult:
     provider = "openai"
-    with GatewayProber.from_settings(session.settings, run_id=session.run_id) as prober:
-        return prober.probe_provider(provider, DEFAULT_MODELS[provider], "ping", max_tokens=1)
+    return session.prober.probe_provider(provider, DEFAULT_MODELS[provider], "ping", max_tokens=1)
 
 
 def verify_rollback(

@@ -211,7 +211,7 @@ def _direct_prober(session: Session, plan: RotationPlan) -> GatewayProber:
     return GatewayProber(gateway_base_url=settings.gateway_base_url, account_id=settings.account_id,
                          gateway_id=settings.gateway_id, gateway_token=settings.gateway_token,
                          provider_keys=keys, provider_base_url=settings.provider_base_url,
-                         run_id=session.run_id)
+                         run_id=session.run_id, stats=session.probe_stats)
 
 
 def check_new_keys(
