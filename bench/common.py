@@ -18,8 +18,8 @@ from aigw._http import RequestBudget
 from aigw.cloudflare import CloudflareClient
 from aigw.config import PROVIDERS, Secret
 from aigw.steps.provider_keys import secret_name
-from aigw.twin.seed import TwinSeed, generated_seed
-from aigw.twin.server import TwinProcess
+from cftwin.seed import TwinSeed, generated_seed
+from cftwin.server import TwinProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

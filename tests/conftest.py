@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from aigw.twin.context import TwinContext, TwinOptions
-from aigw.twin.faults import FaultSpec
-from aigw.twin.seed import TwinSeed, apply_seed, generated_seed
-from aigw.twin.server import TwinServer
+from cftwin.context import TwinContext, TwinOptions
+from cftwin.faults import FaultSpec
+from cftwin.seed import TwinSeed, apply_seed, generated_seed
+from cftwin.server import TwinServer
 
 
 @dataclass

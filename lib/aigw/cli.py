@@ -41,24 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("paths", type=Path, nargs="+")
     scan.add_argument("--env-file", type=Path, default=None)
 
-    twin = commands.add_parser("twin", help="the local twin of Cloudflare")
-    twin_commands = twin.add_subparsers(dest="twin_command", required=True, metavar="TWIN_COMMAND")
-    serve = twin_commands.add_parser("serve", help="serve the twin over HTTP")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8787)
-    serve.add_argument("--state", default=":memory:", help="SQLite file, or :memory:")
-    serve.add_argument("--env-file", type=Path, default=None, help="seed account, tokens and keys from this file")
-    serve.add_argument("--admin", action="store_true", help="enable the /__twin__ admin API (loopback only)")
-    serve.add_argument("--faults", default=None, help="fault injection spec (see docs/TWIN.md)")
-    serve.add_argument("--ready-file", type=Path, default=None, help="write the base URL here once serving")
+    # The twin is its own package with its own command line (cftwin); this is only a forwarding alias.
+    twin = commands.add_parser("twin", help="the local twin of Cloudflare (same as the cftwin command)",
+                               add_help=False)
+    twin.add_argument("twin_args", nargs=argparse.REMAINDER, metavar="serve ...")
     return parser
 
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "twin":
-        from aigw.twin.server import serve_from_args
+        from cftwin.cli import main as twin_main
 
-        return serve_from_args(args)
+        return twin_main([*(["--debug"] if args.debug else []), *args.twin_args], prog="aigw twin")
     if args.command == "run":
         from aigw.runner import run_from_args
 

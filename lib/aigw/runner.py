@@ -36,6 +36,7 @@ from aigw.config import (
     load_settings,
     read_env,
     redact,
+    validate_account_id,
     validate_gateway_id,
 )
 from aigw.errors import AigwError, ConfigError, RunError
@@ -356,18 +357,25 @@ def run_notebooks(
         file_env = read_env(found)
         _check_parameters(parameters, declared, [*settings.secrets(), *secrets_from_environ(file_env)])
     else:
-        from aigw.twin.seed import generated_seed, seed_from_env_file
+        from cftwin.errors import TwinConfigError
+        from cftwin.seed import generated_seed, seed_from_env_file
 
         # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
         gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
-        seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+        if env_file is not None and file_env.get("CLOUDFLARE_ACCOUNT_ID"):
+            # The runbook's own rule and message first: the twin's seeding has its own, in its own words.
+            validate_account_id(file_env["CLOUDFLARE_ACCOUNT_ID"])
+        try:
+            seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+        except TwinConfigError as exc:
+            raise ConfigError(exc.message, hint=exc.hint) from None
         # Before the twin starts: a bad -p is one line, with nothing started.
         _check_parameters(parameters, declared, secrets_from_environ({**file_env, **seed.to_environ()}))
     twin: Any = None
     try:
         if target == "twin":
-            from aigw.twin.context import TwinOptions
-            from aigw.twin.server import TwinServer
+            from cftwin.context import TwinOptions
+            from cftwin.server import TwinServer
 
             # The rehearsal's providers take 25 +/- 10 ms, so that 03's and 04's latency figures are not all 0.
             options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)

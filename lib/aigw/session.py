@@ -64,7 +64,7 @@ Target resolution (``open_session``)
 ``AIGW_TARGET`` from the environment (``aigw run`` and the test fixtures set it, with the twin's URLs
 and seeded credentials); else ``cloudflare`` when real credentials exist (an account id and API token
 that are not placeholders, and an API URL that is not loopback); else ``twin``: a detached
-``python -m aigw twin serve`` on ``127.0.0.1:8787`` (``AIGW_TWIN_PORT``) with its state and its seed
+``python -m cftwin serve`` on ``127.0.0.1:8787`` (``AIGW_TWIN_PORT``) with its state and its seed
 (``.dev.vars`` values where present, generated ones otherwise; mode 0600) in the user cache dir
 (``AIGW_CACHE_DIR``; default ``~/.cache/aigw``), never under outputs/.
 """
@@ -185,7 +185,7 @@ def _quote(value: str) -> str:
 
 def _seed_environ(env_file_values: Mapping[str, str], seed_file: Path) -> dict[str, str]:
     """The twin's seed: kept values, generated where missing, ``.dev.vars`` values over them."""
-    from aigw.twin.seed import generated_seed
+    from cftwin.seed import generated_seed
 
     kept = read_env(seed_file, environ={}) if seed_file.is_file() else {}
     seed = {k: v for k, v in generated_seed().to_environ().items() if not k.endswith("_BASE_URL")}
@@ -226,7 +226,7 @@ def ensure_background_twin(env_file_values: Mapping[str, str] | None = None) -> 
         ready = folder / f"twin.ready.{_random.token_hex(4)}"
         log = open(folder / "twin.log", "ab")  # noqa: SIM115 - handed to the detached process
         process = subprocess.Popen(
-            [sys.executable, "-m", "aigw", "twin", "serve", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "cftwin", "serve", "--host", "127.0.0.1", "--port", str(port),
              "--state", str(folder / "twin.sqlite"), "--env-file", str(seed_file), "--admin",
              "--ready-file", str(ready)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,

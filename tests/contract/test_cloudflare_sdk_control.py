@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import cloudflare
 import httpx
 import pytest
-from aigw.twin.seed import generated_seed
-from aigw.twin.server import TwinProcess
+from cftwin.seed import generated_seed
+from cftwin.server import TwinProcess
 from cloudflare import Cloudflare
 
 if TYPE_CHECKING:

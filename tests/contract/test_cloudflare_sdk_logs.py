@@ -9,7 +9,7 @@ from typing import Any
 import cloudflare
 import httpx
 import pytest
-from aigw.twin.logs.models import LogRow, insert_logs
+from cftwin.logs.models import LogRow, insert_logs
 
 GATEWAY = "sdk-logs"
 

@@ -17,7 +17,7 @@ from aigw.config import PROVIDER_KEY_VARS
 from aigw.evidence import Check
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
-from aigw.twin.seed import TwinSeed
+from cftwin.seed import TwinSeed
 
 #: Variables a developer's shell may hold that would change what `aigw` does in a test.
 CLEARED_ENV = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_GATEWAY_ID", "CLOUDFLARE_API_TOKEN", "CF_AIG_TOKEN",

@@ -27,7 +27,7 @@ from aigw.errors import (
     TransportError,
     ValidationError,
 )
-from aigw.twin.seed import generated_seed
+from cftwin.seed import generated_seed
 from reliability_support import aigw, last_line, state_counts, write_env_file
 
 if TYPE_CHECKING:

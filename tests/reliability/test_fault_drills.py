@@ -32,10 +32,10 @@ from aigw.cloudflare import CloudflareClient
 from aigw.config import load_settings
 from aigw.evidence import verify_bundle
 from aigw.session import Session
-from aigw.twin.context import TwinOptions
-from aigw.twin.faults import ControlFault, FaultInjector
-from aigw.twin.seed import generated_seed
-from aigw.twin.server import TwinProcess, TwinServer
+from cftwin.context import TwinOptions
+from cftwin.faults import ControlFault, FaultInjector
+from cftwin.seed import generated_seed
+from cftwin.server import TwinProcess, TwinServer
 from reliability_support import (
     CONTROL_FAULTS,
     PROBE_TIMEOUT_S,

@@ -17,14 +17,15 @@ import nbformat
 import pytest
 from aigw.cli import main
 from aigw.config import Secret
-from aigw.errors import ConfigError, EvidenceError
+from aigw.errors import EvidenceError
 from aigw.evidence import seal_bundle
 from aigw.secrets_scan import scan_paths
-from aigw.twin.app import build_app
-from aigw.twin.context import TwinContext, TwinOptions
-from aigw.twin.db import Database
-from aigw.twin.seed import generated_provider_key, generated_seed
-from aigw.twin.server import TwinServer
+from cftwin.app import build_app
+from cftwin.context import TwinContext, TwinOptions
+from cftwin.db import Database
+from cftwin.errors import TwinConfigError
+from cftwin.seed import generated_provider_key, generated_seed
+from cftwin.server import TwinServer
 from reliability_support import aigw
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def test_runner_refuses_a_configured_secret_as_a_parameter(tmp_path: Path, capsy
 def test_twin_binds_to_loopback_by_default() -> None:
     server = TwinServer()
     assert server.host == "127.0.0.1"
-    with pytest.raises(ConfigError, match=r"the twin binds to loopback only, not '0\.0\.0\.0'"):
+    with pytest.raises(TwinConfigError, match=r"the twin binds to loopback only, not '0\.0\.0\.0'"):
         TwinServer(host="0.0.0.0")
 
 

@@ -14,7 +14,7 @@ from aigw.errors import ConfigError
 from aigw.gateway import GatewayProber
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys, rotate_keys
-from aigw.twin.seed import generated_provider_key
+from cftwin.seed import generated_provider_key
 
 
 def _session(twin: Any, run_dir: Path, **overrides: str) -> Session:

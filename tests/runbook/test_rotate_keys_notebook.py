@@ -17,7 +17,7 @@ from aigw.evidence import verify_bundle
 from aigw.secrets_scan import scan_paths
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
-from aigw.twin.seed import TwinSeed, generated_provider_key, generated_seed
+from cftwin.seed import TwinSeed, generated_provider_key, generated_seed
 
 pytestmark = pytest.mark.slow
 

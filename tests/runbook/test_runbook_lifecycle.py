@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from aigw.evidence import verify_bundle
-from aigw.twin.seed import generated_seed
+from cftwin.seed import generated_seed
 from test_runner_e2e import _aigw, _env_file, _evidence
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from aigw.cli import main
 from aigw.config import PROVIDER_KEY_VARS
 from aigw.evidence import verify_bundle
 from aigw.secrets_scan import scan_paths
-from aigw.twin.seed import TwinSeed, generated_seed
+from cftwin.seed import TwinSeed, generated_seed
 
 pytestmark = pytest.mark.slow
 

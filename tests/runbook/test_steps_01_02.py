@@ -10,7 +10,7 @@ from aigw.config import PROVIDERS, Secret, load_settings
 from aigw.errors import ConfigError
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
-from aigw.twin.seed import generated_provider_key
+from cftwin.seed import generated_provider_key
 
 
 @pytest.fixture

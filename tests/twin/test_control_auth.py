@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from aigw.twin.faults import FaultInjector, FaultSpec, parse_fault_spec
+from cftwin.faults import FaultInjector, FaultSpec, parse_fault_spec
 
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from aigw.twin.secrets_store.models import read_secret_value
+from cftwin.secrets_store.models import read_secret_value
 
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aigw.errors import ConfigError
-from aigw.twin.app import build_app
-from aigw.twin.context import TwinOptions
-from aigw.twin.seed import generated_seed
-from aigw.twin.server import TwinProcess, TwinServer
+from cftwin.app import build_app
+from cftwin.context import TwinOptions
+from cftwin.errors import TwinConfigError
+from cftwin.seed import generated_seed
+from cftwin.server import TwinProcess, TwinServer
 from starlette.testclient import TestClient
 
 GATEWAY = {"id": "kept", "cache_invalidate_on_update": False, "cache_ttl": 0, "collect_logs": True,
@@ -64,7 +64,7 @@ def test_twin_process_reports_a_bad_env_file(tmp_path: Path) -> None:
 
 
 def test_non_loopback_host_is_refused() -> None:
-    with pytest.raises(ConfigError, match="loopback"):
+    with pytest.raises(TwinConfigError, match="loopback"):
         TwinServer(host="0.0.0.0")
 
 

@@ -6,15 +6,15 @@ import json
 from typing import Any
 
 import pytest
-from aigw.twin.dataplane import cache
-from aigw.twin.dataplane.options import (
+from cftwin.dataplane import cache
+from cftwin.dataplane.options import (
     parse_custom_cost,
     parse_metadata,
     read_options,
     retry_delay_ms,
 )
-from aigw.twin.dataplane.ratelimit import RateLimiter, limits_of
-from aigw.twin.db import Database
+from cftwin.dataplane.ratelimit import RateLimiter, limits_of
+from cftwin.db import Database
 
 GATEWAY: dict[str, Any] = {"id": "gw", "collect_logs": True, "cache_ttl": 0, "retry_max_attempts": 3,
                            "retry_delay": 250, "retry_backoff": "linear"}

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aigw.twin.logs.models import LogRow, count_logs, insert_logs
+from cftwin.logs.models import LogRow, count_logs, insert_logs
 
 _names = count()
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

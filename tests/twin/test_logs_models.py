@@ -1,4 +1,4 @@
-"""``aigw.twin.logs.models`` on a real SQLite database: ids, timestamps, inserts, the log cap."""
+"""``cftwin.logs.models`` on a real SQLite database: ids, timestamps, inserts, the log cap."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from aigw.twin.db import Database
-from aigw.twin.gateways.models import create_gateway
-from aigw.twin.logs.models import (
+from cftwin.db import Database
+from cftwin.gateways.models import create_gateway
+from cftwin.logs.models import (
     LogRow,
     count_logs,
     delete_gateway_logs,

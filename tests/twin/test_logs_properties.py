@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from aigw.twin.logs.filters import FILTER_KEYS, OPERATORS
-from aigw.twin.logs.models import count_logs
+from cftwin.logs.filters import FILTER_KEYS, OPERATORS
+from cftwin.logs.models import count_logs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

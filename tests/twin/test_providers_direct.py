@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aigw.twin.faults import FaultSpec
+from cftwin.faults import FaultSpec
 
 PROMPT = "Explain, in a sentence or two, what an AI gateway does."
 

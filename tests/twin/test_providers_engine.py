@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from aigw.twin.db import Database
-from aigw.twin.providers import models, pricing
-from aigw.twin.providers.engine import bearer_value, complete, estimate_tokens
+from cftwin.db import Database
+from cftwin.providers import models, pricing
+from cftwin.providers.engine import bearer_value, complete, estimate_tokens
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -1,0 +1,7 @@
+"""``python -m cftwin``."""
+
+import sys
+
+from cftwin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,178 @@
+"""``build_app(context)``: the twin's one Starlette app, every service's routes on one port.
+
+Route lists carry their full paths (``/client/v4/...``, ``/v1/...``, ``/__providers__/...``), except
+admin route lists, which are relative to ``/__twin__``. ``request.app.state.twin`` is the
+``TwinContext``. One pure-ASGI middleware (``TwinMiddleware``) applies what is cross-cutting:
+the loopback-only admin rule, control-plane fault injection, and the ``X-RateLimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cftwin import admin, auth
+from cftwin.context import TwinContext
+from cftwin.dataplane import admin as dataplane_admin
+from cftwin.dataplane import responses as dataplane_responses
+from cftwin.envelope import (
+    CODE_NO_ROUTE,
+    CODE_RATE_LIMITED,
+    CODE_SERVER,
+    CloudflareAPIError,
+    handle_api_error,
+)
+from cftwin.gateways import responses as gateway_responses
+from cftwin.logs import admin as logs_admin
+from cftwin.logs import responses as logs_responses
+from cftwin.providers import responses as provider_responses
+from cftwin.secrets_store import responses as secrets_responses
+
+__all__ = ["ADMIN_PREFIX", "API_PREFIX", "TwinMiddleware", "build_app"]
+
+API_PREFIX = "/client/v4"
+ADMIN_PREFIX = "/__twin__"
+
+logger = logging.getLogger("cftwin")
+
+
+async def _no_route(request: Request) -> Response:
+    # Every /client/v4 request needs a valid token, even one to a path that does not exist.
+    auth.authenticate(request)
+    # ASSUMPTION: 404 with code 7003 "No route for the URI" (Cloudflare's wording; its status for an
+    # unknown route is 400 in some reports, 404 in others).
+    raise CloudflareAPIError.single(404, CODE_NO_ROUTE, "No route for the URI")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("twin handler failed: %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"success": False, "errors": [{"code": CODE_SERVER, "message": "Internal Server Error"}],
+         "messages": [], "result": None},
+        status_code=500,
+    )
+
+
+def _is_loopback(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client:
+        return False
+    host = str(client[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    payload = json.dumps(body).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class TwinMiddleware:
+    """Admin gate, control-plane faults and rate-limit headers, around the whole app."""
+
+    def __init__(self, app: ASGIApp, context: TwinContext) -> None:
+        self.app = app
+        self.context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            if not self.context.options.admin_enabled:
+                await _send_json(send, 404, {"error": "the admin API is disabled (serve with --admin)"})
+                return
+            if not _is_loopback(scope):
+                await _send_json(send, 403, {"error": "the admin API answers loopback clients only"})
+                return
+            await self.app(scope, receive, send)
+            return
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            await self._control_plane(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _control_plane(self, scope: Scope, receive: Receive, send: Send) -> None:
+        faults = self.context.faults
+        decision = faults.control_decision(scope.get("method", "GET"), scope["path"]) if faults else None
+        if decision is not None and decision.kind == "error":
+            await _send_json(send, decision.status, {
+                "success": False, "messages": [], "result": None,
+                "errors": [{"code": CODE_SERVER, "message": "Internal Server Error (injected fault)"}],
+            })
+            return
+        if decision is not None and decision.kind == "rate_limited":
+            limit = self.context.options.api_budget_requests
+            await _send_json(send, 429, {
+                "success": False, "messages": [], "result": None,
+                "errors": [{"code": CODE_RATE_LIMITED, "message": "Too many requests (injected fault)"}],
+            }, {"Retry-After": str(decision.retry_after), "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": "0"})
+            return
+        state: MutableMapping[str, Any] = scope.setdefault("state", {})
+        held: list[Message] = []
+        hang = decision is not None and decision.kind == "hang_after_apply"
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                limits = state.get("aigw_ratelimit")
+                if limits is not None:
+                    headers = list(message.get("headers", []))
+                    names = {name.lower() for name, _ in headers}
+                    if b"x-ratelimit-limit" not in names:
+                        headers.append((b"x-ratelimit-limit", str(limits[0]).encode()))
+                        headers.append((b"x-ratelimit-remaining", str(limits[1]).encode()))
+                    message = {**message, "headers": headers}
+            if hang:
+                held.append(message)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+        if hang and decision is not None:
+            # The write is committed; the client sees only silence until it gives up.
+            await asyncio.sleep(decision.hang_s)
+            for message in held:
+                await send(message)
+
+
+def build_app(context: TwinContext) -> Starlette:
+    """The twin's ASGI app over ``context`` (state, options, faults)."""
+    # The data plane and the providers come first: they are the hot path, and Starlette tries
+    # routes in order.
+    routes: list[BaseRoute] = [*dataplane_responses.routes, *provider_responses.routes]
+    routes += auth.routes
+    routes += gateway_responses.routes
+    routes += secrets_responses.routes
+    routes += logs_responses.routes
+    if context.options.admin_enabled:
+        admin_routes: list[BaseRoute] = [*admin.routes, *logs_admin.routes, *dataplane_admin.routes]
+        routes.append(Mount(ADMIN_PREFIX, routes=admin_routes))
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    routes.append(Route(API_PREFIX + "/{rest:path}", _no_route, methods=methods))
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(TwinMiddleware, context=context)],
+        exception_handlers={CloudflareAPIError: handle_api_error, Exception: _server_error},
+    )
+    app.state.twin = context
+    return app

@@ -1,0 +1,51 @@
+"""``cftwin``: the twin's command line (``cftwin serve``; ``aigw twin serve`` forwards here).
+
+A bad setting prints as one line and exits 1; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cftwin.errors import TwinConfigError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser(prog: str = "cftwin") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="A local twin of the parts of Cloudflare an AI Gateway "
+                                     "runbook touches: the v4 API, the gateway data plane, emulated providers.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve the twin over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--state", default=":memory:", help="SQLite file, or :memory:")
+    serve.add_argument("--env-file", type=Path, default=None, help="seed account, tokens and keys from this file")
+    serve.add_argument("--admin", action="store_true", help="enable the /__twin__ admin API (loopback only)")
+    serve.add_argument("--faults", default=None, help="fault injection spec (see docs/TWIN.md)")
+    serve.add_argument("--ready-file", type=Path, default=None, help="write the base URL here once serving")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "cftwin") -> int:
+    args = build_parser(prog).parse_args(argv)
+    try:
+        from cftwin.server import serve_from_args
+
+        return serve_from_args(args)
+    except TwinConfigError as exc:
+        if args.debug:
+            raise
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""What every twin handler reaches through ``request.app.state.twin``: state, options, faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from cftwin.auth import ApiBudget
+from cftwin.db import Database
+
+if TYPE_CHECKING:
+    from cftwin.faults import FaultInjector
+
+__all__ = ["TwinContext", "TwinOptions"]
+
+
+@dataclass
+class TwinOptions:
+    """How this twin behaves. The admin API (``PUT /__twin__/config``) may change it at run time."""
+
+    admin_enabled: bool = False
+    #: Gateways per account: 10 on Cloudflare's free plan, 20 on paid.
+    gateway_limit: int = 10
+    #: The per-token API budget: requests per window (seconds). Cloudflare: 1,200 per 300 s.
+    api_budget_requests: int = 1200
+    api_budget_window_s: float = 300.0
+    #: Secrets Store (open beta): one store per account, 100 secrets per account.
+    secrets_store_limit: int = 1
+    secrets_quota: int = 100
+    #: Emulated provider latency: base milliseconds per provider slug, and +/- jitter.
+    provider_latency_ms: dict[str, float] = field(default_factory=dict)
+    provider_jitter_ms: float = 0.0
+    #: Added to every gateway request, so that overhead measurements have a known truth.
+    gateway_overhead_ms: float = 0.0
+    #: Where the gateway data plane of this twin is reached (``http://host:port/v1``); the control
+    #: plane answers it from ``GET .../url/{provider}``. Set by the server once it knows its port.
+    gateway_base_url: str = ""
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply ``changes`` (field name -> value), checking names and types; ValueError otherwise."""
+        known = {f.name: f for f in fields(self)}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown option {name!r}; known: {sorted(known)}")
+            current = getattr(self, name)
+            if isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"option {name} must be a boolean")
+            elif isinstance(current, int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"option {name} must be a non-negative integer")
+            elif isinstance(current, float):
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ValueError(f"option {name} must be a non-negative number")
+                value = float(value)
+            elif isinstance(current, dict):
+                if not isinstance(value, dict) or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+                ):
+                    raise ValueError(f"option {name} must be an object of numbers")
+                value = {str(k): float(v) for k, v in value.items()}
+            elif isinstance(current, str) and not isinstance(value, str):
+                raise ValueError(f"option {name} must be a string")
+        for name, value in changes.items():
+            current = getattr(self, name)
+            if isinstance(current, float) and not isinstance(current, bool):
+                value = float(value)
+            elif isinstance(current, dict):
+                value = {str(k): float(v) for k, v in value.items()}
+            setattr(self, name, value)
+
+
+@dataclass
+class TwinContext:
+    db: Database
+    options: TwinOptions
+    faults: FaultInjector | None = None
+    #: Per-token request counts for the API budget (in memory; a restart refills it).
+    budget: ApiBudget = field(default_factory=ApiBudget)

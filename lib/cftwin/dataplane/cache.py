@@ -1,0 +1,99 @@
+"""The gateway's response cache, in SQLite (the table ``gateway_cache``).
+
+Why SQLite and not memory: a cached answer is state Cloudflare keeps across requests and that a
+runbook observes (``cf-aig-cache-status: HIT``); in the twin's database it survives a twin restart on
+the same file, and the admin reset (``Database.reset``) empties it with everything else. Reads and
+writes are one indexed statement each, and only requests that caching applies to pay for them.
+
+Entries expire lazily: an expired entry is a miss and is overwritten by the next store; every
+1,000th store also drops every expired entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from cftwin.db import Database, register_schema
+
+__all__ = ["MAX_TTL_S", "MIN_TTL_S", "CachedResponse", "cache_get", "cache_key", "cache_put", "purge_expired"]
+
+#: Per-request TTL bounds (``cf-aig-cache-ttl``): 60 seconds to one month.
+MIN_TTL_S: Final = 60
+MAX_TTL_S: Final = 30 * 24 * 3600
+
+register_schema(
+    "gateway_cache",
+    """
+    CREATE TABLE IF NOT EXISTS gateway_cache (
+        key          TEXT PRIMARY KEY,
+        account_id   TEXT NOT NULL,
+        gateway_id   TEXT NOT NULL,
+        status       INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        body         BLOB NOT NULL,
+        provider     TEXT NOT NULL,
+        model        TEXT NOT NULL,
+        tokens_in    INTEGER,
+        tokens_out   INTEGER,
+        expires_at   REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    status: int
+    content_type: str
+    body: bytes
+    provider: str
+    model: str
+    tokens_in: int | None
+    tokens_out: int | None
+
+
+def cache_key(account_id: str, gateway_id: str, *parts: str | bytes) -> str:
+    """SHA-256 over the gateway and ``parts`` (provider, path, model, body, auth identity, ...)."""
+    digest = hashlib.sha256()
+    for part in (account_id, gateway_id, *parts):
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def cache_get(db: Database, key: str, now: float | None = None) -> CachedResponse | None:
+    row = db.query_one(
+        "SELECT status, content_type, body, provider, model, tokens_in, tokens_out FROM gateway_cache "
+        "WHERE key = ? AND expires_at > ?",
+        (key, time.time() if now is None else now),
+    )
+    if row is None:
+        return None
+    return CachedResponse(int(row[0]), str(row[1]), bytes(row[2]), str(row[3]), str(row[4]), row[5], row[6])
+
+
+_PURGE_EVERY: Final = 1000
+_puts = 0
+
+
+def cache_put(db: Database, key: str, account_id: str, gateway_id: str, response: CachedResponse, ttl_s: float) -> None:
+    global _puts
+    _puts += 1
+    if _puts % _PURGE_EVERY == 0:
+        purge_expired(db)  # keeps the table from growing with entries nobody can hit any more
+    db.execute(
+        "INSERT OR REPLACE INTO gateway_cache (key, account_id, gateway_id, status, content_type, body, provider, "
+        "model, tokens_in, tokens_out, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, account_id, gateway_id, response.status, response.content_type, response.body, response.provider,
+         response.model, response.tokens_in, response.tokens_out, time.time() + ttl_s),
+    )
+
+
+def purge_expired(db: Database, now: float | None = None) -> int:
+    """Drop expired entries; how many."""
+    return int(db.execute("DELETE FROM gateway_cache WHERE expires_at <= ?",
+                          (time.time() if now is None else now,)).rowcount)

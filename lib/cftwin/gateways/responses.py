@@ -1,0 +1,613 @@
+"""HTTP handlers: ``/client/v4/accounts/{account_id}/ai-gateway/gateways[...]``.
+
+Validation follows the order Cloudflare's edge does: authentication and permission, then the
+request (400 / 7001 with ``path``), then existence (404 / 7002), then conflicts and limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from cftwin.auth import Token, account_gateway_limit, has_permission, require
+from cftwin.context import TwinContext
+from cftwin.envelope import (
+    CODE_AUTH,
+    CODE_QUOTA,
+    CloudflareAPIError,
+    conflict,
+    not_found,
+    ok,
+    page_slice,
+    parse_page_params,
+    read_json_object,
+    validation_error,
+)
+from cftwin.gateways import models
+from cftwin.logs import models as logs
+from cftwin.secrets_store import models as secrets
+from cftwin.validation import is_gateway_id
+
+__all__ = ["routes", "secret_preview"]
+
+_PREFIX: Final = "/client/v4/accounts/{account_id}/ai-gateway/gateways"
+CLOUDFLARE_GATEWAY_HOST: Final = "https://gateway.ai.cloudflare.com/v1"
+MAX_SECRET_BYTES: Final = 65536
+_INT64_MAX: Final = 2**63 - 1
+
+
+def _context(request: Request) -> TwinContext:
+    context: TwinContext = request.app.state.twin
+    return context
+
+
+def secret_preview(value: str) -> str:
+    """What the API shows of a stored key.
+
+    ASSUMPTION: Cloudflare's exact mask is not documented; the twin shows the last 4 characters only
+    (``"****wxyz"``; ``"****"`` for keys shorter than 12), which reveals no more than common practice.
+    """
+    return "****" + value[-4:] if len(value) >= 12 else "****"
+
+
+# --- gateway body validation ------------------------------------------------------------------
+
+Check = Callable[[Any, list[str]], Any]
+
+
+def _bool(value: Any, path: list[str]) -> bool:
+    if not isinstance(value, bool):
+        raise validation_error(f"{path[-1]} must be a boolean", path)
+    return value
+
+
+def _int(lo: int | None = None, hi: int | None = None, *, nullable: bool = True) -> Check:
+    def check(value: Any, path: list[str]) -> int | None:
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            raise validation_error(f"{path[-1]} must be an integer", path)
+        number = int(value)
+        # ASSUMPTION: an integer field is a signed 64-bit one (as SQLite's INTEGER); larger is a 7001.
+        if (lo is not None and number < lo) or number > (hi if hi is not None else _INT64_MAX):
+            bounds = f"between {lo} and {hi if hi is not None else _INT64_MAX}"
+            raise validation_error(f"{path[-1]} must be {bounds}", path)
+        return number
+
+    return check
+
+
+def _enum(*choices: str, nullable: bool = True) -> Check:
+    def check(value: Any, path: list[str]) -> str | None:
+        if value is None and nullable:
+            return None
+        if value not in choices:
+            raise validation_error(f"{path[-1]} must be one of {', '.join(choices)}", path)
+        return str(value)
+
+    return check
+
+
+def _string(lo: int = 0, hi: int | None = None, *, nullable: bool = True) -> Check:
+    def check(value: Any, path: list[str]) -> str | None:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, str) or len(value) < lo or (hi is not None and len(value) > hi):
+            size = f" of {lo} to {hi} characters" if hi is not None else ""
+            raise validation_error(f"{path[-1]} must be a string{size}", path)
+        return value
+
+    return check
+
+
+def _boolean(value: Any, path: list[str]) -> bool:
+    return _bool(value, path)
+
+
+# --- nested gateway settings ----------------------------------------------------------------------
+# Shapes from the SDKs' AIGatewayCreateParams / AIGatewayUpdateParams (generated from the spec) and
+# the Terraform schema: a wrong type, a missing required member or an unknown enum value is a 7001 at
+# the member's path, as for top-level fields. ASSUMPTION: unknown members inside these objects are
+# ignored, as unknown top-level fields are.
+
+
+def _object(value: Any, path: list[str], required: Mapping[str, Check], optional: Mapping[str, Check]) -> Any:
+    if not isinstance(value, dict):
+        raise validation_error(f"{path[-1]} must be a JSON object", path)
+    for name, check in required.items():
+        if name not in value:
+            raise validation_error(f"{name} is required", [*path, name])
+        check(value[name], [*path, name])
+    for name, check in optional.items():
+        if name in value:
+            check(value[name], [*path, name])
+    return value
+
+
+def _shape(required: Mapping[str, Check], optional: Mapping[str, Check] | None = None, *,
+           nullable: bool = False) -> Check:
+    def check(value: Any, path: list[str]) -> Any:
+        if value is None and nullable:
+            return None
+        return _object(value, path, required, optional or {})
+
+    return check
+
+
+def _list_of(item: Check, *, nullable: bool = False) -> Check:
+    def check(value: Any, path: list[str]) -> Any:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, list):
+            raise validation_error(f"{path[-1]} must be a JSON array", path)
+        for index, element in enumerate(value):
+            item(element, [*path, str(index)])
+        return value
+
+    return check
+
+
+def _number(lo: float | None = None) -> Check:
+    def check(value: Any, path: list[str]) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise validation_error(f"{path[-1]} must be a number", path)
+        if lo is not None and value < lo:
+            raise validation_error(f"{path[-1]} must be at least {lo:g}", path)
+        return float(value)
+
+    return check
+
+
+def _string_map(value: Any, path: list[str]) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise validation_error(f"{path[-1]} must be an object of strings", path)
+    return value
+
+
+_TEXT: Final = _string(nullable=False)
+_FLAG_OR_BLOCK: Final = _enum("FLAG", "BLOCK", nullable=False)
+_GUARDRAIL_CATEGORIES: Final[Mapping[str, Check]] = {
+    name: _FLAG_OR_BLOCK for name in ("P1", *(f"S{i}" for i in range(1, 14)))
+}
+_DLP_POLICY: Final = _shape({
+    "id": _TEXT,
+    "action": _FLAG_OR_BLOCK,
+    "check": _list_of(_enum("REQUEST", "RESPONSE", nullable=False)),
+    "enabled": _boolean,
+    "profiles": _list_of(_TEXT),
+})
+_FILTER: Final = _shape({"mode": _enum("filter", nullable=False), "values": _list_of(_TEXT)})
+
+
+def _metadata_rule(value: Any, path: list[str]) -> Any:
+    if isinstance(value, dict) and value.get("mode") == "partition":
+        return _object(value, path, {"mode": _enum("partition", nullable=False)}, {})
+    return _FILTER(value, path)
+
+
+def _dlp(value: Any, path: list[str]) -> Any:
+    # Two shapes: one action for a list of profiles, or a list of policies.
+    if isinstance(value, dict) and "policies" in value:
+        return _object(value, path, {"enabled": _boolean, "policies": _list_of(_DLP_POLICY)}, {})
+    return _object(value, path, {"action": _FLAG_OR_BLOCK, "enabled": _boolean, "profiles": _list_of(_TEXT)}, {})
+
+
+def _metadata_rules(value: Any, path: list[str]) -> Any:
+    if not isinstance(value, dict):
+        raise validation_error(f"{path[-1]} must be a JSON object", path)
+    for key, rule in value.items():
+        _metadata_rule(rule, [*path, str(key)])
+    return value
+
+
+_SPEND_RULE: Final = _shape(
+    {"limit": _number(0), "limitType": _enum("cost", nullable=False), "window": _int(0, nullable=False)},
+    {
+        "id": _TEXT,
+        "enabled": _boolean,
+        "metadata": _metadata_rules,
+        "model": _FILTER,
+        "provider": _FILTER,
+        "technique": _enum("fixed", "sliding", nullable=False),
+    },
+)
+_GUARDRAILS: Final = _shape(
+    {"prompt": _shape({}, _GUARDRAIL_CATEGORIES), "response": _shape({}, _GUARDRAIL_CATEGORIES)}, nullable=True
+)
+_OTEL: Final = _list_of(
+    _shape({"url": _TEXT, "headers": _string_map},
+           {"authorization": _TEXT, "content_type": _enum("json", "protobuf", nullable=False)}),
+    nullable=True,
+)
+_SPEND_LIMITS: Final = _shape({}, {"enabled": _boolean, "rules": _list_of(_SPEND_RULE)}, nullable=True)
+_STRIPE: Final = _shape(
+    {"authorization": _TEXT, "usage_events": _list_of(_shape({"payload": _TEXT}))}, nullable=True
+)
+
+
+#: Required in create and update bodies (present, though some may be null).
+_REQUIRED: Final[Mapping[str, Check]] = {
+    "cache_invalidate_on_update": _boolean,
+    "cache_ttl": _int(0),
+    "collect_logs": _boolean,
+    "rate_limiting_interval": _int(0),
+    "rate_limiting_limit": _int(0),
+}
+_OPTIONAL: Final[Mapping[str, Check]] = {
+    "authentication": _boolean,
+    "byok_only": _boolean,
+    "log_classification": _boolean,
+    "log_management": _int(10000, 10000000),
+    "log_management_strategy": _enum("STOP_INSERTING", "DELETE_OLDEST"),
+    "logpush": _boolean,
+    "logpush_public_key": _string(16, 1024),
+    "rate_limiting_technique": _enum("fixed", "sliding"),
+    "retry_backoff": _enum("constant", "linear", "exponential"),
+    "retry_delay": _int(0, 5000),
+    "retry_max_attempts": _int(1, 5),
+    "store_id": _string(1, 32),
+    "workers_ai_billing_mode": _enum("postpaid", "unified", nullable=False),
+    "zdr": _boolean,
+    "dlp": _dlp,
+    "guardrails": _GUARDRAILS,
+    "otel": _OTEL,
+    "spend_limits": _SPEND_LIMITS,
+    "stripe": _STRIPE,
+}
+#: What a new gateway holds for optional fields the body leaves out.
+# ASSUMPTION: defaults not documented by Cloudflare are null/false; rate_limiting_technique "fixed".
+_DEFAULTS: Final[Mapping[str, Any]] = {
+    "rate_limiting_technique": "fixed",
+    "authentication": True,
+    "log_management": None,
+    "log_management_strategy": None,
+    "logpush": False,
+    "logpush_public_key": None,
+    "retry_backoff": None,
+    "retry_delay": None,
+    "retry_max_attempts": None,
+    "store_id": None,
+    "workers_ai_billing_mode": "postpaid",
+    "zdr": False,
+}
+
+
+def _validate_gateway_id(value: Any, path: list[str]) -> str:
+    if not is_gateway_id(value):
+        raise validation_error(
+            "id must be 1-64 characters of a-z, 0-9 and '_', joined by single '-'", path
+        )
+    return value
+
+
+def _authentication_locked() -> CloudflareAPIError:
+    # Cloudflare changelog 2026-11-03 "required-authentication": new gateways are authenticated and
+    # authentication cannot be turned off. ASSUMPTION: the 400 carries code 7001 with the field path.
+    return validation_error(
+        "authentication is required for AI Gateways and cannot be turned off", ["body", "authentication"]
+    )
+
+
+def _validate_gateway(
+    context: TwinContext, account_id: str, body: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The stored form of a create (``existing`` None) or PUT body; raises 7001."""
+    gateway: dict[str, Any] = {}
+    for name, check in _REQUIRED.items():
+        if name not in body:
+            raise validation_error(f"{name} is required", ["body", name])
+        gateway[name] = check(body[name], ["body", name])
+    for name, check in _OPTIONAL.items():
+        if name in body:
+            gateway[name] = check(body[name], ["body", name])
+    # ASSUMPTION: unknown fields and read-only ones (created_at, modified_at, is_default) are ignored.
+    if existing is None:
+        merged = {**_DEFAULTS, **gateway}
+    else:
+        # ASSUMPTION: PUT replaces the required set; optional fields left out keep their values.
+        merged = {k: v for k, v in existing.items() if k not in {"id", "created_at", "modified_at"}}
+        merged.update(gateway)
+    if merged.get("authentication") is False and (existing is None or existing.get("authentication", True)):
+        raise _authentication_locked()
+    store_id = merged.get("store_id")
+    if "store_id" in gateway and store_id is not None and secrets.get_store(context.db, account_id, store_id) is None:
+        raise validation_error(f"store_id {store_id!r} is not a Secrets Store of this account", ["body", "store_id"])
+    return merged
+
+
+# --- gateways ---------------------------------------------------------------------------------
+
+
+def _path_gateway_id(request: Request, name: str = "gateway_id") -> str:
+    return _validate_gateway_id(request.path_params[name], ["path", name])
+
+
+def _existing_gateway(context: TwinContext, account_id: str, gateway_id: str) -> dict[str, Any]:
+    gateway = models.get_gateway(context.db, account_id, gateway_id)
+    if gateway is None:
+        raise not_found()
+    return gateway
+
+
+def _bad_request_with_result(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """For operations whose 400 declares ``result: {}`` (gateway list, url, provider-config list)."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+        except CloudflareAPIError as error:
+            if error.status == 400 and error.result is None:
+                error.result = {}
+            raise
+        return response
+
+    return wrapped
+
+
+@_bad_request_with_result
+async def list_gateways(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    require(request, account_id, "ai_gateway:read")
+    # ASSUMPTION: per_page 1..100 (2026 transcriptions), default 20; the 2024 spec had a minimum of 5.
+    page, per_page = parse_page_params(request, 20, 1, 100)
+    search = request.query_params.get("search") or None
+    items = models.list_gateways(_context(request).db, account_id, search)
+    chunk, info = page_slice(items, page, per_page)
+    return ok(chunk, info)
+
+
+async def create_gateway(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    require(request, account_id, "ai_gateway:write")
+    context = _context(request)
+    body = await read_json_object(request)
+    if "id" not in body:
+        raise validation_error("id is required", ["body", "id"])
+    gateway_id = _validate_gateway_id(body["id"], ["body", "id"])
+    gateway = _validate_gateway(context, account_id, body, None)
+    gateway["is_default"] = gateway_id == "default"
+    with context.db.transaction():
+        if models.get_gateway(context.db, account_id, gateway_id) is not None:
+            raise conflict(f"A gateway with id '{gateway_id}' already exists")
+        limit = account_gateway_limit(context.db, account_id, context.options.gateway_limit)
+        if models.count_gateways(context.db, account_id) >= limit:
+            raise CloudflareAPIError.single(
+                400, CODE_QUOTA, f"Maximum number of gateways ({limit}) reached for this account"
+            )
+        created = models.create_gateway(context.db, account_id, {"id": gateway_id, **gateway})
+    return ok(created)
+
+
+async def get_gateway(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    require(request, account_id, "ai_gateway:read")
+    gateway_id = _path_gateway_id(request, "id")
+    return ok(_existing_gateway(_context(request), account_id, gateway_id))
+
+
+async def update_gateway(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    require(request, account_id, "ai_gateway:write")
+    context = _context(request)
+    gateway_id = _path_gateway_id(request, "id")
+    body = await read_json_object(request)
+    with context.db.transaction():
+        existing = _existing_gateway(context, account_id, gateway_id)
+        gateway = _validate_gateway(context, account_id, body, existing)
+        updated = models.replace_gateway(context.db, account_id, gateway_id, gateway)
+    if updated is None:
+        raise not_found()
+    return ok(updated)
+
+
+async def delete_gateway(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    require(request, account_id, "ai_gateway:write")
+    gateway_id = _path_gateway_id(request, "id")
+    db = _context(request).db
+    # A gateway re-created with the same id must not show the old one's logs: both go together.
+    with db.transaction():
+        deleted = models.delete_gateway(db, account_id, gateway_id)
+        if deleted is not None:
+            logs.delete_gateway_logs(db, account_id, gateway_id)
+    if deleted is None:
+        raise not_found()
+    return ok(deleted)
+
+
+@_bad_request_with_result
+async def gateway_url(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    require(request, account_id, "ai_gateway:read")
+    context = _context(request)
+    gateway_id = _path_gateway_id(request)
+    provider = request.path_params["provider"]
+    # ASSUMPTION: the provider must be a slug the gateway serves (or "compat"); 7001 otherwise.
+    if provider not in models.KNOWN_PROVIDER_SLUGS and provider != "compat":
+        raise validation_error(f"unknown provider {provider!r}", ["path", "provider"])
+    _existing_gateway(context, account_id, gateway_id)
+    # ASSUMPTION: Cloudflare answers https://gateway.ai.cloudflare.com/v1/{a}/{g}/{provider}; the twin
+    # answers its own data-plane base URL instead, so that the URL it gives is one that works.
+    base = context.options.gateway_base_url or CLOUDFLARE_GATEWAY_HOST
+    return ok(f"{base.rstrip('/')}/{account_id}/{gateway_id}/{provider}")
+
+
+# --- provider configs -------------------------------------------------------------------------
+
+
+def _require_byok_write(request: Request, account_id: str) -> Token:
+    # The spec lists "Secrets Store Write" as the token group for provider-config writes; the twin
+    # asks for it on top of AI Gateway Write.
+    token = require(request, account_id, "ai_gateway:write")
+    if not has_permission(token, "secrets_store:write"):
+        raise CloudflareAPIError.single(403, CODE_AUTH, "Authentication error")
+    return token
+
+
+_ALIAS_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _secret_value(value: Any, path: list[str]) -> str:
+    if not isinstance(value, str) or not value:
+        raise validation_error(f"{path[-1]} must be a non-empty string", path)
+    if len(value.encode("utf-8")) > MAX_SECRET_BYTES:
+        raise validation_error(f"{path[-1]} must be at most {MAX_SECRET_BYTES} bytes", path)
+    return value
+
+
+def _gateway_store(context: TwinContext, account_id: str, gateway: dict[str, Any]) -> str:
+    store_id = gateway.get("store_id")
+    if not store_id or secrets.get_store(context.db, account_id, store_id) is None:
+        raise validation_error(
+            "the gateway has no Secrets Store: create one and set the gateway's store_id before storing a key",
+            ["body", "secret"],
+        )
+    return str(store_id)
+
+
+def _store_secret(context: TwinContext, account_id: str, store_id: str, name: str, value: str) -> dict[str, Any]:
+    if secrets.find_secret_by_name(context.db, account_id, store_id, name) is None:
+        from cftwin.secrets_store.responses import check_secret_quota
+
+        check_secret_quota(context, account_id, 1)
+    return secrets.put_secret(context.db, account_id, store_id, name, value, scopes=["ai_gateway"])
+
+
+@_bad_request_with_result
+async def list_provider_configs(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    require(request, account_id, "ai_gateway:read")
+    context = _context(request)
+    gateway_id = _path_gateway_id(request)
+    page, per_page = parse_page_params(request, 20, 1, 100)
+    _existing_gateway(context, account_id, gateway_id)
+    chunk, info = page_slice(models.list_provider_configs(context.db, account_id, gateway_id), page, per_page)
+    return ok(chunk, info)
+
+
+async def create_provider_config(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    _require_byok_write(request, account_id)
+    context = _context(request)
+    gateway_id = _path_gateway_id(request)
+    body = await read_json_object(request)
+    for name in ("provider_slug", "default_config", "alias"):
+        if name not in body:
+            raise validation_error(f"{name} is required", ["body", name])
+    slug = body["provider_slug"]
+    if not isinstance(slug, str) or slug not in models.KNOWN_PROVIDER_SLUGS:
+        raise validation_error(f"unknown provider_slug {slug!r}", ["body", "provider_slug"])
+    alias = body["alias"]
+    # ASSUMPTION: an alias is 1-64 of letters, digits, '_' and '-' (it becomes part of a secret name).
+    if not isinstance(alias, str) or not 1 <= len(alias) <= 64 or not set(alias) <= _ALIAS_CHARS:
+        raise validation_error("alias must be 1-64 letters, digits, '_' or '-'", ["body", "alias"])
+    default_config = _bool(body["default_config"], ["body", "default_config"])
+    rate_limit = body.get("rate_limit")
+    if rate_limit is not None and (
+        isinstance(rate_limit, bool) or not isinstance(rate_limit, int | float) or rate_limit < 0
+    ):
+        raise validation_error("rate_limit must be a non-negative number", ["body", "rate_limit"])
+    period = body.get("rate_limit_period", 60)
+    if period is None:
+        period = 60
+    if isinstance(period, bool) or not isinstance(period, int | float) or period <= 0:
+        raise validation_error("rate_limit_period must be a positive number", ["body", "rate_limit_period"])
+    has_secret, has_secret_id = body.get("secret") is not None, body.get("secret_id") is not None
+    if has_secret and has_secret_id:
+        # ASSUMPTION: a config takes a new key or an existing secret, not both.
+        raise validation_error("give secret or secret_id, not both", ["body", "secret_id"])
+    if not has_secret and not has_secret_id:
+        raise validation_error("secret (the provider key) or secret_id is required", ["body", "secret"])
+    value = _secret_value(body["secret"], ["body", "secret"]) if has_secret else None
+    secret_id = body.get("secret_id")
+    if has_secret_id and (not isinstance(secret_id, str) or not secret_id):
+        raise validation_error("secret_id must be a non-empty string", ["body", "secret_id"])
+    with context.db.transaction():
+        gateway = _existing_gateway(context, account_id, gateway_id)
+        if models.find_provider_config(context.db, account_id, gateway_id, slug, alias) is not None:
+            raise conflict(f"A provider config for '{slug}' with alias '{alias}' already exists on this gateway")
+        if value is not None:
+            store_id = _gateway_store(context, account_id, gateway)
+            # ASSUMPTION: the key is stored as the secret the gateway looks up at run time,
+            # {gateway_id}_{provider_slug}_{alias} (scope ai_gateway), replacing its value if it exists.
+            stored = _store_secret(context, account_id, store_id, models.secret_name(gateway_id, slug, alias), value)
+            secret_id, preview = stored["id"], secret_preview(value)
+        else:
+            assert isinstance(secret_id, str)
+            existing_secret = secrets.find_secret(context.db, account_id, secret_id)
+            if existing_secret is None:
+                raise validation_error(f"secret_id {secret_id!r} is not a secret of this account",
+                                       ["body", "secret_id"])
+            if "ai_gateway" not in existing_secret["scopes"]:
+                raise validation_error("the secret must have the ai_gateway scope", ["body", "secret_id"])
+            known = secrets.read_secret_value_by_id(context.db, account_id, secret_id) or ""
+            preview = secret_preview(known)
+        created = models.create_provider_config(
+            context.db, account_id, gateway_id, provider_slug=slug, alias=alias, default_config=default_config,
+            secret_id=secret_id, secret_preview=preview,
+            rate_limit=float(rate_limit) if rate_limit is not None else None, rate_limit_period=float(period),
+        )
+    return ok(created)
+
+
+async def update_provider_config(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    _require_byok_write(request, account_id)
+    context = _context(request)
+    gateway_id = _path_gateway_id(request)
+    config_id = request.path_params["config_id"]
+    body = await read_json_object(request)
+    if "secret" not in body:
+        raise validation_error("secret is required", ["body", "secret"])
+    value = _secret_value(body["secret"], ["body", "secret"])
+    with context.db.transaction():
+        gateway = _existing_gateway(context, account_id, gateway_id)
+        config = models.get_provider_config(context.db, account_id, gateway_id, config_id)
+        if config is None:
+            raise not_found()
+        current = secrets.find_secret(context.db, account_id, config["secret_id"])
+        if current is not None:
+            # Rotation writes the new value into the secret the config points at.
+            secrets.update_secret(context.db, account_id, current["store_id"], current["id"], value=value)
+            secret_id = current["id"]
+        else:
+            store_id = _gateway_store(context, account_id, gateway)
+            name = models.secret_name(gateway_id, config["provider_slug"], config["alias"])
+            secret_id = _store_secret(context, account_id, store_id, name, value)["id"]
+        updated = models.update_provider_config_secret(
+            context.db, account_id, gateway_id, config_id, secret_id=secret_id, secret_preview=secret_preview(value)
+        )
+    if updated is None:
+        raise not_found()
+    return ok(updated)
+
+
+async def delete_provider_config(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    _require_byok_write(request, account_id)
+    context = _context(request)
+    gateway_id = _path_gateway_id(request)
+    _existing_gateway(context, account_id, gateway_id)
+    # ASSUMPTION: deleting a config leaves its Secrets Store secret in place (the store is the user's).
+    deleted = models.delete_provider_config(context.db, account_id, gateway_id, request.path_params["config_id"])
+    if deleted is None:
+        raise not_found()
+    return ok(deleted)
+
+
+routes: list[BaseRoute] = [
+    Route(_PREFIX, list_gateways, methods=["GET"]),
+    Route(_PREFIX, create_gateway, methods=["POST"]),
+    Route(_PREFIX + "/{id}", get_gateway, methods=["GET"]),
+    Route(_PREFIX + "/{id}", update_gateway, methods=["PUT"]),
+    Route(_PREFIX + "/{id}", delete_gateway, methods=["DELETE"]),
+    Route(_PREFIX + "/{gateway_id}/url/{provider}", gateway_url, methods=["GET"]),
+    Route(_PREFIX + "/{gateway_id}/provider_configs", list_provider_configs, methods=["GET"]),
+    Route(_PREFIX + "/{gateway_id}/provider_configs", create_provider_config, methods=["POST"]),
+    Route(_PREFIX + "/{gateway_id}/provider_configs/{config_id}", update_provider_config, methods=["PUT"]),
+    Route(_PREFIX + "/{gateway_id}/provider_configs/{config_id}", delete_provider_config, methods=["DELETE"]),
+]

@@ -1,0 +1,88 @@
+"""Which provider keys each emulated provider accepts.
+
+Only a SHA-256 digest of a key is stored: the twin's database file never holds a key-shaped value, so a
+leak scan of a run folder cannot trip on it, and the provider can still tell a valid key from a wrong one.
+A revoked key stays in the table (``revoked = 1``) so that a rotation drill can show the old key failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Final
+
+from cftwin.db import Database, register_schema
+
+__all__ = [
+    "PROVIDER_SLUGS",
+    "add_provider_key",
+    "count_provider_keys",
+    "is_provider_key_valid",
+    "revoke_provider_key",
+]
+
+#: Cloudflare's slugs for the providers the twin emulates.
+PROVIDER_SLUGS: Final = ("openai", "anthropic", "google-ai-studio")
+
+register_schema(
+    "provider_keys",
+    """
+    CREATE TABLE IF NOT EXISTS provider_keys (
+        provider   TEXT NOT NULL,
+        key_sha256 TEXT NOT NULL,
+        revoked    INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        revoked_at REAL,
+        PRIMARY KEY (provider, key_sha256)
+    );
+    """,
+)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _check_provider(provider: str) -> None:
+    if provider not in PROVIDER_SLUGS:
+        raise ValueError(f"unknown provider {provider!r}; the twin emulates {', '.join(PROVIDER_SLUGS)}")
+
+
+def add_provider_key(db: Database, provider: str, key: str) -> None:
+    """Make ``key`` valid for ``provider`` (again, if it was revoked). Idempotent."""
+    _check_provider(provider)
+    if not key:
+        raise ValueError("a provider key cannot be empty")
+    db.execute(
+        "INSERT INTO provider_keys (provider, key_sha256, revoked, created_at) VALUES (?, ?, 0, ?) "
+        "ON CONFLICT (provider, key_sha256) DO UPDATE SET revoked = 0, revoked_at = NULL",
+        (provider, _digest(key), time.time()),
+    )
+
+
+def revoke_provider_key(db: Database, provider: str, key: str) -> bool:
+    """Make ``key`` invalid for ``provider``. True when it was known and active."""
+    _check_provider(provider)
+    cursor = db.execute(
+        "UPDATE provider_keys SET revoked = 1, revoked_at = ? "
+        "WHERE provider = ? AND key_sha256 = ? AND revoked = 0",
+        (time.time(), provider, _digest(key)),
+    )
+    return cursor.rowcount > 0
+
+
+def is_provider_key_valid(db: Database, provider: str, key: str) -> bool:
+    """True when ``key`` was added for ``provider`` and not revoked since."""
+    if not key:
+        return False
+    row = db.query_one(
+        "SELECT 1 FROM provider_keys WHERE provider = ? AND key_sha256 = ? AND revoked = 0",
+        (provider, _digest(key)),
+    )
+    return row is not None
+
+
+def count_provider_keys(db: Database, provider: str) -> int:
+    """How many active keys ``provider`` accepts (for the admin API; never the keys themselves)."""
+    row = db.query_one("SELECT COUNT(*) FROM provider_keys WHERE provider = ? AND revoked = 0", (provider,))
+    return int(row[0]) if row is not None else 0

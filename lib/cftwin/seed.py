@@ -1,0 +1,217 @@
+"""What a fresh twin knows: one account, its tokens and the provider keys it accepts.
+
+``seed_from_env_file`` takes them from a filled-in ``.dev.vars`` (so the runbook's own settings work
+against the twin unchanged); ``generated_seed`` makes random ones (tests, rehearsals).
+``apply_seed`` writes a seed into a twin's state; ``TwinSeed.to_environ`` gives the variables that
+aim the runbook at a served twin.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from dotenv import dotenv_values
+
+from cftwin.auth import ALL_PERMISSIONS, create_account, create_token
+from cftwin.errors import TwinConfigError
+from cftwin.validation import is_account_id, is_gateway_id
+
+if TYPE_CHECKING:
+    from cftwin.context import TwinContext
+
+__all__ = [
+    "DEFAULT_GATEWAY_ID",
+    "PROVIDER_KEY_VARS",
+    "TwinSeed",
+    "apply_seed",
+    "generated_provider_key",
+    "generated_seed",
+    "seed_from_env_file",
+]
+
+# The variable names of a ``.dev.vars`` the twin can be seeded from, and the provider slugs it emulates
+# (Cloudflare's: ``google-ai-studio``, ``openai``, ``anthropic``). The names are the seed file's format,
+# the twin's own interface; nothing here is imported from the runbook.
+PROVIDER_KEY_VARS: Final[dict[str, str]] = {
+    "google-ai-studio": "GOOGLE_AI_STUDIO_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+}
+PROVIDERS: Final = tuple(PROVIDER_KEY_VARS)
+#: The gateway a seed names when its file names none (the Stage 1 contract's).
+DEFAULT_GATEWAY_ID: Final = "github-ai-agent"
+# Values that only say "fill me in" (as in an unfilled copy of an example file) count as unset.
+_PLACEHOLDER: Final = re.compile(r"^\s*(<.*>|your[-_].*|changeme|xxx+|\.\.\.)\s*$", re.IGNORECASE)
+
+
+class _HasUrl(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class TwinSeed:
+    account_id: str
+    api_token: str
+    aig_token: str | None = None
+    provider_keys: dict[str, str] = field(default_factory=dict)
+    gateway_id: str = DEFAULT_GATEWAY_ID
+
+    def __repr__(self) -> str:
+        # Tokens and keys are credentials: never in a repr, a log line or a failed assertion.
+        return (
+            f"TwinSeed(account_id={self.account_id!r}, gateway_id={self.gateway_id!r}, api_token=***, "
+            f"aig_token={'***' if self.aig_token else None}, providers={sorted(self.provider_keys)})"
+        )
+
+    def to_environ(self, target: str | _HasUrl | None = None) -> dict[str, str]:
+        """``CLOUDFLARE_*``, ``CF_AIG_TOKEN``, provider keys, and (with ``target``, a twin or its base
+        URL) ``CLOUDFLARE_API_BASE_URL``, ``CLOUDFLARE_GATEWAY_BASE_URL``, ``AIGW_PROVIDER_BASE_URL``."""
+        env = {
+            "CLOUDFLARE_ACCOUNT_ID": self.account_id,
+            "CLOUDFLARE_GATEWAY_ID": self.gateway_id,
+            "CLOUDFLARE_API_TOKEN": self.api_token,
+        }
+        if self.aig_token:
+            env["CF_AIG_TOKEN"] = self.aig_token
+        for provider, key in self.provider_keys.items():
+            env[PROVIDER_KEY_VARS[provider]] = key
+        if target is not None:
+            base = (target if isinstance(target, str) else target.url).rstrip("/")
+            env["CLOUDFLARE_API_BASE_URL"] = f"{base}/client/v4"
+            env["CLOUDFLARE_GATEWAY_BASE_URL"] = f"{base}/v1"
+            env["AIGW_PROVIDER_BASE_URL"] = f"{base}/__providers__"
+        return env
+
+    def as_json(self) -> dict[str, Any]:
+        """The admin API's ``POST /__twin__/seed`` body (holds the secrets: send it only to a twin)."""
+        return {
+            "account_id": self.account_id,
+            "api_token": self.api_token,
+            "aig_token": self.aig_token,
+            "provider_keys": dict(self.provider_keys),
+            "gateway_id": self.gateway_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TwinSeed:
+        """Validated; ValueError names the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError("a seed is a JSON object")
+        account = data.get("account_id")
+        api_token = data.get("api_token")
+        if not isinstance(account, str):
+            raise ValueError("seed.account_id must be a string")
+        if not isinstance(api_token, str) or not api_token:
+            raise ValueError("seed.api_token must be a non-empty string")
+        aig = data.get("aig_token")
+        if aig is not None and (not isinstance(aig, str) or not aig):
+            raise ValueError("seed.aig_token must be a non-empty string or null")
+        keys = data.get("provider_keys") or {}
+        if not isinstance(keys, dict) or not all(
+            isinstance(k, str) and k in PROVIDER_KEY_VARS and isinstance(v, str) and v for k, v in keys.items()
+        ):
+            raise ValueError(f"seed.provider_keys must map providers {list(PROVIDERS)} to non-empty strings")
+        gateway = data.get("gateway_id") or DEFAULT_GATEWAY_ID
+        if not isinstance(gateway, str):
+            raise ValueError("seed.gateway_id must be a string")
+        if not is_account_id(account):
+            raise ValueError("seed.account_id must be 32 lowercase hex characters")
+        if not is_gateway_id(gateway):
+            raise ValueError("seed.gateway_id must be 1-64 characters of a-z, 0-9 and '_', joined by single '-'")
+        return cls(account, api_token, aig, dict(keys), gateway)
+
+
+def seed_from_env_file(path: Path | str) -> TwinSeed:
+    """The seed a filled-in ``.dev.vars`` describes (the environment wins, as for the runbook)."""
+    env = _read_env_file(Path(path))
+    account = env.get("CLOUDFLARE_ACCOUNT_ID")
+    token = env.get("CLOUDFLARE_API_TOKEN")
+    if not account or not token:
+        missing = " and ".join(n for n, v in (("CLOUDFLARE_ACCOUNT_ID", account), ("CLOUDFLARE_API_TOKEN", token))
+                               if not v)
+        raise TwinConfigError(
+            f"{path} does not set {missing}",
+            hint="Fill them in (see .dev.vars.example), or serve the twin without --env-file for a generated seed",
+        )
+    gateway = env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID)
+    if not is_account_id(account):
+        raise TwinConfigError(
+            f"{path}: CLOUDFLARE_ACCOUNT_ID is not an account id (32 lowercase hex characters, "
+            f"{len(account)} characters given)",
+            hint="Fix it in the file, or serve the twin without --env-file for a generated seed",
+        )
+    if not is_gateway_id(gateway):
+        raise TwinConfigError(
+            f"{path}: CLOUDFLARE_GATEWAY_ID is not a gateway id",
+            hint="Use 1-64 characters: lowercase letters, digits and '_', joined by single '-'",
+        )
+    return TwinSeed(
+        account_id=account,
+        api_token=token,
+        aig_token=env.get("CF_AIG_TOKEN") or None,
+        provider_keys={slug: env[var] for slug, var in PROVIDER_KEY_VARS.items() if env.get(var)},
+        gateway_id=gateway,
+    )
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """The file's variables with the environment over them (as the runbook reads it); placeholders dropped."""
+    if not path.is_file():
+        raise TwinConfigError(f"env file {str(path)!r} does not exist", hint="Check the --env-file path")
+    merged = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    merged.update(os.environ)
+    return {k: v.strip() for k, v in merged.items() if v.strip() and not _PLACEHOLDER.match(v)}
+
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _random(alphabet: str, n: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def generated_provider_key(provider: str) -> str:
+    """A random key in the provider's shape (made at run time, never a committed literal)."""
+    if provider == "openai":
+        return "sk-proj-" + _random(_ALNUM + "-_", 156)
+    if provider == "anthropic":
+        return "sk-ant-api03-" + _random(_ALNUM + "-_", 93) + "AA"
+    if provider == "google-ai-studio":
+        return "AIza" + _random(_ALNUM + "-_", 35)
+    raise ValueError(f"no key shape for provider {provider!r}")
+
+
+def generated_seed(gateway_id: str = DEFAULT_GATEWAY_ID) -> TwinSeed:
+    """A random account id, distinct API and AIG tokens, and one key per provider."""
+    return TwinSeed(
+        account_id=secrets.token_hex(16),
+        api_token=_random(_ALNUM + "-_", 40),
+        aig_token=_random(_ALNUM + "-_", 40),
+        provider_keys={provider: generated_provider_key(provider) for provider in PROVIDERS},
+        gateway_id=gateway_id,
+    )
+
+
+def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
+    """Create the account, the API token (all five permissions), the AIG token (``ai_gateway:run``)
+    and register the provider keys as valid with the emulated providers. Idempotent."""
+    db = context.db
+    if seed.provider_keys:
+        # Imported here (and before the transaction: an import registers tables): the providers
+        # service is another module's, and a seed without keys needs none of it.
+        from cftwin.providers.models import add_provider_key
+    with db.transaction():
+        create_account(db, seed.account_id)
+        create_token(db, [seed.account_id], ALL_PERMISSIONS, value=seed.api_token)
+        if seed.aig_token and seed.aig_token != seed.api_token:
+            create_token(db, [seed.account_id], {"ai_gateway:run"}, value=seed.aig_token)
+        if seed.provider_keys:
+            for provider, key in seed.provider_keys.items():
+                add_provider_key(db, provider, key)

@@ -1,0 +1,303 @@
+"""Serve the twin over real HTTP: ``TwinServer`` (a uvicorn thread), ``TwinProcess`` (a subprocess),
+and ``serve_from_args`` behind ``cftwin serve`` (``aigw twin serve`` is an alias).
+
+The twin binds to loopback. ``TwinServer`` refuses another host unless ``allow_non_loopback=True``;
+``cftwin serve --host H`` with a non-loopback ``H`` serves there (the flag is explicit) and warns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import uvicorn
+
+from cftwin.app import build_app
+from cftwin.context import TwinContext, TwinOptions
+from cftwin.db import Database
+from cftwin.errors import TwinConfigError
+from cftwin.faults import FaultInjector
+from cftwin.seed import TwinSeed, apply_seed, seed_from_env_file
+
+__all__ = ["TwinProcess", "TwinServer", "is_loopback_host", "serve_from_args"]
+
+_START_TIMEOUT_S = 30.0
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _make_context(
+    context_or_options: TwinContext | TwinOptions | None, state: str, faults: str | None
+) -> TwinContext:
+    if isinstance(context_or_options, TwinContext):
+        context = context_or_options
+    else:
+        context = TwinContext(db=Database(state), options=context_or_options or TwinOptions())
+    if context.faults is None:
+        context.faults = FaultInjector(faults)
+    elif faults is not None:
+        context.faults.set_spec(faults)
+    return context
+
+
+class _Urls:
+    url: str
+
+    @property
+    def api_base_url(self) -> str:
+        return self.url + "/client/v4"
+
+    @property
+    def gateway_base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def provider_base_url(self) -> str:
+        return self.url + "/__providers__"
+
+    @property
+    def admin_url(self) -> str:
+        return self.url + "/__twin__"
+
+
+class TwinServer(_Urls):
+    """The twin in a daemon thread of this process.
+
+    **Parameters:**
+    * context_or_options - a ``TwinContext`` to serve, or ``TwinOptions`` for a new one (default options).
+    * host, port - where to listen; port 0 picks a free one (read ``.url`` after ``start()``).
+    * state - SQLite file or ``":memory:"`` (only when a new context is made).
+    * seed - applied before serving.
+    * faults - a fault spec string (``cftwin.faults``).
+    """
+
+    def __init__(
+        self,
+        context_or_options: TwinContext | TwinOptions | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state: str = ":memory:",
+        seed: TwinSeed | None = None,
+        faults: str | None = None,
+        allow_non_loopback: bool = False,
+    ) -> None:
+        if not is_loopback_host(host) and not allow_non_loopback:
+            raise TwinConfigError(
+                f"the twin binds to loopback only, not {host!r}",
+                hint="Use 127.0.0.1, or pass allow_non_loopback=True if you really mean it",
+            )
+        self.context = _make_context(context_or_options, state, faults)
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def start(self) -> TwinServer:
+        """Serve; returns once the socket is listening."""
+        if self._thread is not None:
+            raise RuntimeError("this TwinServer is already started")
+        if self.seed is not None:
+            apply_seed(self.context, self.seed)
+        app = build_app(self.context)
+        config = uvicorn.Config(
+            app, host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name=f"cftwin-{self.port}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError(f"the twin failed to start on {self.host}:{self.port} (see the log above)")
+            if time.monotonic() > deadline:
+                server.should_exit = True
+                raise RuntimeError(f"the twin did not start within {_START_TIMEOUT_S:g} s")
+            time.sleep(0.005)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        shown_host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{shown_host}:{port}"
+        self.port = port
+        self.context.options.gateway_base_url = self.gateway_base_url
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def close(self) -> None:
+        """Stop, and close the state database."""
+        self.stop()
+        self.context.db.close()
+
+    def __enter__(self) -> TwinServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class TwinProcess(_Urls):
+    """The twin in a subprocess (``python -m cftwin serve``), e.g. to restart it on the same state file.
+
+    **Parameters:**
+    * state - SQLite file (``":memory:"`` dies with the process).
+    * env_file - seed from this file (``--env-file``).
+    * admin - enable the admin API.
+    * faults - fault spec.
+    * env - the child's environment (default: this process's).
+    """
+
+    def __init__(
+        self,
+        *,
+        state: str | Path = ":memory:",
+        env_file: Path | str | None = None,
+        admin: bool = False,
+        faults: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.state = str(state)
+        self.env_file = Path(env_file) if env_file is not None else None
+        self.admin = admin
+        self.faults = faults
+        self.host = host
+        self.port = port
+        self.env = env
+        self.url = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def command(self, ready_file: Path) -> list[str]:
+        cmd = [sys.executable, "-m", "cftwin", "serve", "--host", self.host, "--port", str(self.port),
+               "--state", self.state, "--ready-file", str(ready_file)]
+        if self.env_file is not None:
+            cmd += ["--env-file", str(self.env_file)]
+        if self.admin:
+            cmd.append("--admin")
+        if self.faults is not None:
+            cmd += ["--faults", self.faults]
+        return cmd
+
+    def start(self, timeout_s: float = _START_TIMEOUT_S) -> TwinProcess:
+        if self._proc is not None:
+            raise RuntimeError("this TwinProcess is already started")
+        self._tmp = tempfile.TemporaryDirectory(prefix="cftwin-")
+        ready = Path(self._tmp.name) / "ready"
+        self._proc = subprocess.Popen(self.command(ready), env=self.env, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if ready.is_file():
+                text = ready.read_text().strip()
+                if text:
+                    self.url = text
+                    return self
+            code = self._proc.poll()
+            if code is not None:
+                self._proc = None
+                raise RuntimeError(f"cftwin serve exited with code {code} before serving (see its stderr)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"cftwin serve did not start within {timeout_s:g} s")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
+    def __enter__(self) -> TwinProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _write_ready_file(path: Path, url: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(url + "\n")
+    os.replace(tmp, path)
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    """``cftwin serve``: serve until SIGINT/SIGTERM; 0 on a clean stop."""
+    host: str = args.host
+    if not is_loopback_host(host):
+        print(f"cftwin: warning: the twin is serving on non-loopback host {host!r}; anyone who can reach it "
+              "can use its tokens", file=sys.stderr)
+    options = TwinOptions(admin_enabled=bool(args.admin))
+    try:
+        faults = FaultInjector(args.faults) if args.faults else FaultInjector()
+    except ValueError as exc:
+        raise TwinConfigError(str(exc), hint="Fix --faults (grammar: docs/TWIN.md)") from None
+    context = TwinContext(db=Database(str(args.state)), options=options, faults=faults)
+    seed = seed_from_env_file(args.env_file) if args.env_file is not None else None
+    server = TwinServer(context, host=host, port=int(args.port), seed=seed, allow_non_loopback=True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, on_signal)
+    try:
+        server.start()
+        if args.ready_file is not None:
+            _write_ready_file(Path(args.ready_file), server.url)
+        where = f"seeded from {args.env_file}" if seed is not None else "not seeded (use --env-file or the admin API)"
+        print(f"cftwin: twin serving at {server.url} ({where}; state {args.state})", file=sys.stderr)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        context.db.close()
+        for signum, handler in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, handler)
+    return 0
