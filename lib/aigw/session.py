@@ -96,6 +96,7 @@ from aigw.config import (
     validate_account_id,
 )
 from aigw.errors import ConfigError
+from aigw.notebook_errors import show_errors_as_one_line
 
 if TYPE_CHECKING:
     from aigw.cloudflare import CloudflareClient
@@ -335,6 +336,7 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     * run_id - the run's id (``aigw run`` passes it); empty/None: ``$AIGW_RUN_ID`` or ``interactive-<UTC>``.
     * run_dir - where evidence goes (created); empty/None: ``$AIGW_RUN_DIR`` or ``outputs/<run_id>``.
     """
+    show_errors_as_one_line()
     here = Path.cwd()
     env_file_setting = os.environ.get("AIGW_ENV_FILE")
     env_file = Path(env_file_setting) if env_file_setting else find_env_file(here)
