@@ -239,6 +239,22 @@ def test_byok_alias_header_picks_the_named_key(twin: Any, gw: Gateways, client: 
     assert chosen.status_code == 200, chosen.text
 
 
+def test_without_an_alias_header_only_the_default_alias_serves(twin: Any, gw: Gateways,
+                                                               client: httpx.Client) -> None:
+    # "AI Gateway uses the key with the default alias by default" (BYOK doc): a config marked
+    # default_config under another alias is not a fallback.
+    gateway_id = gw.gateway()
+    gw.byok(gateway_id, "openai", twin.seed.provider_keys["openai"], alias="prod", default=True)
+    url = gw.base(gateway_id) + "/openai/chat/completions"
+    no_key = client.post(url, json=_chat(), headers=_aig(twin))
+    assert no_key.status_code == 401  # the provider's own answer to a request without a key
+    assert no_key.json()["error"]["message"].startswith("You didn't provide an API key")
+    named = client.post(url, json=_chat(), headers=_aig(twin, **{"cf-aig-byok-alias": "prod"}))
+    assert named.status_code == 200, named.text
+    gw.byok(gateway_id, "openai", twin.seed.provider_keys["openai"], alias="default", default=False)
+    assert client.post(url, json=_chat(), headers=_aig(twin)).status_code == 200
+
+
 def test_unknown_byok_alias_is_2040_naming_the_configured_aliases(twin: Any, gw: Gateways,
                                                                    client: httpx.Client) -> None:
     gateway_id = gw.gateway()
