@@ -43,6 +43,7 @@ class TwinHandle:
         context = self.context
         context.db.reset()
         context.budget.clear()
+        context.gateway_limiter.clear()
         if context.faults is not None:
             context.faults.set_spec(FaultSpec())
         defaults = dataclasses.asdict(TwinOptions(admin_enabled=True))

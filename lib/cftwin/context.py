@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from cftwin.auth import ApiBudget
+from cftwin.dataplane.ratelimit import RateLimiter
 from cftwin.db import Database
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ class TwinOptions:
     admin_enabled: bool = False
     #: Gateways per account: 10 on Cloudflare's free plan, 20 on paid.
     gateway_limit: int = 10
-    #: The per-token API budget: requests per window (seconds). Cloudflare: 1,200 per 300 s.
+    #: The API budget per token owner (user, or account for account tokens): requests per fixed window
+    #: (seconds). Cloudflare: 1,200 per 300 s, per user.
     api_budget_requests: int = 1200
     api_budget_window_s: float = 300.0
     #: Secrets Store (open beta): one store per account, 100 secrets per account.
@@ -75,5 +77,7 @@ class TwinContext:
     db: Database
     options: TwinOptions
     faults: FaultInjector | None = None
-    #: Per-token request counts for the API budget (in memory; a restart refills it).
+    #: Per-owner request counts for the API budget (in memory; a restart refills it).
     budget: ApiBudget = field(default_factory=ApiBudget)
+    #: The gateways' own rate-limit counters (data plane; in memory, see ``dataplane.ratelimit``).
+    gateway_limiter: RateLimiter = field(default_factory=RateLimiter)

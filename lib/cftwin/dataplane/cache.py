@@ -5,8 +5,8 @@ runbook observes (``cf-aig-cache-status: HIT``); in the twin's database it survi
 the same file, and the admin reset (``Database.reset``) empties it with everything else. Reads and
 writes are one indexed statement each, and only requests that caching applies to pay for them.
 
-Entries expire lazily: an expired entry is a miss and is overwritten by the next store; every
-1,000th store also drops every expired entry.
+Entries expire lazily: an expired entry is a miss and is overwritten by the next store; a store whose
+key starts with ``000`` (one in 4,096, without a counter to keep) also drops every expired entry.
 """
 
 from __future__ import annotations
@@ -76,14 +76,12 @@ def cache_get(db: Database, key: str, now: float | None = None) -> CachedRespons
     return CachedResponse(int(row[0]), str(row[1]), bytes(row[2]), str(row[3]), str(row[4]), row[5], row[6])
 
 
-_PURGE_EVERY: Final = 1000
-_puts = 0
+#: Keys are SHA-256 hex: this prefix picks one store in 4,096 to purge, with no module state to count.
+_PURGE_PREFIX: Final = "000"
 
 
 def cache_put(db: Database, key: str, account_id: str, gateway_id: str, response: CachedResponse, ttl_s: float) -> None:
-    global _puts
-    _puts += 1
-    if _puts % _PURGE_EVERY == 0:
+    if key.startswith(_PURGE_PREFIX):
         purge_expired(db)  # keeps the table from growing with entries nobody can hit any more
     db.execute(
         "INSERT OR REPLACE INTO gateway_cache (key, account_id, gateway_id, status, content_type, body, provider, "

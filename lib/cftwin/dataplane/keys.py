@@ -73,11 +73,9 @@ def resolve_key(
             return KeyRefusal(400, CODE_BYOK_ALIAS, f"Provider '{provider}' has no BYOK credential named '{alias}'. "
                              f"Configured aliases: {_quote_all(aliases)}")
     else:
-        # ASSUMPTION: without an alias header the config aliased "default" serves, else the one marked
-        # default_config.
-        config = next((c for c in configs if c.get("alias") == "default"), None) or next(
-            (c for c in configs if c.get("default_config")), None
-        )
+        # "AI Gateway uses the key with the default alias by default" (BYOK doc, 2026-07-31): without an
+        # alias header only the alias "default" serves, whichever config is marked default_config.
+        config = next((c for c in configs if c.get("alias") == "default"), None)
         if config is None:
             return KeyChoice(None, "none")
     chosen = str(config["alias"])

@@ -64,7 +64,7 @@ from cftwin.dataplane.options import (
     read_options,
     retry_delay_ms,
 )
-from cftwin.dataplane.ratelimit import RateLimiter, limits_of
+from cftwin.dataplane.ratelimit import limits_of
 from cftwin.gateways.models import KNOWN_PROVIDER_SLUGS, count_gateways, create_gateway, get_gateway
 from cftwin.logs.models import LogRow, new_log_id
 from cftwin.providers.engine import Provider, ProviderRequest, ProviderResult, bearer_value, dumps
@@ -73,10 +73,8 @@ from cftwin.providers.pricing import cost_usd
 from cftwin.providers.registry import PROVIDERS
 from cftwin.providers.responses import render
 
-__all__ = ["RATE_LIMITER", "routes"]
+__all__ = ["routes"]
 
-#: The gateways' rate-limit counters (in memory; see ``ratelimit``).
-RATE_LIMITER: Final = RateLimiter()
 _RUN_PERMISSION: Final = "ai_gateway:run"
 _RETRYABLE: Final = frozenset({429, 500, 502, 503, 504, 529})
 #: What the gateway sends a provider with a request it translated (compat): the provider's own headers.
@@ -277,7 +275,7 @@ def _rate_limited(flow: _Flow) -> bool:
     if limits is None:
         return False
     key = (flow.account_id, str(flow.gateway["id"]), str(flow.gateway.get("created_at")))
-    allowed, _ = RATE_LIMITER.allow(key, *limits)
+    allowed, _ = flow.ctx.gateway_limiter.allow(key, *limits)
     return not allowed
 
 
