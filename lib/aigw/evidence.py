@@ -381,12 +381,15 @@ def _judge(mine: tuple[Check, ...], required: Sequence[str]) -> tuple[CriterionS
     if failed:
         return "fail", "failed: " + "; ".join(f"{c.check} ({c.detail})" if c.detail else c.check for c in failed)
     if not mine:
-        return "not run", "no check of it ran (its notebook was not run)"
+        return "not run", "no check of it ran: its notebook was not run"
     skipped = [c for c in mine if c.status == "skip"]
     covered = {(c.subject or "").partition("/")[0] for c in mine if c.status == "pass"}
     missing = [p for p in required if p not in covered and not any(
         (c.subject or "").partition("/")[0] == p for c in skipped)]
-    reasons = [f"skipped: {_skip_reason(c.detail)} ({c.subject or c.check})" for c in skipped]
+    by_reason: dict[str, list[str]] = {}
+    for check in skipped:
+        by_reason.setdefault(_skip_reason(check.detail), []).append(check.subject or check.check)
+    reasons = [f"skipped: {why} ({', '.join(what)})" for why, what in by_reason.items()]
     if missing:
         reasons.append(f"not checked: {', '.join(missing)} (the contract asks it of each of "
                        f"{', '.join(required)}; add the provider to models)")
@@ -584,9 +587,13 @@ class Bundle:
     def table(self) -> str:
         """The criteria as a plain-text table (what ``aigw run`` prints)."""
         lines = [f"{'#':<2} {'result':<10} criterion"]
-        lines += [f"{c.number:<2} {c.status:<10} {c.title}" + (f" ({c.reason})" if c.reason else "")
+        lines += [f"{c.number:<2} {c.status:<10} {c.title}" + (f" ({_shortened(c.reason)})" if c.reason else "")
                   for c in self.criteria]
         return "\n".join(lines)
+
+
+def _shortened(text: str, limit: int = 110) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def _why(status: str, criteria: Sequence[Criterion], checks: Sequence[Check], failure: Mapping[str, Any] | None,
