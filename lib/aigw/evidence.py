@@ -209,8 +209,9 @@ class CheckFailed(AigwError):
     """A recorded check failed: the cell stops here, with the check's line as the error."""
 
 
-#: Every check ``record`` recorded in this process (a notebook's kernel), for ``raise_failures``.
-_recorded: list[Check] = []
+#: The latest result of every check ``record`` recorded in this process (a notebook's kernel), for
+#: ``raise_failures``: a cell run again in JupyterLab replaces what it recorded before.
+_recorded: dict[tuple[int | None, str, str | None], Check] = {}
 
 
 def record(criterion: int | None, check: str, status: Status, detail: str = "", *,
@@ -232,7 +233,8 @@ def record(criterion: int | None, check: str, status: Status, detail: str = "", 
     item = Check(criterion, redact(check, secrets), status, redact(" ".join(detail.split()), secrets),
                  subject=subject)
     _display(item)
-    _recorded.append(item)
+    _recorded.pop((item.criterion, item.check, item.subject), None)
+    _recorded[(item.criterion, item.check, item.subject)] = item
     return item
 
 
@@ -266,7 +268,7 @@ def record_all(checks: Iterable[Check] | Any, *, raise_on_fail: bool = True) -> 
 def raise_failures() -> None:
     """The last cell of a notebook that runs every check before failing: ``CheckFailed`` listing, in one
     line, every failed check recorded in this kernel (``record_all(..., raise_on_fail=False)``); else nothing."""
-    failed = [c for c in _recorded if c.status == "fail"]
+    failed = [c for c in _recorded.values() if c.status == "fail"]
     if failed:
         raise CheckFailed(_failures_line(failed))
 
@@ -865,4 +867,18 @@ def verify_from_args(args: argparse.Namespace) -> int:
     """``aigw verify-evidence RUN_DIR``."""
     files = verify_bundle(args.run_dir)
     print(f"aigw: {args.run_dir}: all {len(files)} files match the manifest")
+    print(f"aigw: {_sealed_status(Path(args.run_dir))}")
     return 0
+
+
+def _sealed_status(folder: Path) -> str:
+    """What the sealed bundle says of itself: its status, production or rehearsal, and why (an intact
+    bundle may still be a failed or incomplete one: integrity is not approval)."""
+    try:
+        doc = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "status unknown: evidence.json is missing or unreadable"
+    status = str(doc.get("status", "unknown"))
+    kind = "production evidence" if doc.get("production_evidence") else "rehearsal: not production evidence"
+    why = f"; why: {doc['why']}" if doc.get("why") else ""
+    return f"status {status} ({kind}){why}"

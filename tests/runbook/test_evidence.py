@@ -142,6 +142,10 @@ def test_raise_failures_lists_every_failure_once(capsys: pytest.CaptureFixture[s
         evidence.raise_failures()
     assert str(caught.value) == ("2 checks failed: (1) criterion 4: openai: 503 server_error; "
                                  "(2) note: cache: MISS then MISS")
+    # A cell run again (JupyterLab) replaces its earlier result: only what is still failing is listed.
+    evidence.record(4, "openai", "pass", "200")
+    with pytest.raises(evidence.CheckFailed, match=r"^check failed: cache: MISS then MISS$"):
+        evidence.raise_failures()
     evidence._recorded.clear()
 
 
@@ -305,3 +309,17 @@ def test_an_incomplete_bundle_names_the_criteria_and_a_passed_one_has_no_why(tmp
     assert "criterion 6" not in doc["why"]
     assert "**Why:** criterion 1 not run" in (run / "SUMMARY.md").read_text()
     assert "none given (every notebook's defaults)" in (run / "SUMMARY.md").read_text()
+
+
+def test_verify_evidence_states_the_sealed_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aigw.cli import main
+
+    root = _repo(tmp_path / "repo", docs=True, example_vars=_all_config_vars())
+    run = tmp_path / "run"
+    run.mkdir()
+    _overhead_notebook(run / "03_demo.ipynb")
+    evidence.seal_bundle(run, run_id="r3", target="twin", settings=None, parameters={},
+                         notebooks=[run / "03_demo.ipynb"], status="completed", root=root)
+    assert main(["verify-evidence", str(run)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("aigw: status incomplete (rehearsal: not production evidence); why: criterion 1 not run")
