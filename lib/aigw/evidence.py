@@ -659,7 +659,10 @@ def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criter
         "",
     ]
     if evidence_doc.get("why"):
-        out += [f"**Why:** {_md_escape(evidence_doc['why'])}", ""]
+        failure = evidence_doc.get("failure") or {}
+        where = (f" ([{failure['notebook']} cell {failure['cell']}]({failure['notebook']}.html#cell-{failure['cell']}))"
+                 if failure.get("notebook") and failure.get("cell") is not None else "")
+        out += [f"**Why:** {_md_escape(evidence_doc['why'])}{where}", ""]
     out += [
         "* **Parameters:** " + (", ".join(f"`{k}` = `{json.dumps(v, default=str)}`" for k, v in parameters.items())
                                 if parameters else "none given (every notebook's defaults)"),

@@ -289,7 +289,8 @@ def test_a_failed_bundle_says_why_at_the_top(tmp_path: Path, target: str) -> Non
     lines = (run / "SUMMARY.md").read_text().splitlines()
     assert lines[2].startswith("**Status: FAILED**")
     assert ("REHEARSAL on the local twin: not production evidence" in lines[2]) is (target == "twin")
-    assert lines[4] == "**Why:** 03\\_demo cell 0 failed: CheckFailed: criterion 4 check failed: openai: 503"
+    assert lines[4] == ("**Why:** 03\\_demo cell 0 failed: CheckFailed: criterion 4 check failed: openai: 503 "
+                        "([03_demo cell 0](03_demo.html#cell-0))")
     assert lines[6] == '* **Parameters:** `models` = `"openai/gpt-4o"`'
     assert lines[7] == "* **Contract differences:**" and "`google/gemini-2.5-flash`" in lines[8]
     overhead = next(line for line in lines if "gateway overhead" in line)
