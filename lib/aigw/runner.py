@@ -9,7 +9,10 @@
   that is a configured secret or looks like a key is refused.
 * Progress goes to stderr, a line per notebook and per cell. A failing notebook stops the run: its
   partial output is kept, the bundle is sealed with status ``failed`` and ``RunError`` names the
-  notebook, the cell and the error in one line.
+  notebook, the cell and the error in one line (also ``evidence.json``'s ``failure``).
+* Exit code (``EXIT_CODES``): 0 when the bundle is ``passed`` (Cloudflare) or ``rehearsal-passed``
+  (twin); 1 when it is ``failed`` (and for every other error); 3 when it is ``incomplete`` (a criterion
+  not run, skipped or missing a provider: e.g. ``--notebooks 01,02``). 2 is argparse's, for bad usage.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from aigw.secrets_scan import looks_like_key, secrets_from_environ
 from aigw.session import has_real_credentials
 
 __all__ = [
+    "EXIT_CODES",
+    "EXIT_FAILED",
+    "EXIT_INCOMPLETE",
     "NotebookFailure",
     "RunResult",
     "declared_parameters",
@@ -64,6 +70,11 @@ _RUN_PARAMETERS: Final = ("run_id", "run_dir")
 #: Notebooks that talk only to the gateway (CF_AIG_TOKEN will do); every other one calls the v4 API.
 _GATEWAY_TOKEN_ONLY: Final = ("verify_endpoints",)
 _ENGINE: Final = "aigw"
+#: ``aigw run``'s exit code by bundle status: only a bundle whose every criterion passed exits 0.
+EXIT_FAILED: Final = 1
+EXIT_INCOMPLETE: Final = 3
+EXIT_CODES: Final[Mapping[str, int]] = {"passed": 0, "rehearsal-passed": 0, "incomplete": EXIT_INCOMPLETE,
+                                        "failed": EXIT_FAILED}
 
 
 def discover_notebooks(folder: Path) -> list[Path]:
@@ -170,6 +181,10 @@ class NotebookFailure:
     def __str__(self) -> str:
         where = f" cell {self.cell}" if self.cell is not None else ""
         return f"{self.notebook}{where}: {self.error}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """``evidence.json``'s ``failure``: the notebook, the index of its failed cell, the error line."""
+        return {"notebook": self.notebook, "cell": self.cell, "error": self.error}
 
 
 @dataclass
@@ -446,7 +461,7 @@ def run_notebooks(
         result.bundle = seal_bundle(
             run_dir, run_id=run_id, target=target, settings=settings, parameters=parameters,
             notebooks=result.executed, status="failed" if result.failure else "completed", root=root,
-            secrets=secrets, exported=exported,
+            secrets=secrets, exported=exported, failure=result.failure.as_dict() if result.failure else None,
         )
         if interrupted:
             raise KeyboardInterrupt
@@ -495,4 +510,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(result.bundle.table())
     if result.failure is not None:
         raise RunError(str(result.failure), notebook=result.failure.notebook, cell=result.failure.cell)
-    return 0
+    if result.bundle is None:
+        return EXIT_FAILED
+    status = result.bundle.status
+    if status in {"failed", "incomplete"}:
+        # One line, to stderr as every error: what is missing and why (SUMMARY.md's "Why:" line).
+        print(f"aigw: {status}: {result.bundle.why}", file=sys.stderr)
+    return EXIT_CODES.get(status, EXIT_FAILED)

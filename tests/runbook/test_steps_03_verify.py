@@ -206,3 +206,26 @@ def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twi
     assert check.status == "fail"
     assert check.detail.startswith("cf-aig-cache-status MISS then MISS then MISS then MISS")
     assert "3 repeat(s) of 3 allowed, waits 0.01, 0.01 s" in check.detail
+
+
+def test_a_provider_outage_that_survives_the_retries_fails_criterion_4(twin: Any, session: Session) -> None:
+    _store_keys(session)
+    twin.context.faults.set_spec("seed=1,provider.5xx=1")
+    try:
+        plan = ve.plan_probes(session, models=MODELS, overhead_samples=0)
+        providers = ve.verify_providers(session, plan)
+    finally:
+        twin.context.faults.set_spec("")
+    outcomes = [(p.outcome, p.status is not None and p.status >= 500, p.attempts) for p in providers.probes]
+    assert outcomes == [("provider_error", True, 3)] * 3, outcomes
+    answers = [c for c in providers.checks if c.subject]
+    assert [c.status for c in answers] == ["fail"] * 3
+    assert all("proves nothing about the path" in c.detail and "after 3 attempts" in c.detail for c in answers)
+    assert [c.subject for c in answers] == MODELS
+
+
+def test_checks_of_criteria_3_and_4_name_their_provider_even_when_skipped(session: Session) -> None:
+    plan = ve.plan_probes(session, models=MODELS, probe_budget_usd=0)
+    for step, criterion in ((ve.verify_unified, 3), (ve.verify_providers, 4)):
+        checks = step(session, plan).checks
+        assert [(c.criterion, c.status, c.subject) for c in checks] == [(criterion, "skip", m) for m in MODELS]

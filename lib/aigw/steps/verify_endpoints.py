@@ -301,8 +301,15 @@ class EndpointChecks:
 
 
 def _skip(checks: list[Check], criterion: int | None, name: str, planned: PlannedProbe) -> None:
+    # The subject tells the evidence which provider of the contract this criterion's check is missing for.
+    subject = f"{planned.provider}/{planned.model}" if criterion is not None else None
     checks.append(Check(criterion, name, "skip",
-                        f"not sent: its worst case ${planned.cost_usd:.5f} would pass probe_budget_usd"))
+                        f"not sent: its worst case ${planned.cost_usd:.5f} would pass probe_budget_usd",
+                        subject=subject))
+
+
+def _attempts(probe: ProbeResult) -> str:
+    return f" after {probe.attempts} attempts" if probe.attempts > 1 else ""
 
 
 def _save(session: Session, step: str, data: Any) -> None:
@@ -377,15 +384,16 @@ def verify_unified(session: Session, plan: ProbePlan) -> EndpointChecks:
             if not planned.fits:
                 _skip(result.checks, 3, name, planned)
                 continue
-            probe = prober.probe_unified(f"{planned.provider}/{planned.model}", PROMPT, max_tokens=plan.max_tokens)
+            subject = f"{planned.provider}/{planned.model}"
+            probe = prober.probe_unified(subject, PROMPT, max_tokens=plan.max_tokens)
             result.probes.append(probe)
             if probe.ok:
                 result.checks.append(Check(3, name, "pass", f"{probe.status} in {probe.latency_ms:.0f} ms: "
-                                           f"{probe.excerpt[:60]!r}"))
+                                           f"{probe.excerpt[:60]!r}", subject=subject))
             else:
                 code = f" code {probe.gateway_error_code}" if probe.gateway_error_code is not None else ""
-                result.checks.append(Check(3, name, "fail",
-                                           f"{probe.status} {probe.outcome}{code}: {probe.excerpt}"))
+                result.checks.append(Check(3, name, "fail", f"{probe.status} {probe.outcome}{code}"
+                                           f"{_attempts(probe)}: {probe.excerpt}", subject=subject))
     log_check = _log_id_check(result.probes, 3)
     if log_check is not None:
         result.checks.append(log_check)
@@ -399,7 +407,7 @@ def verify_providers(session: Session, plan: ProbePlan) -> EndpointChecks:
     with _prober(session, plan) as prober:
         for planned in plan.find("provider"):
             url = f"{prober.gateway_url(planned.provider)}/..."
-            name = f"{planned.provider} endpoint answers (200 or a provider error, not 401/403)"
+            name = f"{planned.provider} endpoint answers (200 or a provider's own 4xx, not 401/403)"
             if not planned.fits:
                 _skip(result.checks, 4, name, planned)
                 continue
@@ -415,10 +423,16 @@ def verify_providers(session: Session, plan: ProbePlan) -> EndpointChecks:
                 detail = (f"{probe.status} on {planned.provider}/{path}" if probe.ok else
                           f"{probe.status} {probe.provider_error_type or 'provider error'} from {planned.provider} "
                           f"on {planned.provider}/{path} (the gateway forwarded it): {probe.excerpt}")
+            elif probe.provider_unavailable:
+                # An outage answers the same whatever the path: it proves nothing, so the probe failed.
+                status = "fail"
+                detail = (f"{probe.status} {probe.provider_error_type or 'provider error'} from {planned.provider} "
+                          f"on {planned.provider}/{path}{_attempts(probe)}: the provider is unavailable or rate "
+                          f"limited, which proves nothing about the path; run 03 again later: {probe.excerpt}")
             else:
                 status = "fail"
-                detail = f"{probe.status} {probe.outcome} on {url}: {probe.excerpt}"
-            result.checks.append(Check(4, name, status, detail))
+                detail = f"{probe.status} {probe.outcome} on {url}{_attempts(probe)}: {probe.excerpt}"
+            result.checks.append(Check(4, name, status, detail, subject=f"{planned.provider}/{planned.model}"))
     log_check = _log_id_check(result.probes, 4)
     if log_check is not None:
         result.checks.append(log_check)
