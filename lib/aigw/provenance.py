@@ -99,8 +99,12 @@ def write_attestation(folder: Path, predicate: Mapping[str, Any], key: Ed25519Pr
 
     payload = json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     envelope = seal_envelope(payload, PAYLOAD_TYPE, key)
-    (folder / ATTESTATION).write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
+    (folder / ATTESTATION).write_text(_envelope_text(envelope), encoding="utf-8")
     return statement
+
+
+def _envelope_text(envelope: Mapping[str, Any]) -> str:
+    return json.dumps(envelope, indent=2) + "\n"
 
 
 def read_attestation(folder: Path, public_key: Ed25519PublicKey | None = None) -> tuple[dict[str, Any], Opened]:
@@ -112,9 +116,14 @@ def read_attestation(folder: Path, public_key: Ed25519PublicKey | None = None) -
         raise EvidenceError(f"{folder}: missing: {ATTESTATION} (the bundle's provenance)",
                             hint="Seal the run with `aigw run` (which writes it), or check the path")
     try:
-        envelope = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        envelope = json.loads(text)
     except (ValueError, UnicodeDecodeError):
         raise EvidenceError(f"{ATTESTATION} is not valid JSON (the envelope was altered)") from None
+    # Written in one canonical form: any other byte (even in whitespace or in an unsigned key id) is an edit.
+    if not isinstance(envelope, dict) or _envelope_text(envelope) != text:
+        raise EvidenceError(f"{ATTESTATION} was altered: it is not byte for byte the envelope that was sealed",
+                            hint="Fetch the bundle again from where it was sealed")
     opened = open_envelope(envelope, PAYLOAD_TYPE, public_key, name=ATTESTATION)
     try:
         statement = json.loads(opened.payload.decode("utf-8"))

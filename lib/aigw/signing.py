@@ -102,7 +102,9 @@ def open_envelope(envelope: Any, payload_type: str, public_key: Ed25519PublicKey
                             hint="Sign the run: set AIGW_SIGNING_KEY (see `aigw keygen`) and run again")
     message = pae(kind, payload)
     for signature in signatures:
-        if not isinstance(signature, Mapping) or not isinstance(signature.get("sig"), str):
+        # The key id is not covered by the signature: it must name this key, or it was altered.
+        if not isinstance(signature, Mapping) or not isinstance(signature.get("sig"), str) or (
+                signature.get("keyid") != wanted):
             continue
         try:
             public_key.verify(base64.b64decode(signature["sig"], validate=True), message)

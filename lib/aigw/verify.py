@@ -49,7 +49,7 @@ class Verified:
     hosts_target: str
 
     def lines(self, folder: Path) -> list[str]:
-        out = [f"aigw: {folder}: all {len(self.files)} files match the signed-over digests and the manifest; "
+        out = [f"aigw: {folder}: all {len(self.files)} files match the provenance's digests and the manifest; "
                f"the checks, criteria and status agree with the notebooks; target {self.target} agrees with "
                f"the hosts ({self.hosts_target})"]
         if self.verified_key is not None:
@@ -69,23 +69,27 @@ def _fail(message: str, hint: str | None = "The evidence was altered after seali
 
 def _integrity(folder: Path, statement: Mapping[str, Any]) -> list[str]:
     from aigw.evidence import MANIFEST
-    from aigw.provenance import bundle_subjects, compare_files, subject_digests
+    from aigw.provenance import ATTESTATION, bundle_subjects, compare_files, subject_digests
 
     present = bundle_subjects(folder)
-    problems = compare_files(subject_digests(statement), present)
-    if problems:
-        raise _fail(f"{folder} does not match its provenance — {'; '.join(problems)}")
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
-        raise _fail(f"{folder} has no {MANIFEST}", hint="Seal it with `aigw run`, or check the path")
+        raise _fail(f"{folder}: missing: {MANIFEST}", hint="Seal it with `aigw run`, or check the path")
     try:
         listed: Mapping[str, str] = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise _fail(f"{manifest_path} is not a valid manifest ({type(exc).__name__})") from None
-    files = {name: digest for name, digest in present.items() if name != MANIFEST}
-    problems = compare_files(listed, files)
-    if problems:
-        raise _fail(f"{folder} does not match its manifest — {'; '.join(problems)}")
+        raise _fail(f"{folder}: changed: {MANIFEST} (not a valid manifest: {type(exc).__name__})") from None
+    against_statement = compare_files(subject_digests(statement), present)
+    against_manifest = compare_files(listed, {name: digest for name, digest in present.items() if name != MANIFEST})
+    manifest_as_sealed = subject_digests(statement).get(MANIFEST) == present.get(MANIFEST)
+    if against_statement and not against_manifest and manifest_as_sealed:
+        # The files agree with the manifest; only the Statement's digests differ: the envelope was edited.
+        raise _fail(f"{folder}: changed: {ATTESTATION} (its digests — {'; '.join(against_statement)} — differ "
+                    "from the files, which match the manifest)")
+    if against_statement:
+        raise _fail(f"{folder} does not match its provenance — {'; '.join(against_statement)}")
+    if against_manifest:
+        raise _fail(f"{folder} does not match its manifest — {'; '.join(against_manifest)}")
     return sorted(present)
 
 
