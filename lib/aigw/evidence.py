@@ -628,7 +628,7 @@ def seal_bundle(
 
     from aigw.hosts import collect_hosts, derive_target
     from aigw.provenance import ci_job, file_sha256, notebook_parameters, requirement_hashes, write_attestation
-    from aigw.signing import key_from_environ
+    from aigw.signing import SIGNING_KEY_VAR, key_from_environ, private_key_text
 
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -636,7 +636,8 @@ def seal_bundle(
     # Before anything is written: a bad key is one line, and no half-sealed bundle.
     key = signing_key if signing_key is not None else key_from_environ()
     hosts = collect_hosts(folder)
-    known = [*configured_secrets(settings), *secrets]
+    extra_secrets = [Secret(private_key_text(key), SIGNING_KEY_VAR)] if key is not None else []
+    known = [*configured_secrets(settings), *secrets, *extra_secrets]
     done = {Path(p).resolve() for p in exported}
     checks: list[Check] = []
     notebook_docs: list[dict[str, Any]] = []

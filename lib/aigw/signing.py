@@ -37,6 +37,7 @@ __all__ = [
     "load_public_key",
     "open_envelope",
     "pae",
+    "private_key_text",
     "seal_envelope",
 ]
 
@@ -117,6 +118,14 @@ def open_envelope(envelope: Any, payload_type: str, public_key: Ed25519PublicKey
         "the payload or the signature changed after signing, or another key signed it",
         hint="Fetch the bundle again from where it was sealed; check that --key is the signer's public key",
     )
+
+
+def private_key_text(key: Ed25519PrivateKey) -> str:
+    """The key's PEM body (base64 of the PKCS#8 DER): what the sealing scan looks for, so that a key that
+    strayed into a bundle file is quarantined like any other secret."""
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode("ascii")
+    return "".join(line for line in pem.splitlines() if not line.startswith("-----"))
 
 
 def load_private_key(value: str) -> Ed25519PrivateKey:
