@@ -67,6 +67,11 @@ that are not placeholders, and an API URL that is not loopback); else ``twin``: 
 ``python -m cftwin serve`` on ``127.0.0.1:8787`` (``AIGW_TWIN_PORT``) with its state and its seed
 (``.dev.vars`` values where present, generated ones otherwise; mode 0600) in the user cache dir
 (``AIGW_CACHE_DIR``; default ``~/.cache/aigw``), never under outputs/.
+
+Settings come from ``AIGW_ENV_FILE`` when set (``aigw run`` passes the file it chose), from the environment
+alone with ``AIGW_NO_ENV_FILE=1`` (a twin run without ``--env-file``), else from the nearest ``.dev.vars``
+upwards. Then, before any request, the URLs must fit the target (``aigw.hosts.check_endpoints``): a twin
+session talks to loopback only; a Cloudflare one to Cloudflare's hosts unless ``AIGW_ALLOW_CUSTOM_ENDPOINTS=1``.
 """
 
 from __future__ import annotations
