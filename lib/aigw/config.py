@@ -266,9 +266,11 @@ def load_settings(
     *,
     search_from: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    search: bool = True,
 ) -> Settings:
-    """Settings from the environment and ``.dev.vars`` (found from ``search_from`` upwards)."""
-    path = Path(env_file) if env_file is not None else find_env_file(search_from)
+    """Settings from the environment and ``.dev.vars`` (found from ``search_from`` upwards; with
+    ``search=False`` and no ``env_file``, from the environment alone)."""
+    path = Path(env_file) if env_file is not None else (find_env_file(search_from) if search else None)
     env = read_env(path, environ=environ)
     account = env.get("CLOUDFLARE_ACCOUNT_ID")
     if not account:

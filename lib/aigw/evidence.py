@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 from aigw import config
 from aigw.config import Secret, redact
 from aigw.errors import AigwError, EvidenceError
-from aigw.secrets_scan import Finding, scan_paths, secrets_from_environ
+from aigw.secrets_scan import Finding, scan_paths, scan_text, secrets_from_environ
 
 if TYPE_CHECKING:
     from aigw.config import Settings
+    from aigw.signing import Ed25519PrivateKey
 
 __all__ = [
     "CHECK_MIMETYPE",
@@ -549,7 +550,23 @@ def _sha256(path: Path) -> str:
 
 
 def _bundle_files(run_dir: Path) -> list[Path]:
-    return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+    from aigw.provenance import ATTESTATION
+
+    return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name not in {MANIFEST, ATTESTATION})
+
+
+#: Untracked files here change what runs (a module, a notebook, a pin), so they make the checkout dirty.
+_CODE_PATHS: Final = ("lib", "notebooks", "requirements.txt", "tests/requirements.txt", "pyproject.toml")
+
+
+def _git_dirty(root: Path) -> bool | None:
+    """True when a tracked file changed, or an untracked file sits under lib/, notebooks/ or the requirements
+    (ignored files do not count); None outside a git checkout."""
+    tracked = _git(root, "status", "--porcelain", "--untracked-files=no")
+    if tracked is None:
+        return None
+    untracked = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *_CODE_PATHS)
+    return bool(tracked) or bool(untracked)
 
 
 def _redact_value(value: Any, secrets: Sequence[Secret]) -> Any:
@@ -647,6 +664,16 @@ def _status_line(doc: Mapping[str, Any]) -> str:
     return f"**Status: {status.upper()}** ({meaning}) · {what}"
 
 
+def _hosts_markdown(evidence_doc: Mapping[str, Any]) -> str:
+    from aigw.hosts import hosts_line
+
+    text = _md_escape(hosts_line(evidence_doc.get("hosts") or {}))
+    if evidence_doc.get("allow_custom_endpoints"):
+        text += (" — **custom endpoints allowed** (`--allow-custom-endpoints`): the hosts above, not the target "
+                 "label, say where the requests went")
+    return text
+
+
 def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criterion], checks: Sequence[Check],
                       quarantined: Sequence[Mapping[str, Any]]) -> str:
     mark = {"pass": "✅ pass", "fail": "❌ fail", "incomplete": "⚠️ incomplete", "not run": "⬜ not run"}
@@ -670,6 +697,7 @@ def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criter
         *[f"  * {item}" for item in evidence_doc.get("contract_differences") or ()],
         f"* **Target:** {evidence_doc['target']}" + (" (local twin: emulated Cloudflare, nothing left the machine)"
                                                      if evidence_doc["target"] == "twin" else " (real Cloudflare)"),
+        f"* **Requests went to:** {_hosts_markdown(evidence_doc)}",
         f"* **Account:** `{evidence_doc.get('account_id') or '-'}` · "
         f"**Gateway:** `{evidence_doc.get('gateway_id') or '-'}`",
         f"* **Git commit:** `{evidence_doc.get('git_commit') or 'unknown'}`"
@@ -731,6 +759,9 @@ def seal_bundle(
     secrets: Iterable[Secret] = (),
     exported: Iterable[str | os.PathLike[str]] = (),
     failure: Mapping[str, Any] | None = None,
+    started_at: str | None = None,
+    allow_custom_endpoints: bool = False,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Bundle:
     """Seal ``run_dir``: HTML exports, ``evidence.json``, ``SUMMARY.md``, secret scan, ``manifest.json``.
 
@@ -743,22 +774,35 @@ def seal_bundle(
     * secrets - values to look for besides the settings' and the environment's.
     * exported - notebooks whose HTML ``export_run_html`` already wrote from their final content.
     * failure - the failed notebook's ``{notebook, cell, error}`` (``evidence.json``'s ``failure``), if any.
+    * started_at - when the run started (ISO 8601 UTC), for the provenance.
+    * allow_custom_endpoints - the operator allowed a Cloudflare target on other hosts (recorded, shown).
+    * signing_key - signs the provenance (``provenance.dsse.json``); default: ``AIGW_SIGNING_KEY``, else unsigned.
 
     Raises ``EvidenceError`` (after sealing, status ``failed``) when a file held a secret value;
     such files are deleted.
     """
     import nbformat
 
+    from aigw.hosts import collect_hosts, derive_target
+    from aigw.provenance import ci_job, file_sha256, notebook_parameters, requirement_hashes, write_attestation
+    from aigw.signing import SIGNING_KEY_VAR, key_from_environ, private_key_text
+
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     root = root or repo_root()
-    known = [*configured_secrets(settings), *secrets]
+    # Before anything is written: a bad key is one line, and no half-sealed bundle.
+    key = signing_key if signing_key is not None else key_from_environ()
+    hosts = collect_hosts(folder)
+    extra_secrets = [Secret(private_key_text(key), SIGNING_KEY_VAR)] if key is not None else []
+    known = [*configured_secrets(settings), *secrets, *extra_secrets]
     done = {Path(p).resolve() for p in exported}
     checks: list[Check] = []
     notebook_docs: list[dict[str, Any]] = []
+    ran_with: dict[str, dict[str, Any]] = {}
     for raw in notebooks:
         path = Path(raw)
         nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        ran_with[path.stem] = notebook_parameters(nb)
         checks += [
             Check(c.criterion, c.check, c.status, c.detail, c.time, path.stem, c.cell, subject=c.subject)
             for c in read_checks(nb)]
@@ -771,7 +815,7 @@ def seal_bundle(
     all_checks = checks + repo_checks
     criteria = summarize_criteria(all_checks)
     commit = _git(root, "rev-parse", "HEAD")
-    porcelain = _git(root, "status", "--porcelain", "--untracked-files=no")
+    dirty = _git_dirty(root)
 
     failed = dict(failure) if failure else None
     if status == "failed" and failed is None:
@@ -788,7 +832,7 @@ def seal_bundle(
             "account_id": settings.account_id if settings else None,
             "gateway_id": settings.gateway_id if settings else None,
             "git_commit": commit,
-            "git_dirty": bool(porcelain) if porcelain is not None else None,
+            "git_dirty": dirty,
             "tools": _tool_versions(),
             "parameters": _redact_value(dict(parameters), known),
             "notebooks": notebook_docs,
@@ -796,6 +840,9 @@ def seal_bundle(
                           "links": [href for _, href in c.links()]} for c in criteria],
             "checks": [{**c.payload(), "notebook": c.notebook, "cell": c.cell} for c in all_checks],
             "retries": _retries(checks, retries),
+            "hosts": hosts,
+            "hosts_target": derive_target(hosts),
+            "allow_custom_endpoints": allow_custom_endpoints,
             "quarantined": quarantined,
             "status": verdict,
             # Only a run against Cloudflare is evidence about production; a rehearsal shows the runbook works.
@@ -832,6 +879,28 @@ def seal_bundle(
                 "files": {str(p.relative_to(folder)): _sha256(p) for p in _bundle_files(folder)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     verdict = final_status(bool(leaks))
+    predicate = {
+        "run_id": run_id,
+        "target": target,
+        "status": verdict,
+        "started_at": started_at,
+        "finished_at": _now(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "requirements": requirement_hashes(root),
+        "notebooks": {stem: file_sha256(source) for stem in ran_with
+                      if (source := root / "notebooks" / f"{stem}.ipynb").is_file()},
+        "parameters": _redact_value({"operator": dict(parameters), "notebooks": ran_with}, known),
+        "hosts": hosts,
+        "hosts_target": derive_target(hosts),
+        "allow_custom_endpoints": allow_custom_endpoints,
+        "ci": ci_job(),
+    }
+    statement = json.dumps(predicate, default=str)
+    if scan_text(statement, known, shapes=False):
+        raise EvidenceError("the provenance would hold a configured secret value; it was not written",
+                            hint="A parameter holds a secret: secrets come from .dev.vars, never -p")
+    write_attestation(folder, predicate, key)
     bundle = Bundle(folder, verdict, tuple(criteria), tuple(leaks),
                     _why(verdict, criteria, all_checks, failed, quarantined))
     if leaks:
@@ -843,33 +912,24 @@ def seal_bundle(
     return bundle
 
 
-def verify_bundle(run_dir: str | os.PathLike[str]) -> list[str]:
-    """The files of ``run_dir`` checked against its manifest; ``EvidenceError`` names any file added,
-    missing or changed since sealing."""
-    folder = Path(run_dir)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise EvidenceError(f"{folder} has no {MANIFEST}", hint="Seal it with `aigw run`, or check the path")
-    try:
-        listed: Mapping[str, str] = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EvidenceError(f"{manifest_path} is not a valid manifest ({type(exc).__name__})") from None
-    present = {str(p.relative_to(folder)): p for p in _bundle_files(folder)}
-    added = sorted(set(present) - set(listed))
-    missing = sorted(set(listed) - set(present))
-    changed = sorted(name for name in set(listed) & set(present) if _sha256(present[name]) != listed[name])
-    problems = [f"{label}: {', '.join(names)}" for label, names in
-                (("changed", changed), ("missing", missing), ("added", added)) if names]
-    if problems:
-        raise EvidenceError(f"{folder} does not match its manifest — {'; '.join(problems)}",
-                            hint="The evidence was altered after sealing; re-run `aigw run` for fresh evidence")
-    return sorted(listed)
+def verify_bundle(run_dir: str | os.PathLike[str], public_key: Any = None) -> list[str]:
+    """Check ``run_dir``: its signature (with ``public_key``), its files against the provenance and the manifest,
+    and what evidence.json and SUMMARY.md say against its notebooks (``aigw.verify``). ``EvidenceError``
+    names the first thing wrong; otherwise the files, by path in the run folder."""
+    from aigw.verify import verify_evidence
+
+    return list(verify_evidence(Path(run_dir), public_key).files)
 
 
 def verify_from_args(args: argparse.Namespace) -> int:
-    """``aigw verify-evidence RUN_DIR``."""
-    files = verify_bundle(args.run_dir)
-    print(f"aigw: {args.run_dir}: all {len(files)} files match the manifest")
+    """``aigw verify-evidence RUN_DIR [--key PUB]``."""
+    from aigw.signing import load_public_key
+    from aigw.verify import verify_evidence
+
+    key_path = getattr(args, "key", None)
+    public_key = load_public_key(key_path) if key_path is not None else None
+    for line in verify_evidence(args.run_dir, public_key).lines(args.run_dir):
+        print(line)
     print(f"aigw: {_sealed_status(Path(args.run_dir))}")
     return 0
 

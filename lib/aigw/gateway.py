@@ -33,6 +33,7 @@ import httpx
 from aigw._http import ClientStats, RetryPolicy, parse_retry_after
 from aigw.config import DEFAULT_GATEWAY_BASE_URL, PROVIDERS, Secret, Settings, redact
 from aigw.errors import ConfigError, GatewayError
+from aigw.hosts import EVENT_HOOKS
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -355,7 +356,8 @@ class GatewayProber:
         self._rng = random.Random(seed)
         self._sleep = time.sleep
         # One client, one keep-alive pool, for the gateway and the direct calls alike: a fair comparison.
-        self._http = httpx.Client(timeout=timeout, transport=transport, headers={"User-Agent": "aigw-runbook"})
+        self._http = httpx.Client(timeout=timeout, transport=transport, headers={"User-Agent": "aigw-runbook"},
+                                  event_hooks=dict(EVENT_HOOKS))
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> GatewayProber:

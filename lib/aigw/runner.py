@@ -33,6 +33,7 @@ from typing import Any, Final
 from aigw.config import (
     DEFAULT_GATEWAY_ID,
     PROVIDERS,
+    VARIABLES,
     Secret,
     Settings,
     find_env_file,
@@ -44,8 +45,10 @@ from aigw.config import (
 )
 from aigw.errors import AigwError, ConfigError, RunError
 from aigw.evidence import Bundle, export_run_html, repo_root, seal_bundle
+from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints
 from aigw.secrets_scan import looks_like_key, secrets_from_environ
-from aigw.session import has_real_credentials
+from aigw.session import NO_ENV_FILE_VAR, has_real_credentials
+from aigw.signing import SIGNING_KEY_VAR, key_from_environ, load_private_key
 
 __all__ = [
     "EXIT_CODES",
@@ -197,6 +200,22 @@ class RunResult:
     bundle: Bundle | None = None
 
 
+def _iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` (empty) with mode 0600 before SQLite does: the twin's state holds the seeded keys.
+    An existing file keeps its mode (it is the operator's)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"--twin-state {str(path)!r}: cannot create it ({exc.strerror})",
+                          hint="Choose a file in a folder that exists and that you can write") from None
+
+
 def _utc_stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -229,9 +248,11 @@ def _register_engine() -> None:
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``values`` over it (the kernels inherit it), restored afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
+def _environment(values: Mapping[str, str], drop: Sequence[str] = ()) -> Iterator[None]:
+    """``os.environ`` without ``drop`` and with ``values`` over it (the kernels inherit it), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in (*drop, *values)}
+    for name in drop:
+        os.environ.pop(name, None)
     os.environ.update(values)
     try:
         yield
@@ -340,6 +361,8 @@ def run_notebooks(
     faults: str | None = None,
     twin_state: str | None = None,
     root: Path | None = None,
+    allow_custom_endpoints: bool = False,
+    signing_key: Path | None = None,
 ) -> RunResult:
     """Run ``notebooks`` in order against ``target`` into ``run_dir`` and seal the bundle.
 
@@ -350,6 +373,12 @@ def run_notebooks(
         raise ConfigError(f"--target {target!r} is not a target", hint="Use twin or cloudflare")
     if faults and target != "twin":
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
+    if allow_custom_endpoints and target != "cloudflare":
+        raise ConfigError("--allow-custom-endpoints works only with --target cloudflare",
+                          hint="A twin run talks to loopback only: drop --allow-custom-endpoints")
+    started_at = _iso_now()
+    # The key is read now: a bad key is one line before anything runs, not an unsigned bundle afterwards.
+    key = load_private_key(str(signing_key)) if signing_key is not None else key_from_environ()
     parameters = dict(parameters or {})
     _skip_unused_import_tax()
     root = root or repo_root()
@@ -358,6 +387,9 @@ def run_notebooks(
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     file_env = read_env(env_file or find_env_file(Path.cwd()))
     run_env = {"AIGW_TARGET": target, "AIGW_RUN_ID": run_id, "AIGW_RUN_DIR": str(run_dir)}
+    # What a kernel must not inherit from this process: the signing key always; on the twin every setting
+    # too, so that the kernels see only --env-file (or the generated seed) and nothing found elsewhere.
+    hidden: tuple[str, ...] = (SIGNING_KEY_VAR, ALLOW_CUSTOM_VAR, NO_ENV_FILE_VAR)
     settings: Settings | None = None
     if target == "cloudflare":
         # Checked here, before a kernel starts or the run folder exists: a missing or malformed setting
@@ -365,7 +397,10 @@ def run_notebooks(
         found = env_file or find_env_file(Path.cwd()) or find_env_file(notebooks[0].parent if notebooks else root)
         kernel_env = {"AIGW_ENV_FILE": str(found)} if found is not None else {}
         kernel_env.update(run_env)
+        if allow_custom_endpoints:
+            kernel_env[ALLOW_CUSTOM_VAR] = "1"
         settings = load_settings(found, environ={**os.environ, **kernel_env})
+        check_endpoints("cloudflare", settings, allow_custom=allow_custom_endpoints)
         if any(not any(word in nb.stem for word in _GATEWAY_TOKEN_ONLY) for nb in notebooks):
             settings.require_api_token()
         settings.require_gateway_token()
@@ -380,8 +415,11 @@ def run_notebooks(
         if env_file is not None and file_env.get("CLOUDFLARE_ACCOUNT_ID"):
             # The runbook's own rule and message first: the twin's seeding has its own, in its own words.
             validate_account_id(file_env["CLOUDFLARE_ACCOUNT_ID"])
+        hidden = (*hidden, *VARIABLES, "AIGW_ENV_FILE")
         try:
-            seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+            # The twin reads the file with the environment over it: without the environment's settings.
+            with _environment({}, drop=hidden):
+                seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
         # Before the twin starts: a bad -p is one line, with nothing started.
@@ -394,14 +432,23 @@ def run_notebooks(
 
             # The rehearsal's providers take 25 +/- 10 ms, so that 03's and 04's latency figures are not all 0.
             options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)
+            if twin_state and twin_state != ":memory:":
+                _create_private(Path(twin_state))
             twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
             kernel_env = seed.to_environ(twin)
+            # One source of settings: the kernels read --env-file, or nothing but this environment.
+            if env_file is not None:
+                kernel_env["AIGW_ENV_FILE"] = str(env_file.resolve())
+            else:
+                kernel_env[NO_ENV_FILE_VAR] = "1"
             # The client keeps to the budget the twin enforces (Cloudflare's, unless it was scaled).
             budget = f"{options.api_budget_requests}/{options.api_budget_window_s:g}"
             kernel_env["AIGW_API_BUDGET"] = budget
             kernel_env.update(run_env)
             _progress(f"twin serving at {twin.url} (state {twin_state or 'in memory'})")
-            settings = load_settings(env_file, search_from=Path.cwd(), environ={**os.environ, **kernel_env})
+            kept = {k: v for k, v in os.environ.items() if k not in hidden}
+            settings = load_settings(env_file, environ={**kept, **kernel_env}, search=False)
+            check_endpoints("twin", settings)
         assert settings is not None
         secrets = [*settings.secrets(), *secrets_from_environ({**file_env, **kernel_env})]
         # A rehearsal on the twin is the whole lifecycle: its rollback deletes for real (the twin is
@@ -418,7 +465,7 @@ def run_notebooks(
         upcoming: Any = None
         interrupted = False
         try:
-            with _environment(kernel_env):
+            with _environment(kernel_env, drop=hidden):
                 upcoming = _prepare_kernel(notebooks[0]) if notebooks else None
                 for index, notebook in enumerate(notebooks):
                     kernel, upcoming = upcoming, None
@@ -462,6 +509,7 @@ def run_notebooks(
             run_dir, run_id=run_id, target=target, settings=settings, parameters=parameters,
             notebooks=result.executed, status="failed" if result.failure else "completed", root=root,
             secrets=secrets, exported=exported, failure=result.failure.as_dict() if result.failure else None,
+            started_at=started_at, allow_custom_endpoints=allow_custom_endpoints, signing_key=key,
         )
         if interrupted:
             raise KeyboardInterrupt
@@ -493,6 +541,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         result = run_notebooks(
             notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
             faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
+            allow_custom_endpoints=bool(getattr(args, "allow_custom_endpoints", False)),
+            signing_key=getattr(args, "signing_key", None),
         )
     except AigwError:
         if run_dir.exists():

@@ -1,9 +1,9 @@
 """Bad input: one clear line (what is wrong and the fix, with Cloudflare's code where there is one), a
 non-zero exit, no traceback without ``--debug``, and nothing half-made in the twin's state.
 
-Rows about the runbook run ``aigw run`` as a subprocess (``--target cloudflare`` with an env file aimed
-at this module's twin, so the token and account are the test's; ``--target twin`` where the runner's
-own twin is meant). Rows about one function call the library.
+Rows about the runbook run ``aigw run`` as a subprocess (``--target cloudflare --allow-custom-endpoints``
+with an env file aimed at this module's twin, so the token and account are the test's; ``--target twin``
+where the runner's own twin is meant). Rows about one function call the library.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ def _run(folder: Path, env_file: Path | None, *args: str, target: str = "cloudfl
          notebooks: str = "01") -> tuple[int, str, Path]:
     out = folder / "run"
     command = ["run", "--target", target, "--notebooks", notebooks, "--out", str(out), *args]
+    if target == "cloudflare":
+        # Issue 11: a cloudflare target on the twin's loopback URLs is refused unless allowed explicitly.
+        command.append("--allow-custom-endpoints")
     if env_file is not None:
         command += ["--env-file", str(env_file)]
     done = aigw(*command, cwd=folder)

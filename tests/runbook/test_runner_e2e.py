@@ -70,10 +70,11 @@ def test_first_run_passes_criteria_1_and_2_and_verifies(runs: dict[str, Any]) ->
     assert doc["retries"]["01_create_gateway"]["requests"] > 0
     assert f"run folder: {run_dir}" in done.stdout and "1  pass" in done.stdout
     assert re.search(r"01_create_gateway cell \d+: preflight = create_gateway\.preflight\(session\)", done.stderr)
-    assert len(verify_bundle(run_dir)) == 6
+    # Issue 11 adds where the requests went (hosts.json) and the provenance (provenance.dsse.json).
+    assert len(verify_bundle(run_dir)) == 8
     assert {p.name for p in run_dir.iterdir()} == {
         "01_create_gateway.ipynb", "01_create_gateway.html", "02_provider_keys.ipynb", "02_provider_keys.html",
-        "evidence.json", "SUMMARY.md", "manifest.json"}
+        "evidence.json", "SUMMARY.md", "manifest.json", "hosts.json", "provenance.dsse.json"}
     changes = {c["check"]: c["detail"] for c in doc["checks"] if "change" in c["check"]}
     assert changes["gateway change"] == "created"
     assert changes["openai key change"] == "secret created, provider config created"

@@ -32,6 +32,7 @@ from aigw.config import PROVIDERS, Secret
 from aigw.errors import AigwError, ConfigError
 from aigw.evidence import Check, Status
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult
+from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
 from aigw.session import Session
 from aigw.steps import markdown_table
@@ -502,6 +503,7 @@ def _twin_overhead_ms(session: Session) -> float | None:
         return None
     base = session.settings.gateway_base_url.rsplit("/v1", 1)[0]
     try:
+        count_url(base)
         answer = httpx.get(f"{base}/__twin__/config", timeout=5.0)
         value = answer.json().get("gateway_overhead_ms") if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError, AttributeError):
