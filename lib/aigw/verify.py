@@ -33,7 +33,8 @@ __all__ = ["Verified", "verify_evidence"]
 
 _PASSING: Final = frozenset({"passed", "rehearsal-passed"})
 _CHECK_FAILED: Final = re.compile(r"^(?:criterion \d+ )?check failed: (?P<rest>.*)$", re.S)
-_SUMMARY_STATUS: Final = re.compile(r"\*\*Status:\*\*\s*([A-Za-z-]+)")
+# SUMMARY.md's status line: "**Status: REHEARSAL-PASSED** (...)" (the word upper-cased for the reader).
+_SUMMARY_STATUS: Final = re.compile(r"\*\*Status:\s*([A-Za-z-]+)\*\*")
 _SUMMARY_ROW: Final = re.compile(r"^\|\s*(\d)\s*\|[^|]*\|([^|]*)\|", re.M)
 _SUMMARY_CHECK: Final = re.compile(r"^\* .*?\*\*(PASS|FAIL|SKIP)\*\*", re.M)
 
@@ -211,7 +212,7 @@ def _summary(folder: Path, doc: Mapping[str, Any]) -> None:
     except OSError:
         raise _fail("SUMMARY.md is missing") from None
     status = _SUMMARY_STATUS.search(text)
-    if status is None or status.group(1) != doc.get("status"):
+    if status is None or status.group(1).lower() != doc.get("status"):
         raise _fail(f"SUMMARY.md says status {status.group(1) if status else 'nothing'}, "
                     f"evidence.json {doc.get('status')}")
     rows = {int(m.group(1)): m.group(2) for m in _SUMMARY_ROW.finditer(text)}
