@@ -25,7 +25,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -50,6 +50,7 @@ __all__ = [
     "configured_secrets",
     "export_html",
     "export_run_html",
+    "own_files",
     "read_checks",
     "record",
     "record_all",
@@ -470,6 +471,14 @@ def _bundle_files(run_dir: Path) -> list[Path]:
     return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
+def own_files(run_dir: str | os.PathLike[str], preexisting: Collection[str] = ()) -> list[Path]:
+    """The files the run wrote in ``run_dir``: all but the manifest and ``preexisting`` (paths relative
+    to ``run_dir`` that were there before the run took the folder). Only these are sealed, scanned and,
+    on a secret hit, deleted: a file the run did not write is never touched."""
+    folder = Path(run_dir)
+    return [p for p in _bundle_files(folder) if str(p.relative_to(folder)) not in preexisting]
+
+
 def _redact_value(value: Any, secrets: Sequence[Secret]) -> Any:
     if isinstance(value, str):
         return redact(value, secrets)
@@ -576,6 +585,7 @@ def seal_bundle(
     root: Path | None = None,
     secrets: Iterable[Secret] = (),
     exported: Iterable[str | os.PathLike[str]] = (),
+    preexisting: Collection[str] = (),
 ) -> Bundle:
     """Seal ``run_dir``: HTML exports, ``evidence.json``, ``SUMMARY.md``, secret scan, ``manifest.json``.
 
@@ -586,6 +596,8 @@ def seal_bundle(
     * root - the repository whose documents criterion 6 checks (default: this checkout).
     * secrets - values to look for besides the settings' and the environment's.
     * exported - notebooks whose HTML ``export_run_html`` already wrote from their final content.
+    * preexisting - files (relative paths) that were in ``run_dir`` before the run: left out of the
+      scan and the manifest, never deleted (see ``own_files``).
 
     Raises ``EvidenceError`` (after sealing, status ``failed``) when a file held a secret value;
     such files are deleted.
@@ -649,7 +661,7 @@ def seal_bundle(
 
     quarantined: list[dict[str, Any]] = []
     write(quarantined)
-    leaks = scan_paths(_bundle_files(folder), known, shapes=False)
+    leaks = scan_paths(own_files(folder, preexisting), known, shapes=False)
     if leaks:
         by_file: dict[str, list[str]] = {}
         for finding in leaks:
@@ -662,7 +674,7 @@ def seal_bundle(
                 doc["status"] = "quarantined"
         write(quarantined)
     manifest = {"run_id": run_id, "algorithm": "sha256",
-                "files": {str(p.relative_to(folder)): _sha256(p) for p in _bundle_files(folder)}}
+                "files": {str(p.relative_to(folder)): _sha256(p) for p in own_files(folder, preexisting)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     bundle = Bundle(folder, final_status(bool(leaks)), tuple(criteria), tuple(leaks))
     if leaks:

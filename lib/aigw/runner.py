@@ -40,13 +40,14 @@ from aigw.config import (
     validate_gateway_id,
 )
 from aigw.errors import AigwError, ConfigError, RunError
-from aigw.evidence import Bundle, export_run_html, repo_root, seal_bundle
+from aigw.evidence import Bundle, export_run_html, own_files, repo_root, seal_bundle
 from aigw.secrets_scan import looks_like_key, secrets_from_environ
 from aigw.session import has_real_credentials
 
 __all__ = [
     "NotebookFailure",
     "RunResult",
+    "check_run_folder",
     "declared_parameters",
     "discover_notebooks",
     "parse_parameter_value",
@@ -92,6 +93,25 @@ def select_notebooks(folder: Path, spec: str | None, target: str) -> list[Path]:
         if matches[0] not in chosen:
             chosen.append(matches[0])
     return sorted(chosen)
+
+
+def check_run_folder(run_dir: Path, *, twin_state: str | None = None) -> None:
+    """The run folder must be new or empty: sealing lists, scans and (on a secret hit) deletes what the
+    run wrote there, so a user's files or an earlier run's must not be in it. Checked before anything runs."""
+    if run_dir.exists() or run_dir.is_symlink():
+        hint = "Choose a new or empty folder, or leave --out out for a fresh outputs/<UTC time>-<target>"
+        if not run_dir.is_dir():
+            raise ConfigError(f"--out {str(run_dir)!r} is not a folder", hint=hint)
+        try:
+            entries = sum(1 for _ in run_dir.iterdir())
+        except OSError as exc:
+            raise ConfigError(f"--out {str(run_dir)!r} cannot be read ({exc.strerror})", hint=hint) from None
+        if entries:
+            raise ConfigError(f"--out {str(run_dir)!r} is not empty ({entries} entries): the run would seal "
+                              "them into its evidence", hint=hint)
+    if twin_state and twin_state != ":memory:" and Path(twin_state).resolve().is_relative_to(run_dir.resolve()):
+        raise ConfigError(f"--twin-state {twin_state!r} is inside the run folder (the twin's state would be "
+                          "sealed into the evidence)", hint="Keep the state file outside --out")
 
 
 def parse_parameter_value(text: str) -> Any:
@@ -336,6 +356,7 @@ def run_notebooks(
     if faults and target != "twin":
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
     parameters = dict(parameters or {})
+    check_run_folder(run_dir, twin_state=twin_state)
     _skip_unused_import_tax()
     root = root or repo_root()
     run_dir = run_dir.resolve()
@@ -395,6 +416,8 @@ def run_notebooks(
         if target == "twin":
             target_defaults["confirm_delete"] = settings.gateway_id
         run_dir.mkdir(parents=True, exist_ok=True)
+        # Checked empty above; anything that came in since is not the run's and is left alone.
+        preexisting = frozenset(str(p.relative_to(run_dir)) for p in own_files(run_dir))
         _register_engine()
         result = RunResult(run_dir=run_dir, target=target, run_id=run_id)
         # Each notebook's HTML is made in this thread while the next notebook runs in its kernel.
@@ -446,7 +469,7 @@ def run_notebooks(
         result.bundle = seal_bundle(
             run_dir, run_id=run_id, target=target, settings=settings, parameters=parameters,
             notebooks=result.executed, status="failed" if result.failure else "completed", root=root,
-            secrets=secrets, exported=exported,
+            secrets=secrets, exported=exported, preexisting=preexisting,
         )
         if interrupted:
             raise KeyboardInterrupt
@@ -473,6 +496,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         while run_dir.exists():
             suffix += 1
             run_dir = stamp_dir.with_name(f"{stamp_dir.name}-{suffix}")
+    # A refused --out (not empty, not a folder) is the user's: never named as this run's folder.
+    try:
+        ours = not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir()))
+    except OSError:
+        ours = False
     _progress(f"target {target}; notebooks {', '.join(p.stem for p in notebooks)}; run folder {run_dir}")
     try:
         result = run_notebooks(
@@ -480,11 +508,11 @@ def run_from_args(args: argparse.Namespace) -> int:
             faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
         )
     except AigwError:
-        if run_dir.exists():
+        if ours and run_dir.exists():
             print(f"run folder: {run_dir}")
         raise
     except KeyboardInterrupt:
-        if run_dir.exists():
+        if ours and run_dir.exists():
             print(f"run folder: {run_dir}")
             _progress(f"stopped: what ran is sealed as failed in {run_dir} (SUMMARY.md shows where); run the same "
                       "command again to finish: the notebooks converge on the same state")
