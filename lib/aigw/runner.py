@@ -34,6 +34,7 @@ from aigw.config import (
     Settings,
     find_env_file,
     load_settings,
+    masked,
     read_env,
     redact,
     validate_account_id,
@@ -41,7 +42,7 @@ from aigw.config import (
 )
 from aigw.errors import AigwError, ConfigError, RunError
 from aigw.evidence import Bundle, export_run_html, own_files, repo_root, seal_bundle
-from aigw.secrets_scan import looks_like_key, secrets_from_environ
+from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
 from aigw.session import has_real_credentials
 
 __all__ = [
@@ -150,10 +151,19 @@ def _check_parameters(
             )
         _check_parameter_type(name, value, declared)
         text = str(value)
-        if any(s.reveal() == text or (len(s) >= 8 and s.reveal() in text) for s in secrets) or looks_like_key(text):
+        whole = any(s.reveal() == text or (len(s) >= 8 and s.reveal() in text) for s in secrets)
+        if whole or looks_like_key(text):
             raise ConfigError(
                 f"-p {name}: the value is a secret or looks like a key; secrets are never parameters "
                 "(papermill writes parameters into the notebook)",
+                hint="Put it in .dev.vars or the environment instead",
+            )
+        shared = shares_secret(text, secrets)
+        if shared is not None:
+            raise ConfigError(
+                f"-p {name} ({len(text)} characters, not shown): the value shares {SHARED_RUN} or more characters "
+                f"in a row with {shared.name}; secrets are never parameters (papermill writes parameters into "
+                "the notebook)",
                 hint="Put it in .dev.vars or the environment instead",
             )
 
@@ -177,7 +187,7 @@ def _check_parameter_type(name: str, value: Any, declared: Mapping[Path, Mapping
             continue
         if not isinstance(value, allowed) or (kind in {"int", "float"} and isinstance(value, bool)):
             article = "an" if kind[0] in "aeiou" else "a"
-            raise ConfigError(f"-p {name} {value!r}: {name} is {article} {kind} parameter",
+            raise ConfigError(f"-p {name} {masked(str(value))}: {name} is {article} {kind} parameter",
                               hint=_TYPE_HINTS.get(kind, "Check the value"))
 
 

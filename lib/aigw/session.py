@@ -92,6 +92,7 @@ from aigw.config import (
     Settings,
     find_env_file,
     load_settings,
+    masked,
     read_env,
     validate_account_id,
 )
@@ -340,7 +341,7 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     env_file = Path(env_file_setting) if env_file_setting else find_env_file(here)
     requested = os.environ.get("AIGW_TARGET", "").strip().lower()
     if requested and requested not in TARGETS:
-        raise ConfigError(f"AIGW_TARGET {requested!r} is not a target", hint="Use twin or cloudflare")
+        raise ConfigError(f"AIGW_TARGET {masked(requested)} is not a target", hint="Use twin or cloudflare")
     merged = read_env(env_file)
     if requested:
         target: Target = "twin" if requested == "twin" else "cloudflare"

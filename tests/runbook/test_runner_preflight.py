@@ -61,8 +61,8 @@ def test_a_parameter_of_the_wrong_type_is_refused_before_the_twin_starts(
     out = elsewhere / "run"
     assert main(["run", "--target", "twin", "--notebooks", "03", "--out", str(out), "-p", "max_tokens", "many"]) == 1
     captured = capsys.readouterr()
-    assert _last_line(captured.err) == ("aigw: error: -p max_tokens 'many': max_tokens is an int parameter. "
-                                        "Use a whole number, e.g. 0")
+    assert _last_line(captured.err) == ("aigw: error: -p max_tokens 'm…' (4 characters): max_tokens is an int "
+                                        "parameter. Use a whole number, e.g. 0")
     assert "twin serving" not in captured.err and "run folder:" not in captured.out
     assert not out.exists()
 
