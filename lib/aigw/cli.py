@@ -8,6 +8,7 @@ Errors that aigw raises on purpose print as one line and exit 1; a traceback onl
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,9 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"aigw: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("aigw: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        # The runner's RunInterrupted says which signal; a bare KeyboardInterrupt is Ctrl-C.
+        signum = int(getattr(stop, "signum", signal.SIGINT))
+        print("aigw: interrupted" if signum == signal.SIGINT else f"aigw: stopped by {signal.Signals(signum).name}",
+              file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +54,7 @@ __all__ = [
     "contract_differences",
     "export_html",
     "export_run_html",
+    "own_files",
     "raise_failures",
     "read_checks",
     "record",
@@ -569,6 +570,14 @@ def _git_dirty(root: Path) -> bool | None:
     return bool(tracked) or bool(untracked)
 
 
+def own_files(run_dir: str | os.PathLike[str], preexisting: Collection[str] = ()) -> list[Path]:
+    """The files the run wrote in ``run_dir``: all but the manifest and ``preexisting`` (paths relative
+    to ``run_dir`` that were there before the run took the folder). Only these are sealed, scanned and,
+    on a secret hit, deleted: a file the run did not write is never touched."""
+    folder = Path(run_dir)
+    return [p for p in _bundle_files(folder) if str(p.relative_to(folder)) not in preexisting]
+
+
 def _redact_value(value: Any, secrets: Sequence[Secret]) -> Any:
     if isinstance(value, str):
         return redact(value, secrets)
@@ -762,6 +771,7 @@ def seal_bundle(
     started_at: str | None = None,
     allow_custom_endpoints: bool = False,
     signing_key: Ed25519PrivateKey | None = None,
+    preexisting: Collection[str] = (),
 ) -> Bundle:
     """Seal ``run_dir``: HTML exports, ``evidence.json``, ``SUMMARY.md``, secret scan, ``manifest.json``.
 
@@ -777,6 +787,8 @@ def seal_bundle(
     * started_at - when the run started (ISO 8601 UTC), for the provenance.
     * allow_custom_endpoints - the operator allowed a Cloudflare target on other hosts (recorded, shown).
     * signing_key - signs the provenance (``provenance.dsse.json``); default: ``AIGW_SIGNING_KEY``, else unsigned.
+    * preexisting - files (relative paths) that were in ``run_dir`` before the run: left out of the
+      scan and the manifest, never deleted (see ``own_files``).
 
     Raises ``EvidenceError`` (after sealing, status ``failed``) when a file held a secret value;
     such files are deleted.
@@ -863,7 +875,7 @@ def seal_bundle(
 
     quarantined: list[dict[str, Any]] = []
     write(quarantined)
-    leaks = scan_paths(_bundle_files(folder), known, shapes=False)
+    leaks = scan_paths(own_files(folder, preexisting), known, shapes=False)
     if leaks:
         by_file: dict[str, list[str]] = {}
         for finding in leaks:
@@ -876,7 +888,7 @@ def seal_bundle(
                 doc["status"] = "quarantined"
         write(quarantined)
     manifest = {"run_id": run_id, "algorithm": "sha256",
-                "files": {str(p.relative_to(folder)): _sha256(p) for p in _bundle_files(folder)}}
+                "files": {str(p.relative_to(folder)): _sha256(p) for p in own_files(folder, preexisting)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     verdict = final_status(bool(leaks))
     predicate = {
