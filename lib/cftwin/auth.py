@@ -88,6 +88,9 @@ PERMISSIONS: Final = (
     "ai_gateway:run",
     "secrets_store:read",
     "secrets_store:write",
+    # ASSUMPTION: reading gateway logs on an account with Logs powered by Workers Observability takes the
+    # "Workers Observability" Read permission group (cftwin.observability).
+    "workers_observability:read",
 )
 ALL_PERMISSIONS: Final = frozenset(PERMISSIONS)
 TokenKind = Literal["user", "account"]

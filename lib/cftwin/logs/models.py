@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from cftwin.accounts import FREE_LOGS_PER_ACCOUNT, account_profile
 from cftwin.db import Database, register_schema
 from cftwin.gateways.models import get_gateway
 
@@ -401,17 +402,32 @@ def count_logs(db: Database, account_id: str, gateway_id: str) -> int:
 Strategy = Literal["STOP_INSERTING", "DELETE_OLDEST"]
 
 
-def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Strategy]:
+def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Strategy, int | None]:
+    """The gateway's cap, its strategy, and (free plan) how many logs the whole account may still store.
+
+    Legacy Logs storage (limits.mdx): paid, 10 million per gateway; free, 100,000 across the account's
+    gateways. ``log_management`` lowers the gateway's own cap. An account on Logs powered by Workers
+    Observability has no such caps (ASSUMPTION: Workers Logs' own daily limits are not emulated).
+    """
+    profile = account_profile(db, account_id)
+    if profile.log_system == "observability":
+        return 2**62, "STOP_INSERTING", None
+    free = profile.plan == "free"
+    plan_cap = FREE_LOGS_PER_ACCOUNT if free else DEFAULT_LOG_CAP
+    account_room: int | None = None
+    if free:
+        row = db.query_one("SELECT COALESCE(SUM(stored), 0) FROM log_counts WHERE account_id = ?", (account_id,))
+        account_room = max(0, FREE_LOGS_PER_ACCOUNT - int(row[0] if row is not None else 0))
     gateway = get_gateway(db, account_id, gateway_id)
     if gateway is None:
-        return DEFAULT_LOG_CAP, "STOP_INSERTING"
+        return plan_cap, "STOP_INSERTING", account_room
     cap = gateway.get("log_management")
     strategy = gateway.get("log_management_strategy")
     # ASSUMPTION: a cap without a strategy stops inserting (the default is not documented).
     chosen: Strategy = "DELETE_OLDEST" if strategy == "DELETE_OLDEST" else "STOP_INSERTING"
     if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
-        return DEFAULT_LOG_CAP, chosen
-    return cap, chosen
+        return plan_cap, chosen, account_room
+    return min(cap, plan_cap), chosen, account_room
 
 
 def insert_logs(db: Database, account_id: str, gateway_id: str, rows: Iterable[LogRow]) -> int:
@@ -447,7 +463,7 @@ def _store(
 ) -> int:
     if not records:
         return 0
-    cap, strategy = _log_limit(db, account_id, gateway_id)
+    cap, strategy, account_room = _log_limit(db, account_id, gateway_id)
     created_index = columns.index("created_at")
     id_index = columns.index("id")
     sql = f"INSERT INTO logs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
@@ -457,7 +473,13 @@ def _store(
         ).fetchone()
         stored = int(found[0]) if found is not None else 0
         deleted = 0
-        if stored + len(records) > cap:
+        # The free plan's account-wide room counts as a lower cap for this gateway: what it already holds
+        # plus what the account may still store.
+        if account_room is not None:
+            cap = min(cap, stored + account_room)
+        if cap <= 0:
+            records = []
+        elif stored + len(records) > cap:
             if strategy == "STOP_INSERTING":
                 records = records[: max(0, cap - stored)]
             else:
