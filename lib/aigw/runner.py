@@ -114,6 +114,20 @@ def select_notebooks(folder: Path, spec: str | None, target: str) -> list[Path]:
     return sorted(chosen)
 
 
+def _with_account(seed: Any, account: Mapping[str, str]) -> Any:
+    """The rehearsal seed with the plan and log system asked for (``--twin-plan``, ``--twin-log-system``)."""
+    import dataclasses
+
+    from cftwin.accounts import created_at_for
+
+    changes: dict[str, str] = {}
+    if "plan" in account:
+        changes["plan"] = account["plan"]
+    if "log_system" in account:
+        changes["created_at"] = created_at_for(account["log_system"])  # type: ignore[arg-type]
+    return dataclasses.replace(seed, **changes) if changes else seed
+
+
 def check_run_folder(run_dir: Path, *, twin_state: str | None = None) -> None:
     """The run folder must be new or empty: sealing lists, scans and (on a secret hit) deletes what the
     run wrote there, so a user's files or an earlier run's must not be in it. Checked before anything runs."""
@@ -516,6 +530,7 @@ def run_notebooks(
     env_file: Path | None = None,
     faults: str | None = None,
     twin_state: str | None = None,
+    twin_account: Mapping[str, str] | None = None,
     root: Path | None = None,
     allow_custom_endpoints: bool = False,
     signing_key: Path | None = None,
@@ -529,6 +544,7 @@ def run_notebooks(
     with _stop_signals() as stop:
         return _run_notebooks(notebooks, target=target, run_dir=run_dir, parameters=parameters,
                               env_file=env_file, faults=faults, twin_state=twin_state, root=root, stop=stop,
+                              twin_account=twin_account or {},
                               allow_custom_endpoints=allow_custom_endpoints, signing_key=signing_key)
 
 
@@ -541,6 +557,7 @@ def _run_notebooks(
     env_file: Path | None,
     faults: str | None,
     twin_state: str | None,
+    twin_account: Mapping[str, str],
     root: Path | None,
     stop: _StopSignals,
     allow_custom_endpoints: bool,
@@ -550,6 +567,9 @@ def _run_notebooks(
         raise ConfigError(f"--target {target!r} is not a target", hint="Use twin or cloudflare")
     if faults and target != "twin":
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
+    if twin_account and target != "twin":
+        raise ConfigError("--twin-plan and --twin-log-system work only with --target twin",
+                          hint="A Cloudflare account's plan and log system are its own: drop them")
     if allow_custom_endpoints and target != "cloudflare":
         raise ConfigError("--allow-custom-endpoints works only with --target cloudflare",
                           hint="A twin run talks to loopback only: drop --allow-custom-endpoints")
@@ -600,6 +620,7 @@ def _run_notebooks(
             # The twin reads the file with the environment over it: without the environment's settings.
             with _environment({}, drop=hidden):
                 seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+            seed = _with_account(seed, twin_account)
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
         # Before the twin starts: a bad -p is one line, with nothing started.
@@ -776,6 +797,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             result = run_notebooks(
                 notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
                 faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
+                twin_account={k: v for k in ("plan", "log_system")
+                              if (v := getattr(args, f"twin_{k}", None)) is not None},
                 allow_custom_endpoints=bool(getattr(args, "allow_custom_endpoints", False)),
                 signing_key=getattr(args, "signing_key", None),
             )
