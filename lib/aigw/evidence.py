@@ -526,6 +526,17 @@ class Bundle:
         return "\n".join(lines)
 
 
+def _target_words(evidence_doc: Mapping[str, Any]) -> str:
+    """What the target means, as far as the recorded hosts show it (a label alone proves nothing)."""
+    shown = evidence_doc.get("hosts_target")
+    if evidence_doc["target"] == "twin":
+        return " (local twin: emulated Cloudflare, nothing left the machine)" if shown in {"twin", "none", None} \
+            else f" (but requests went to {shown} hosts)"
+    if shown == "cloudflare":
+        return " (real Cloudflare)"
+    return f" (not Cloudflare's hosts: {shown}; see where the requests went)"
+
+
 def _hosts_markdown(evidence_doc: Mapping[str, Any]) -> str:
     from aigw.hosts import hosts_line
 
@@ -543,8 +554,7 @@ def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criter
         f"# Evidence — run `{evidence_doc['run_id']}`",
         "",
         f"* **Status:** {evidence_doc['status']}",
-        f"* **Target:** {evidence_doc['target']}" + (" (local twin: emulated Cloudflare, nothing left the machine)"
-                                                     if evidence_doc["target"] == "twin" else " (real Cloudflare)"),
+        f"* **Target:** {evidence_doc['target']}" + _target_words(evidence_doc),
         f"* **Requests went to:** {_hosts_markdown(evidence_doc)}",
         f"* **Account:** `{evidence_doc.get('account_id') or '-'}` · "
         f"**Gateway:** `{evidence_doc.get('gateway_id') or '-'}`",
@@ -695,7 +705,7 @@ def seal_bundle(
         return doc
 
     quarantined: list[dict[str, Any]] = []
-    write(quarantined)
+    written = write(quarantined)
     leaks = scan_paths(_bundle_files(folder), known, shapes=False)
     if leaks:
         by_file: dict[str, list[str]] = {}
@@ -707,14 +717,15 @@ def seal_bundle(
         for doc in notebook_docs:
             if any(q["file"] in {doc["file"], doc["html"]} for q in quarantined):
                 doc["status"] = "quarantined"
-        write(quarantined)
+        written = write(quarantined)
     manifest = {"run_id": run_id, "algorithm": "sha256",
                 "files": {str(p.relative_to(folder)): _sha256(p) for p in _bundle_files(folder)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     predicate = {
         "run_id": run_id,
         "target": target,
-        "status": final_status(bool(leaks)),
+        # What evidence.json says, so that the two cannot disagree however the status is derived.
+        "status": written["status"],
         "started_at": started_at,
         "finished_at": _now(),
         "git_commit": commit,
