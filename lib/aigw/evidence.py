@@ -415,7 +415,7 @@ def export_html(notebook: str | os.PathLike[str] | Any, destination: Path, *, ti
 
 MANIFEST: Final = "manifest.json"
 _TOOLS: Final = ("aigw-runbook", "papermill", "nbclient", "nbconvert", "nbformat", "ipykernel", "jupyter_client",
-                 "httpx", "cloudflare", "starlette", "uvicorn")
+                 "httpx", "cloudflare", "starlette", "uvicorn", "cryptography")
 
 
 def run_html_path(folder: Path, notebook: str | os.PathLike[str]) -> Path:

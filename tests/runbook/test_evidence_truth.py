@@ -136,6 +136,17 @@ def test_git_dirty_counts_untracked_code_but_not_outputs(tmp_path: Path) -> None
     assert evidence._git_dirty(tmp_path) is True
 
 
+def test_twin_state_files_are_created_0600(tmp_path: Path) -> None:
+    from cftwin.db import Database
+
+    db = Database(str(tmp_path / "state.sqlite"))
+    db.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+    db.execute("INSERT INTO probe VALUES (1)")
+    made = sorted(tmp_path.glob("state.sqlite*"))
+    assert made and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in made), made
+    db.close()
+
+
 def test_keygen_writes_a_private_key_0600_never_overwrites_and_never_under_outputs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = tmp_path / "keys" / "k.pem"
