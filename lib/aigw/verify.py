@@ -129,10 +129,18 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
         if path.name not in names:
             raise _fail(f"{path.name} is in the bundle but not in evidence.json")
     recorded = [c for c in doc.get("checks") or [] if isinstance(c, Mapping)]
+    stems = {str(n.get("name")) for n in listed}
+    stray = sorted({str(c.get("notebook")) for c in recorded if c.get("notebook") is not None} - stems)
+    if stray:
+        raise _fail(f"evidence.json lists checks of {', '.join(stray)}, which is not among its notebooks")
     checks: list[Check] = []
     for entry in listed:
         stem, status = str(entry.get("name")), str(entry.get("status"))
         if status == "quarantined":
+            # The file held a secret and was deleted at sealing: its checks can only be taken as listed.
+            if (folder / str(entry.get("file"))).exists():
+                raise _fail(f"evidence.json says {stem} was quarantined, but its file is in the bundle")
+            checks += [_as_check(c) for c in recorded if c.get("notebook") == stem]
             continue
         path = folder / str(entry.get("file"))
         nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
@@ -159,12 +167,20 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
     return checks
 
 
-def _criteria(doc: Mapping[str, Any], checks: Sequence[Any]) -> None:
-    from aigw.evidence import Check, summarize_criteria
+def _as_check(entry: Mapping[str, Any]) -> Any:
+    """A check as evidence.json lists it (an unknown status counts as a failure, as ``read_checks`` does)."""
+    from aigw.evidence import Check, Status
 
-    repository = [Check(c.get("criterion"), str(c.get("check")), c["status"] if c.get("status") in ("pass", "skip")
-                        else "fail", str(c.get("detail", "")), str(c.get("time", "")))
-                  for c in doc.get("checks") or [] if isinstance(c, Mapping) and c.get("notebook") is None]
+    status: Status = "pass" if entry.get("status") == "pass" else "skip" if entry.get("status") == "skip" else "fail"
+    notebook = entry.get("notebook")
+    return Check(entry.get("criterion"), str(entry.get("check")), status, str(entry.get("detail", "")),
+                 str(entry.get("time", "")), str(notebook) if notebook is not None else None, entry.get("cell"))
+
+
+def _criteria(doc: Mapping[str, Any], checks: Sequence[Any]) -> None:
+    from aigw.evidence import summarize_criteria
+
+    repository = [_as_check(c) for c in doc.get("checks") or [] if isinstance(c, Mapping) and c.get("notebook") is None]
     derived = {c.number: c.status for c in summarize_criteria([*checks, *repository])}
     claimed = {c.get("number"): c.get("status") for c in doc.get("criteria") or [] if isinstance(c, Mapping)}
     for number, status in derived.items():

@@ -399,3 +399,27 @@ def test_a_twin_run_with_env_file_never_reads_a_dev_vars_found_upwards(tmp_path:
     assert "OPENAI_API_KEY is not set" in done.stdout
     for path in [*out.rglob("*"), *tmp_path.glob("state.sqlite*")]:
         assert canary.encode() not in path.read_bytes(), path
+
+
+def test_a_quarantined_notebook_still_verifies_from_the_checks_listed(tmp_path: Path) -> None:
+    from aigw.config import Secret
+
+    run = tmp_path / "run"
+    run.mkdir()
+    _failed_check_notebook(run / "01_demo.ipynb")
+    leaky = nbformat.v4.new_notebook()
+    leaked = "sk-" + base64.b32encode(os.urandom(25)).decode().lower()
+    cell = nbformat.v4.new_code_cell("evidence.record_all(result)")
+    payload = {"criterion": 3, "check": "unified endpoint", "status": "pass", "detail": "200", "time": "t"}
+    cell.outputs = [nbformat.v4.new_output("display_data", data={CHECK_MIMETYPE: payload, "text/plain": "x"}),
+                    nbformat.v4.new_output("stream", name="stdout", text=f"key {leaked}\n")]
+    leaky.cells = [cell]
+    nbformat.write(leaky, run / "02_leaky.ipynb")
+    with pytest.raises(EvidenceError, match="02_leaky"):
+        evidence.seal_bundle(run, run_id="run", target="twin", settings=None, parameters={},
+                             notebooks=[run / "01_demo.ipynb", run / "02_leaky.ipynb"], status="failed", root=REPO,
+                             secrets=[Secret(leaked, "OPENAI_API_KEY")])
+    assert not (run / "02_leaky.ipynb").exists()
+    doc = json.loads((run / "evidence.json").read_text())
+    assert {c["number"]: c["status"] for c in doc["criteria"]}[3] == "pass"
+    verify_evidence(run)
