@@ -423,3 +423,17 @@ def test_a_quarantined_notebook_still_verifies_from_the_checks_listed(tmp_path: 
     doc = json.loads((run / "evidence.json").read_text())
     assert {c["number"]: c["status"] for c in doc["criteria"]}[3] == "pass"
     verify_evidence(run)
+
+
+def test_an_unreadable_signing_key_is_one_line_before_anything_runs(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    assert main(["run", "--target", "twin", "--notebooks", "01", "--out", str(out),
+                 "--signing-key", str(tmp_path / "no-such.pem")]) == 1
+    err = capsys.readouterr().err
+    assert "signing key" in err and "cannot be read" in err and not out.exists()
+    not_a_key = tmp_path / "bad.pem"
+    not_a_key.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    assert main(["run", "--target", "twin", "--notebooks", "01", "--out", str(out),
+                 "--signing-key", str(not_a_key)]) == 1
+    assert "is not an unencrypted PEM private key" in capsys.readouterr().err and not out.exists()
