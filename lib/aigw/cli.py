@@ -1,11 +1,14 @@
 """`aigw`: argument parsing only. Each command calls one library function.
 
 Errors that aigw raises on purpose print as one line and exit 1; a traceback only with ``--debug``.
+``aigw run`` exits 0 only for a ``passed`` / ``rehearsal-passed`` bundle, 3 for an ``incomplete`` one
+(``aigw.runner.EXIT_CODES``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="execute the runbook notebooks with papermill into a run folder")
+    run = commands.add_parser(
+        "run", help="execute the runbook notebooks with papermill into a run folder",
+        description="Execute the runbook notebooks into a sealed run folder. Status and exit code: passed "
+                    "(Cloudflare) or rehearsal-passed (twin): 0; failed: 1; incomplete (a criterion not run, "
+                    "skipped or missing a provider): 3.")
     run.add_argument("--target", choices=["twin", "cloudflare"], default=None,
                      help="default: cloudflare when .dev.vars or the environment holds real credentials, else twin")
     run.add_argument("--env-file", type=Path, default=None, help="settings file (default: .dev.vars upwards)")
@@ -108,9 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"aigw: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("aigw: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        # The runner's RunInterrupted says which signal; a bare KeyboardInterrupt is Ctrl-C.
+        signum = int(getattr(stop, "signum", signal.SIGINT))
+        print("aigw: interrupted" if signum == signal.SIGINT else f"aigw: stopped by {signal.Signals(signum).name}",
+              file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ import contextlib
 import datetime as dt
 import os
 import secrets as _random
+import signal
 import subprocess
 import sys
 import time
@@ -97,11 +98,13 @@ from aigw.config import (
     Settings,
     find_env_file,
     load_settings,
+    masked,
     read_env,
     validate_account_id,
 )
 from aigw.errors import ConfigError
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, count_url, endpoint_hosts, host_kind
+from aigw.notebook_errors import show_errors_as_one_line
 
 if TYPE_CHECKING:
     from aigw.cloudflare import CloudflareClient
@@ -114,6 +117,7 @@ __all__ = [
     "can_ask_user",
     "ensure_background_twin",
     "has_real_credentials",
+    "is_twin_process",
     "open_session",
     "project_root",
     "twin_environ",
@@ -192,6 +196,23 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def is_twin_process(pid: int, port: int) -> bool:
+    """True when ``pid`` is a twin serving ``port``: its command line (``/proc/PID/cmdline``) runs
+    ``cftwin serve`` with ``--port PORT``. A pid file outlives its process, and by now the number may
+    be anyone's: only a process that passes this check is ever signalled."""
+    if pid <= 1:  # 0, -1 and 1 would signal the process group, every process, init
+        return False
+    try:
+        words = [w.decode(errors="replace") for w in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        # ASSUMPTION: without /proc (not Linux) or once the process is gone, nothing can be told: no signal.
+        return False
+    cftwin = any(w == "cftwin" or w.endswith("/cftwin") for w in words)
+    ports = {words[i + 1] for i, w in enumerate(words[:-1]) if w == "--port"}
+    ports |= {w.removeprefix("--port=") for w in words if w.startswith("--port=")}
+    return cftwin and "serve" in words and str(port) in ports
+
+
 def _seed_environ(env_file_values: Mapping[str, str], seed_file: Path) -> dict[str, str]:
     """The twin's seed: kept values, generated where missing, ``.dev.vars`` values over them."""
     from cftwin.seed import generated_seed
@@ -224,13 +245,21 @@ def ensure_background_twin(env_file_values: Mapping[str, str] | None = None) -> 
     alive = _twin_alive(base_url)
     if alive and changed and pid_file.is_file():
         # ASSUMPTION: a twin we started (pid recorded) may be restarted to pick up a new seed; one
-        # started by hand is left alone and keeps its own seed.
-        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-            os.kill(int(pid_file.read_text().strip()), 15)
-        deadline = time.monotonic() + 10
-        while _twin_alive(base_url) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        alive = _twin_alive(base_url)
+        # started by hand is left alone and keeps its own seed. A pid that is not that twin (stale file,
+        # number reused) is never signalled: the file is dropped and the twin left as one started by hand.
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if is_twin_process(pid, port):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _twin_alive(base_url) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            alive = _twin_alive(base_url)
+        else:
+            pid_file.unlink(missing_ok=True)
     if not alive:
         ready = folder / f"twin.ready.{_random.token_hex(4)}"
         log = open(folder / "twin.log", "ab")  # noqa: SIM115 - handed to the detached process
@@ -368,11 +397,12 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     * run_id - the run's id (``aigw run`` passes it); empty/None: ``$AIGW_RUN_ID`` or ``interactive-<UTC>``.
     * run_dir - where evidence goes (created); empty/None: ``$AIGW_RUN_DIR`` or ``outputs/<run_id>``.
     """
+    show_errors_as_one_line()
     here = Path.cwd()
     env_file, search = chosen_env_file(here)
     requested = os.environ.get("AIGW_TARGET", "").strip().lower()
     if requested and requested not in TARGETS:
-        raise ConfigError(f"AIGW_TARGET {requested!r} is not a target", hint="Use twin or cloudflare")
+        raise ConfigError(f"AIGW_TARGET {masked(requested)} is not a target", hint="Use twin or cloudflare")
     merged = read_env(env_file)
     if requested:
         target: Target = "twin" if requested == "twin" else "cloudflare"

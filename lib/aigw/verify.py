@@ -33,7 +33,8 @@ __all__ = ["Verified", "verify_evidence"]
 
 _PASSING: Final = frozenset({"passed", "rehearsal-passed"})
 _CHECK_FAILED: Final = re.compile(r"^(?:criterion \d+ )?check failed: (?P<rest>.*)$", re.S)
-_SUMMARY_STATUS: Final = re.compile(r"\*\*Status:\*\*\s*([A-Za-z-]+)")
+# SUMMARY.md's status line: "**Status: REHEARSAL-PASSED** (...)" (the word upper-cased for the reader).
+_SUMMARY_STATUS: Final = re.compile(r"\*\*Status:\s*([A-Za-z-]+)\*\*")
 _SUMMARY_ROW: Final = re.compile(r"^\|\s*(\d)\s*\|[^|]*\|([^|]*)\|", re.M)
 _SUMMARY_CHECK: Final = re.compile(r"^\* .*?\*\*(PASS|FAIL|SKIP)\*\*", re.M)
 
@@ -211,6 +212,16 @@ def _hosts(folder: Path, doc: Mapping[str, Any], predicate: Mapping[str, Any]) -
     allowed = bool(doc.get("allow_custom_endpoints"))
     if allowed != bool(predicate.get("allow_custom_endpoints")):
         raise _fail("evidence.json and the provenance differ on --allow-custom-endpoints")
+    production = bool(doc.get("production_evidence"))
+    if production != bool(predicate.get("production_evidence", production)):
+        raise _fail("evidence.json and the provenance differ on production_evidence")
+    if production and (target != "cloudflare" or shown != "cloudflare"):
+        raise _fail(f"evidence.json claims production evidence, but the run's requests went to {shown} hosts "
+                    f"({', '.join(hosts) or 'none'})",
+                    hint="Only requests to Cloudflare's hosts are production evidence")
+    if doc.get("status") == "passed" and not production:
+        raise _fail("evidence.json says passed (production), but the bundle is not production evidence",
+                    hint="A rehearsal's best status is rehearsal-passed")
     if target == "twin" and shown not in {"twin", "none"}:
         raise _fail(f"target twin, but the run's requests went to {shown} hosts ({', '.join(hosts)})",
                     hint="A rehearsal talks to loopback only; this bundle is not a rehearsal")
@@ -227,7 +238,7 @@ def _summary(folder: Path, doc: Mapping[str, Any]) -> None:
     except OSError:
         raise _fail("SUMMARY.md is missing") from None
     status = _SUMMARY_STATUS.search(text)
-    if status is None or status.group(1) != doc.get("status"):
+    if status is None or status.group(1).lower() != doc.get("status"):
         raise _fail(f"SUMMARY.md says status {status.group(1) if status else 'nothing'}, "
                     f"evidence.json {doc.get('status')}")
     rows = {int(m.group(1)): m.group(2) for m in _SUMMARY_ROW.finditer(text)}

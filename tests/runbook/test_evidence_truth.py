@@ -23,6 +23,7 @@ from aigw.cli import main
 from aigw.config import VARIABLES, Settings
 from aigw.errors import ConfigError, EvidenceError
 from aigw.evidence import CHECK_MIMETYPE
+from aigw.runner import EXIT_INCOMPLETE
 from aigw.verify import verify_evidence
 from cftwin.seed import TwinSeed, generated_seed
 
@@ -175,10 +176,11 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     run = base / "run"
     done = _aigw("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", str(state),
                  "--notebooks", "01", "--out", str(run), AIGW_SIGNING_KEY=pem)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # 01 alone leaves criteria 2-5 not run: an incomplete bundle (exit 3), sealed and verifiable all the same.
+    assert done.returncode == EXIT_INCOMPLETE, done.stderr[-3000:]
     unsigned = base / "unsigned"
     assert _aigw("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", str(state),
-                 "--notebooks", "01", "--out", str(unsigned)).returncode == 0
+                 "--notebooks", "01", "--out", str(unsigned)).returncode == EXIT_INCOMPLETE
     return {"base": base, "run": run, "unsigned": unsigned, "pair": pair, "other": other, "pem": pem,
             "state": state, "seed": seed}
 
@@ -303,9 +305,10 @@ def test_evidence_or_summary_that_contradicts_the_notebook_fails_even_when_rehas
     summary = tmp_path / "summary"
     shutil.copytree(signed["unsigned"], summary)
     text = (summary / "SUMMARY.md").read_text()
-    (summary / "SUMMARY.md").write_text(text.replace("**Status:** incomplete", "**Status:** passed"))
+    assert "**Status: INCOMPLETE**" in text
+    (summary / "SUMMARY.md").write_text(text.replace("**Status: INCOMPLETE**", "**Status: REHEARSAL-PASSED**"))
     rehash(summary)
-    with pytest.raises(EvidenceError, match=r"SUMMARY\.md says status passed, evidence\.json incomplete"):
+    with pytest.raises(EvidenceError, match=r"SUMMARY\.md says status REHEARSAL-PASSED, evidence\.json incomplete"):
         verify_evidence(summary)
 
     notebook = tmp_path / "notebook"
@@ -366,9 +369,11 @@ def test_allowed_custom_endpoints_are_recorded_and_shown(twin, tmp_path: Path) -
     out = tmp_path / "custom"
     done = _aigw("run", "--target", "cloudflare", "--allow-custom-endpoints", "--env-file", str(env_file),
                  "--notebooks", "01", "--out", str(out))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == EXIT_INCOMPLETE, done.stderr[-3000:]
     doc = json.loads((out / "evidence.json").read_text())
     assert doc["target"] == "cloudflare" and doc["allow_custom_endpoints"] is True and doc["hosts_target"] == "twin"
+    # Requests that went to the twin are no production evidence, whatever the label.
+    assert doc["production_evidence"] is False
     summary = (out / "SUMMARY.md").read_text()
     assert "**custom endpoints allowed**" in summary and "(not Cloudflare's hosts: twin;" in summary
     shown = verify_evidence(out)
@@ -421,7 +426,8 @@ def test_a_quarantined_notebook_still_verifies_from_the_checks_listed(tmp_path: 
                              secrets=[Secret(leaked, "OPENAI_API_KEY")])
     assert not (run / "02_leaky.ipynb").exists()
     doc = json.loads((run / "evidence.json").read_text())
-    assert {c["number"]: c["status"] for c in doc["criteria"]}[3] == "pass"
+    # The deleted notebook's check still speaks to criterion 3 (one provider of three: incomplete, not "not run").
+    assert {c["number"]: c["status"] for c in doc["criteria"]}[3] == "incomplete"
     verify_evidence(run)
 
 
