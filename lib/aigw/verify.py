@@ -16,6 +16,7 @@ In order, each failure one line (``EvidenceError``) naming what is wrong:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -105,7 +106,8 @@ def _load_json(folder: Path, name: str) -> dict[str, Any]:
 
 
 def _check_key(check: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (check.get("criterion"), check.get("check"), check.get("status"), check.get("detail"), check.get("cell"))
+    return (check.get("criterion"), check.get("check"), check.get("status"), check.get("detail"), check.get("cell"),
+            check.get("subject"))
 
 
 def _failed_checks_raised(nb: Any) -> list[tuple[int, str]]:
@@ -164,7 +166,7 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
             if named and not any(c.status == "fail" for c in named):
                 raise _fail(f"{stem} cell {cell} stopped on a failed check {named[0].check!r}, which the "
                             f"notebook's output records as {named[0].status}")
-        checks += [Check(c.criterion, c.check, c.status, c.detail, c.time, stem, c.cell) for c in mine]
+        checks += [dataclasses.replace(c, notebook=stem) for c in mine]
     return checks
 
 
@@ -174,8 +176,10 @@ def _as_check(entry: Mapping[str, Any]) -> Any:
 
     status: Status = "pass" if entry.get("status") == "pass" else "skip" if entry.get("status") == "skip" else "fail"
     notebook = entry.get("notebook")
+    subject = entry.get("subject")
     return Check(entry.get("criterion"), str(entry.get("check")), status, str(entry.get("detail", "")),
-                 str(entry.get("time", "")), str(notebook) if notebook is not None else None, entry.get("cell"))
+                 str(entry.get("time", "")), str(notebook) if notebook is not None else None, entry.get("cell"),
+                 subject=str(subject) if subject is not None else None)
 
 
 def _criteria(doc: Mapping[str, Any], checks: Sequence[Any]) -> None:
