@@ -592,9 +592,10 @@ def _run_notebooks(
 
         # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
         gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
-        if env_file is not None and file_env.get("CLOUDFLARE_ACCOUNT_ID"):
+        in_file = read_env(env_file, environ={}) if env_file is not None else {}
+        if in_file.get("CLOUDFLARE_ACCOUNT_ID"):
             # The runbook's own rule and message first: the twin's seeding has its own, in its own words.
-            validate_account_id(file_env["CLOUDFLARE_ACCOUNT_ID"])
+            validate_account_id(in_file["CLOUDFLARE_ACCOUNT_ID"])
         hidden = (*hidden, *VARIABLES, "AIGW_ENV_FILE")
         try:
             # The twin reads the file with the environment over it: without the environment's settings.

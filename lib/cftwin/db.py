@@ -7,6 +7,7 @@ committed before the HTTP answer is sent.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -39,6 +40,16 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
+def _create_private(path: str) -> None:
+    """Create the state file with mode 0600 before SQLite does (it would use 0644): it holds provider keys
+    and tokens. SQLite gives its -wal and -shm files the database file's mode. An existing file is left as
+    it is; a folder that does not exist is left to SQLite's own error."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return
+
+
 class Database:
     """A thread-safe SQLite connection with the registered schemas applied.
 
@@ -48,6 +59,8 @@ class Database:
 
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
+        if path != ":memory:" and not path.startswith("file:"):
+            _create_private(path)
         # The twin's HTTP server and its admin share one connection; the lock serialises them.
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
