@@ -88,10 +88,10 @@ def test_a_full_store_is_a_quota_error_and_a_duplicate_secret_a_conflict(cf: Clo
 
 
 def test_unknown_account_is_not_found(twin: Any) -> None:
-    with CloudflareClient(base_url=twin.server.api_base_url, account_id="e" * 32, retry=FAST,
-                          api_token=Secret(twin.seed.api_token), budget=RequestBudget(100, 1.0)) as stranger:
-        with pytest.raises(NotFoundError, match="code 7003: Could not route to"):
-            stranger.list_gateways()
+    stranger = CloudflareClient(base_url=twin.server.api_base_url, account_id="e" * 32, retry=FAST,
+                                api_token=Secret(twin.seed.api_token), budget=RequestBudget(100, 1.0))
+    with stranger, pytest.raises(NotFoundError, match="code 7003: Could not route to"):
+        stranger.list_gateways()
 
 
 def test_gateway_lifecycle(cf: CloudflareClient, twin: Any) -> None:
