@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -58,6 +59,10 @@ class Database:
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._closed = False
+        #: Derived values a service keeps for this database (e.g. the logs' query cache), keyed by the
+        #: service: state of the twin's, held here rather than in a module global.
+        self.memo: dict[str, Any] = {}
+        self._version = 0
         self.apply_schemas()
         _OPEN.add(self)
 
@@ -95,6 +100,14 @@ class Database:
                 self._conn.execute(f"RELEASE {name}" if nested else "COMMIT")
             finally:
                 self._depth -= 1
+
+    def next_version(self) -> int:
+        """A version number unique in this database and larger than any an earlier process wrote to it
+        (nanoseconds of the clock, at least one more than the last): a cache entry made for one state can
+        never be taken for another."""
+        with self._lock:
+            self._version = max(self._version + 1, time.time_ns())
+            return self._version
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
