@@ -45,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.envelope import (
     CODE_AUTH,
     CODE_INVALID_TOKEN,
@@ -93,9 +93,8 @@ ALL_PERMISSIONS: Final = frozenset(PERMISSIONS)
 TokenKind = Literal["user", "account"]
 TOKEN_KINDS: Final = ("user", "account")
 
-register_schema(
-    "auth",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS accounts (
         id TEXT PRIMARY KEY,
         gateway_limit INTEGER,
@@ -111,8 +110,7 @@ register_schema(
         owner TEXT NOT NULL DEFAULT '',
         created_at TEXT NOT NULL
     );
-    """,
-)
+    """
 
 
 @dataclass(frozen=True)

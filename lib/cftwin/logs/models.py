@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.gateways.models import get_gateway
 
 __all__ = [
@@ -55,9 +55,8 @@ HEAD_LIMIT: Final = 4096
 # ASSUMPTION: without ``log_management`` the plan limit (10 million per gateway) applies, with STOP_INSERTING.
 DEFAULT_LOG_CAP: Final = 10_000_000
 
-register_schema(
-    "logs",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS logs (
         seq                    INTEGER PRIMARY KEY,
         id                     TEXT NOT NULL UNIQUE,
@@ -108,8 +107,7 @@ register_schema(
         version    INTEGER NOT NULL,
         PRIMARY KEY (account_id, gateway_id)
     ) WITHOUT ROWID;
-    """,
-)
+    """
 
 
 # --- ids and timestamps -------------------------------------------------------------------------
