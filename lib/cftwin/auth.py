@@ -350,6 +350,9 @@ async def verify_user_token(request: Request) -> Response:
 
 async def verify_account_token(request: Request) -> Response:
     token = _verify_token(request)
+    account_id = request.path_params["account_id"]
+    if account_id not in token.account_ids and not account_exists(_context(request).db, account_id):
+        raise unknown_account(request.url.path)
     # ASSUMPTION: only the account's own tokens verify here; a user token, or another account's token,
     # is not one of them (401 / 1000).
     if token.kind != "account" or token.owner != f"account:{request.path_params['account_id']}":
