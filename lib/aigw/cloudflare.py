@@ -61,6 +61,7 @@ from aigw.errors import (
     TransportError,
     ValidationError,
 )
+from aigw.hosts import EVENT_HOOKS
 
 __all__ = [
     "GATEWAY_DEFAULTS",
@@ -810,6 +811,7 @@ class CloudflareClient:
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "aigw-runbook"},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            event_hooks=dict(EVENT_HOOKS),
         )
 
     @classmethod

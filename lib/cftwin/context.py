@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from cftwin.auth import ApiBudget
 from cftwin.dataplane.ratelimit import RateLimiter
 from cftwin.db import Database
+from cftwin.timing import REALISTIC_DELAYS
 
 if TYPE_CHECKING:
     from cftwin.faults import FaultInjector
@@ -37,6 +38,13 @@ class TwinOptions:
     #: Where the gateway data plane of this twin is reached (``http://host:port/v1``); the control
     #: plane answers it from ``GET .../url/{provider}``. Set by the server once it knows its port.
     gateway_base_url: str = ""
+    #: Time on Cloudflare (``cftwin.timing``): a log reaches the logs API, a cached response becomes
+    #: readable, a new secret turns from ``pending`` to ``active``, that many seconds later. The
+    #: defaults are the realistic ones a rehearsal meets (ASSUMPTION: the durations, see
+    #: ``cftwin.timing``); ``NO_DELAYS`` turns them off.
+    log_delay_s: float = REALISTIC_DELAYS["log_delay_s"]
+    cache_write_delay_s: float = REALISTIC_DELAYS["cache_write_delay_s"]
+    secret_pending_s: float = REALISTIC_DELAYS["secret_pending_s"]
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` (field name -> value), checking names and types; ValueError otherwise."""

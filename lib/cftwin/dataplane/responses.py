@@ -309,7 +309,8 @@ async def gateway_endpoint(request: Request) -> Response:
     request_key = bearer_value(headers.get("authorization")) if target.compat else provider.request_key(headers, query)
     # Only provider-native endpoints honour cf-aig-byok-alias; the compat endpoint uses the default key.
     choice = resolve_key(db, account_id, gateway, target.slug, request_key,
-                         None if target.compat else options.byok_alias)
+                         None if target.compat else options.byok_alias,
+                         secret_pending_s=ctx.options.secret_pending_s)
     if isinstance(choice, KeyRefusal):
         return await _finish(flow, refusal=gateway_error(choice.status, choice.code, choice.message, extended=True))
 
@@ -348,7 +349,8 @@ async def gateway_endpoint(request: Request) -> Response:
     if cache_key is not None and not options.skip_cache and result.status == 200 and not result.streamed:
         gateway_cache.cache_put(db, cache_key, account_id, gateway_id, gateway_cache.CachedResponse(
             result.status, result.content_type, result.body, target.slug, result.model or target.model,
-            result.tokens_in, result.tokens_out), options.cache_ttl_s)
+            result.tokens_in, result.tokens_out), options.cache_ttl_s,
+            readable_after_s=flow.ctx.options.cache_write_delay_s)
     return await _finish(flow, result=result)
 
 
@@ -396,7 +398,7 @@ async def _finish(
             authentication=bool(flow.gateway.get("authentication")),
             wholesale=False,
             compatibility_mode=target.path.startswith("compat/"),
-        ))
+        ), delay_s=flow.ctx.options.log_delay_s)
         flow.headers["cf-aig-log-id"] = flow.log_id
     if refusal is not None:
         refusal.headers.update(flow.headers)
@@ -485,7 +487,7 @@ async def universal_endpoint(request: Request) -> Response:
             outcome = target.refusal
             continue
         choice = resolve_key(ctx.db, account_id, gateway, target.slug, target.provider.request_key(step_headers, {}),
-                             None)
+                             None, secret_pending_s=ctx.options.secret_pending_s)
         if isinstance(choice, KeyRefusal):
             outcome = gateway_error(choice.status, choice.code, choice.message, extended=True)
             continue

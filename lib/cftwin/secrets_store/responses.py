@@ -27,6 +27,7 @@ from cftwin.envelope import (
     validation_error,
 )
 from cftwin.secrets_store import models
+from cftwin.timing import with_secret_status
 from cftwin.validation import choice_param, parse_bool_param, parse_page_params, secret_value
 
 __all__ = ["check_secret_quota", "routes"]
@@ -185,7 +186,7 @@ async def create_secrets(request: Request) -> Response:
                 raise secrets_refused("secret_name_already_exists", f"a secret named '{name}' is in this store")
         check_secret_quota(context, account_id, len(items))
         created = models.create_secrets(context.db, account_id, store_id, items)
-    return ok(created)
+    return ok([_shown(context, s) for s in created])
 
 
 async def list_secrets(request: Request) -> Response:
@@ -206,7 +207,12 @@ async def list_secrets(request: Request) -> Response:
         order=order, direction=direction,
     )
     chunk, info = page_slice(found, page, per_page)
-    return ok(chunk, info)
+    return ok([_shown(context, s) for s in chunk], info)
+
+
+def _shown(context: TwinContext, secret: dict[str, Any]) -> dict[str, Any]:
+    # A new secret reads "pending" for a moment (TwinOptions.secret_pending_s, cftwin.timing).
+    return with_secret_status(secret, context.options.secret_pending_s)
 
 
 def _existing_secret(context: TwinContext, account_id: str, store_id: str, secret_id: str) -> dict[str, Any]:
@@ -225,7 +231,8 @@ async def get_secret(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "secrets_store:read")
     params = request.path_params
-    return ok(_existing_secret(_context(request), account_id, params["store_id"], params["secret_id"]))
+    context = _context(request)
+    return ok(_shown(context, _existing_secret(context, account_id, params["store_id"], params["secret_id"])))
 
 
 async def edit_secret(request: Request) -> Response:
@@ -244,7 +251,7 @@ async def edit_secret(request: Request) -> Response:
         )
     if updated is None:
         raise _secret_not_found(secret_id)
-    return ok(updated)
+    return ok(_shown(context, updated))
 
 
 async def delete_secret(request: Request) -> Response:
