@@ -584,6 +584,9 @@ def _run_notebooks(
         if any(not any(word in nb.stem for word in _GATEWAY_TOKEN_ONLY) for nb in notebooks):
             settings.require_api_token()
         settings.require_gateway_token()
+        if (warning := settings.gateway_token_warning()) is not None:
+            # Whether the API token holds Run cannot be read from Cloudflare: said once, not refused.
+            _progress(f"note: {warning}")
         file_env = read_env(found)
         _check_parameters(parameters, declared, [*settings.secrets(), *secrets_from_environ(file_env)])
     else:
@@ -603,6 +606,15 @@ def _run_notebooks(
                 seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
+        if seed.aig_token is None:
+            # The twin gives CLOUDFLARE_API_TOKEN what .dev.vars.example asks for it, not Run: the rehearsal
+            # would fail at the first probe (401 / 2009), as the real run would. Said now, in one line.
+            raise ConfigError(
+                f"CF_AIG_TOKEN is not set in {env_file}: the gateway would get CLOUDFLARE_API_TOKEN, which holds "
+                "AI Gateway Read, Write and Secrets Store Write but not Run, so every probe would answer 401 / code "
+                "2009",
+                hint="Put a token with AI Gateway Run in CF_AIG_TOKEN (the API token's own value if it holds Run too)",
+            )
         # Before the twin starts: a bad -p is one line, with nothing started.
         _check_parameters(parameters, declared, secrets_from_environ({**file_env, **seed.to_environ()}))
     twin: Any = None
