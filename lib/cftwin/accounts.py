@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final, Literal
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 
 __all__ = [
     "DEFAULT_CREATED_AT",
@@ -52,16 +52,13 @@ _RETENTION_DAYS: Final[dict[Plan, int]] = {"free": 3, "paid": 7}
 FREE_LOGS_PER_ACCOUNT: Final = 100_000
 PAID_LOGS_PER_GATEWAY: Final = 10_000_000
 
-register_schema(
-    "accounts",
-    """
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS account_profiles (
         account_id TEXT PRIMARY KEY,
         plan       TEXT NOT NULL,
         created_at TEXT NOT NULL
     ) WITHOUT ROWID;
-    """,
-)
+"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -223,8 +223,7 @@ def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
     """
     db = context.db
     if seed.provider_keys:
-        # Imported here (and before the transaction: an import registers tables): the providers
-        # service is another module's, and a seed without keys needs none of it.
+        # Imported here: the providers service is another module's, and a seed without keys needs none of it.
         from cftwin.providers.models import add_provider_key
     with db.transaction():
         # A paid account's gateway limit is its own (20); a free one keeps the twin's default (10).

@@ -287,6 +287,10 @@ def serve_from_args(args: argparse.Namespace) -> int:
         raise TwinConfigError(str(exc), hint="Fix --faults (grammar: docs/TWIN.md)") from None
     context = TwinContext(db=Database(str(args.state)), options=options, faults=faults)
     seed = seed_from_env_file(args.env_file) if args.env_file is not None else None
+    if seed is not None and seed.aig_token is None:
+        print(f"cftwin: warning: {args.env_file} sets no CF_AIG_TOKEN; CLOUDFLARE_API_TOKEN holds AI Gateway Read, "
+              "Write and Secrets Store Write but not Run, so the data plane answers it 401 / 2009, as Cloudflare "
+              "would", file=sys.stderr)
     if seed is not None:
         seed = account_options(seed, args)
     elif args.plan or args.log_system:
