@@ -35,6 +35,7 @@ __all__ = [
     "SUPERSEDED",
     "Exchange",
     "Operation",
+    "SchemaCheckingTransport",
     "SchemaViolation",
     "Spec",
     "accepts",
@@ -166,6 +167,19 @@ for _operation in ("aig-config-create-gateway", "aig-config-update-gateway"):
     )
 
 
+def _payload_object_or_array(schema: dict[str, Any]) -> None:
+    schema.clear()
+    schema["type"] = ["object", "array"]
+
+
+SUPERSEDED[("aig-config-get-gateway-log-request", 200)] = (
+    "ASSUMPTION: the payload endpoint returns the request body as it was sent; a universal-endpoint request's "
+    "body is a JSON array of steps (cloudflare-docs `ai-gateway/usage/universal.mdx`), which the schema's "
+    "`type: object` leaves out",
+    _payload_object_or_array,
+)
+
+
 def accepts(schema: Mapping[str, Any], value: Any) -> bool:
     """Whether ``value`` is valid by the OpenAPI ``schema``."""
     return not _violations(schema, value, "")
@@ -274,18 +288,19 @@ class Exchange:
     response_violations: tuple[str, ...]
 
 
-def schema_hook(record: list[Exchange] | None = None, spec: Spec = SPEC, *,
-                strict: bool = True) -> Callable[[httpx.Response], None]:
+def schema_hook(record: list[Exchange] | None = None, spec: Spec = SPEC, *, strict: bool = True,
+                declared_only: bool = False) -> Callable[[httpx.Response], None]:
     """An httpx response hook: every answer to an operation of the documents is validated against its schema
     (its status must be declared, its body must match). ``strict``: a violation raises ``SchemaViolation``
-    at once. With ``record``, each such exchange is appended, with what the documents say of the request
-    and of the response."""
+    at once. ``declared_only``: an answer of a status the operation does not declare (the 401, 403, 409, 429
+    of Cloudflare's generic errors, which the documents leave out) is not checked. With ``record``, each
+    such exchange is appended, with what the documents say of the request and of the response."""
 
     def check(response: httpx.Response) -> None:
         request = response.request
         path = request.url.path
         op = spec.operation(request.method, path)
-        if op is None:
+        if op is None or (declared_only and response.status_code not in op.statuses):
             return
         response.read()
         try:
@@ -301,3 +316,18 @@ def schema_hook(record: list[Exchange] | None = None, spec: Spec = SPEC, *,
                                   f"({op.source}):\n  " + "\n  ".join(wrong))
 
     return check
+
+
+class SchemaCheckingTransport(httpx.HTTPTransport):
+    """Real HTTP, with ``schema_hook(declared_only=True)`` on every answer: for a client that takes a transport
+    (the runbook's ``CloudflareClient``), so its exchanges with the twin are checked as a hook checks others."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._check = schema_hook(declared_only=True)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        response.request = request
+        self._check(response)
+        return response
