@@ -254,7 +254,8 @@ class _StopSignals:
 
     GRACE_S: Final = 10.0
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float = GRACE_S) -> None:
+        self.grace_s = grace_s
         self.signum: int | None = None
         #: The kernel of the notebook that runs now (a ``PreparedKernel``), None between notebooks.
         self.kernel: Any = None
@@ -287,8 +288,8 @@ class _StopSignals:
         self.signum = signum
         # os.write, not print: the main thread may be inside a print to the same stream.
         with contextlib.suppress(OSError):
-            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook; what ran will be "
-                        "sealed\n".encode())
+            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook, then sealing what "
+                        "ran\n".encode())
         kernel = self.kernel
         if kernel is not None:
             kernel.send_signal(signal.SIGINT)
@@ -301,7 +302,7 @@ class _StopSignals:
 
     def _kill_after_grace(self) -> None:
         self._wake.wait()
-        deadline = time.monotonic() + self.GRACE_S
+        deadline = time.monotonic() + self.grace_s
         while not self._closed and time.monotonic() < deadline:
             time.sleep(0.1)
         if not self._closed:
