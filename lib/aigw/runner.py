@@ -302,13 +302,14 @@ class _StopSignals:
 
     GRACE_S: Final = 10.0
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float = GRACE_S) -> None:
+        self.grace_s = grace_s
         self.signum: int | None = None
         #: The kernel of the notebook that runs now (a ``PreparedKernel``), None between notebooks.
         self.kernel: Any = None
         self._saved: dict[int, Any] = {}
         self._wake = threading.Event()
-        self._closed = False
+        self._closed = threading.Event()
         self._watchdog = threading.Thread(target=self._kill_after_grace, name="aigw-stop", daemon=True)
 
     def stopped(self) -> bool:
@@ -325,7 +326,7 @@ class _StopSignals:
     def __exit__(self, *_exc: object) -> None:
         for signum, previous in self._saved.items():
             signal.signal(signum, previous)
-        self._closed = True
+        self._closed.set()
         self._wake.set()
 
     def _handle(self, signum: int, _frame: Any) -> None:
@@ -335,8 +336,8 @@ class _StopSignals:
         self.signum = signum
         # os.write, not print: the main thread may be inside a print to the same stream.
         with contextlib.suppress(OSError):
-            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook; what ran will be "
-                        "sealed\n".encode())
+            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook, then sealing what "
+                        "ran\n".encode())
         kernel = self.kernel
         if kernel is not None:
             kernel.send_signal(signal.SIGINT)
@@ -349,10 +350,7 @@ class _StopSignals:
 
     def _kill_after_grace(self) -> None:
         self._wake.wait()
-        deadline = time.monotonic() + self.GRACE_S
-        while not self._closed and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not self._closed:
+        if not self._closed.wait(self.grace_s):
             self._kill()
 
 
@@ -487,6 +485,13 @@ def _prepare_kernel(notebook: Path) -> Any:
         with contextlib.suppress(Exception):
             kernel.shutdown()
         return None
+
+
+def _caused_by_stop(failure: NotebookFailure) -> bool:
+    """True when ``failure`` is what a stop does to a notebook: the interrupted cell, the per-cell hook, or
+    the kernel killed after the grace."""
+    ename = failure.error.partition(":")[0]
+    return ename in {"KeyboardInterrupt", "_Stopped", "DeadKernelError"} or "Kernel died" in failure.error
 
 
 def _unstarted_kernel(notebook: Path) -> Any:
@@ -705,10 +710,13 @@ def _run_notebooks(
                         failure = _execute(notebook, output, mine, notebook.parent, secrets, kernel)
                     finally:
                         stop.kernel = None
-                        with contextlib.suppress(Exception):  # a kernel that will not stop must not skip the seal
+                        try:
                             kernel.shutdown()
-                    if failure is not None and stop.stopped():
-                        # A notebook that returned without a failure ran to its end: it stays completed.
+                        except Exception:  # a kernel that will not stop must not skip the seal
+                            kernel.send_signal(signal.SIGKILL)
+                    if failure is not None and stop.stopped() and _caused_by_stop(failure):
+                        # A notebook that returned without a failure ran to its end: it stays completed; one
+                        # that failed on its own before the stop keeps its own error.
                         name = signal.Signals(stop.signum or signal.SIGINT).name
                         failure = NotebookFailure(notebook.stem, _failed_cell(output),
                                                   f"interrupted: the run was stopped ({name}) before the notebook "
@@ -744,7 +752,8 @@ def _run_notebooks(
             if not stop.stopped():
                 raise
             # Stopped: the stop is what the caller reports; whether the folder is sealed, it checks itself.
-            _progress(f"sealing {run_dir} failed: {redact(' '.join(str(exc).split()), secrets)}")
+            what = "error" if isinstance(exc, AigwError) else f"sealing failed ({type(exc).__name__})"
+            _progress(f"{what}: {redact(' '.join(str(exc).split()), secrets)}")
         if stop.stopped():
             raise RunInterrupted(stop.signum or signal.SIGINT, result.bundle)
         return result
