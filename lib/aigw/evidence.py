@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -548,14 +547,6 @@ def _tool_versions() -> dict[str, str]:
     return versions
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _bundle_files(run_dir: Path) -> list[Path]:
     from aigw.provenance import ATTESTATION
 
@@ -910,7 +901,7 @@ def seal_bundle(
                 doc["status"] = "quarantined"
         written = write(quarantined)
     manifest = {"run_id": run_id, "algorithm": "sha256",
-                "files": {str(p.relative_to(folder)): _sha256(p) for p in own_files(folder, preexisting)}}
+                "files": {str(p.relative_to(folder)): file_sha256(p) for p in own_files(folder, preexisting)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     verdict = final_status(bool(leaks))
     predicate = {
