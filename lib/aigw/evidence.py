@@ -12,6 +12,12 @@ that show them, then the contract's approval checklist) and ``manifest.json`` (t
 file). Before the manifest is written every file is scanned for every configured secret value; a
 file that holds one is deleted (it never stays under outputs/), the bundle is marked failed and
 ``EvidenceError`` is raised. ``verify_bundle`` re-checks a folder against its manifest.
+
+The verdict is never more than the evidence (``summarize_criteria``, ``run_status``): a criterion passes only
+when every check it needs ran and passed (criteria 3 and 4: one per provider of the contract); a skip leaves it
+``incomplete``; a bundle is ``passed`` only on Cloudflare, ``rehearsal-passed`` on the twin
+(``production_evidence`` false), else ``incomplete`` or ``failed``, with a one-line ``why`` and the failed
+notebook's ``failure``.
 """
 
 from __future__ import annotations
