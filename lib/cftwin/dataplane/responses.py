@@ -34,6 +34,7 @@ import dataclasses
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -43,6 +44,7 @@ from starlette.routing import Route
 
 from cftwin.auth import account_gateway_limit, find_token
 from cftwin.context import TwinContext
+from cftwin.dataplane import billing
 from cftwin.dataplane import cache as gateway_cache
 from cftwin.dataplane.compat import CompatTarget, from_native, split_model, to_native
 from cftwin.dataplane.errors import (
@@ -55,7 +57,7 @@ from cftwin.dataplane.errors import (
     CODE_UNAUTHORIZED,
     gateway_error,
 )
-from cftwin.dataplane.keys import KeyRefusal, resolve_key
+from cftwin.dataplane.keys import KeyChoice, KeyRefusal, resolve_key
 from cftwin.dataplane.logwriter import LogWriter
 from cftwin.dataplane.options import (
     MAX_ATTEMPTS,
@@ -231,6 +233,8 @@ class _Flow:
     started: float
     headers: dict[str, str]
     request_headers: dict[str, str]
+    #: Paid through Unified Billing (Cloudflare's key, the account's credits): the log's ``wholesale``.
+    wholesale: bool = False
 
 
 # Cloudflare's default gateway, as auto-created on the first authenticated request to id "default":
@@ -282,7 +286,6 @@ def _rate_limited(flow: _Flow) -> bool:
 async def gateway_endpoint(request: Request) -> Response:
     started = time.perf_counter()
     ctx: TwinContext = request.app.state.twin
-    db = ctx.db
     account_id: str = request.path_params["account_id"]
     gateway_id: str = request.path_params["gateway_id"]
     headers = _header_dict(request)
@@ -297,6 +300,36 @@ async def gateway_endpoint(request: Request) -> Response:
     log_id = new_log_id()
     flow = _Flow(ctx, request, account_id, gateway, target, options, body, log_id, started,
                  {"cf-aig-step": "0", "cf-aig-request-id": log_id}, headers)
+    compat = target.compat
+    if compat is None or target.provider is None:
+        request_key = target.provider.request_key(headers, request.query_params) if target.provider else None
+        return await run_gateway_request(flow, request_key=request_key, byok_alias=options.byok_alias)
+    # On the compat endpoint a provider key travels as Authorization: Bearer, whatever the provider;
+    # only provider-native endpoints honour cf-aig-byok-alias (compat uses the default key).
+    return await run_gateway_request(flow, request_key=bearer_value(headers.get("authorization")), byok_alias=None,
+                                     translated=True, reshape=lambda result: from_native(compat, result))
+
+
+async def run_gateway_request(
+    flow: _Flow,
+    *,
+    request_key: str | None,
+    byok_alias: str | None,
+    translated: bool = False,
+    reshape: Callable[[ProviderResult], ProviderResult] | None = None,
+    unified_billing: bool = False,
+) -> Response:
+    """A request admitted to its gateway (``flow``: target, options, log id chosen), from the rate limit on:
+    key choice, cache, the provider call with retries, ``reshape`` of a fresh answer, the log.
+
+    ``translated``: the provider is sent ``target.parsed`` with the provider's own headers (a request the
+    gateway rewrote), not the request's body and headers. ``unified_billing``: with no key on the request
+    and no BYOK key, Cloudflare's own key pays from the account's credits (the REST API).
+    """
+    ctx, target, options, headers = flow.ctx, flow.target, flow.options, flow.request_headers
+    db = ctx.db
+    account_id, gateway = flow.account_id, flow.gateway
+    gateway_id = str(gateway["id"])
     if target.refusal is not None:
         return await _finish(flow, refusal=target.refusal)
     provider = target.provider
@@ -304,15 +337,16 @@ async def gateway_endpoint(request: Request) -> Response:
     if _rate_limited(flow):
         return await _finish(flow, refusal=gateway_error(429, CODE_RATE_LIMITED, "Rate limited"))
 
-    query = request.query_params
-    # On the compat endpoint a provider key travels as Authorization: Bearer, whatever the provider.
-    request_key = bearer_value(headers.get("authorization")) if target.compat else provider.request_key(headers, query)
-    # Only provider-native endpoints honour cf-aig-byok-alias; the compat endpoint uses the default key.
-    choice = resolve_key(db, account_id, gateway, target.slug, request_key,
-                         None if target.compat else options.byok_alias,
+    query = flow.request.query_params
+    choice = resolve_key(db, account_id, gateway, target.slug, request_key, byok_alias,
                          secret_pending_s=ctx.options.secret_pending_s)
     if isinstance(choice, KeyRefusal):
         return await _finish(flow, refusal=gateway_error(choice.status, choice.code, choice.message, extended=True))
+    if unified_billing and choice.source == "none":
+        if billing.balance_usd(db, account_id, ctx.options.unified_billing_credits_usd) <= 0:
+            return await _finish(flow, refusal=billing.no_credits_response())
+        choice = KeyChoice(billing.wholesale_key(db, target.slug), "unified")
+        flow.wholesale = True
 
     cache_key: str | None = None
     if options.cache_ttl_s > 0 and not target.stream:
@@ -323,7 +357,7 @@ async def gateway_endpoint(request: Request) -> Response:
             # makes every earlier entry unreachable.
             invalidation = str(gateway.get("modified_at")) if gateway.get("cache_invalidate_on_update") else ""
             cache_key = gateway_cache.cache_key(account_id, gateway_id, target.slug, target.path, target.model,
-                                                body, choice.source, request_key or "", invalidation)
+                                                flow.body, choice.source, request_key or "", invalidation)
         if not options.skip_cache:
             hit = gateway_cache.cache_get(db, cache_key)
             flow.headers["cf-aig-cache-status"] = "HIT" if hit is not None else "MISS"
@@ -335,17 +369,17 @@ async def gateway_endpoint(request: Request) -> Response:
     if ctx.options.gateway_overhead_ms > 0:
         await asyncio.sleep(ctx.options.gateway_overhead_ms / 1000)
     call = ProviderRequest(
-        method=request.method, path=target.call_path, query=query,
-        headers=headers if target.compat is None else _COMPAT_HEADERS,
-        # A translated (compat) request goes over as its parsed value; nothing re-encodes it.
-        body=body if target.compat is None else b"", key=choice.key,
+        method=flow.request.method, path=target.call_path, query=query,
+        headers=_COMPAT_HEADERS if translated else headers,
+        # A translated request goes over as its parsed value; nothing re-encodes it.
+        body=b"" if translated else flow.body, key=choice.key,
         parsed=target.parsed if isinstance(target.parsed, dict) else None,
     )
     result = await _call(ctx, provider, call, options)
     if result is None:
         return await _finish(flow, refusal=gateway_error(408, CODE_TIMEOUT, "Request timed out"))
-    if target.compat is not None:
-        result = from_native(target.compat, result)
+    if reshape is not None:
+        result = reshape(result)
     if cache_key is not None and not options.skip_cache and result.status == 200 and not result.streamed:
         gateway_cache.cache_put(db, cache_key, account_id, gateway_id, gateway_cache.CachedResponse(
             result.status, result.content_type, result.body, target.slug, result.model or target.model,
@@ -368,8 +402,11 @@ async def _finish(
         status, response_body, content_type = result.status, result.payload, result.content_type
         tokens = (result.tokens_in, result.tokens_out) if result.status == 200 else (None, None)
         model = result.model or target.model
+    success = 200 <= status < 300
+    if flow.wholesale and success and not cached:
+        # Unified Billing pays the provider's price, whatever cf-aig-custom-cost says the log should show.
+        billing.spend(flow.ctx.db, flow.account_id, cost_usd(target.slug, model, *tokens))
     if options.collect_log:
-        success = 200 <= status < 300
         # ASSUMPTION: a cache hit costs nothing (no provider call), so its log's cost is 0.
         cost, custom = _cost(target.slug, model, tokens, options) if success and not cached else (0.0, False)
         payload = options.collect_payload
@@ -396,7 +433,7 @@ async def _finish(
             response_body=response_body if payload else None,
             user_agent=request_headers.get("user-agent"),
             authentication=bool(flow.gateway.get("authentication")),
-            wholesale=False,
+            wholesale=flow.wholesale,
             compatibility_mode=target.path.startswith("compat/"),
         ), delay_s=flow.ctx.options.log_delay_s)
         flow.headers["cf-aig-log-id"] = flow.log_id
