@@ -75,7 +75,9 @@ from cftwin.providers.pricing import cost_usd
 from cftwin.providers.registry import PROVIDERS
 from cftwin.providers.responses import render
 
-__all__ = ["routes"]
+__all__ = [
+    "GatewayFlow", "GatewayTarget", "default_gateway", "header_dict", "parse_json", "routes", "run_gateway_request",
+]
 
 _RUN_PERMISSION: Final = "ai_gateway:run"
 _RETRYABLE: Final = frozenset({429, 500, 502, 503, 504, 529})
@@ -84,7 +86,7 @@ _COMPAT_HEADERS: Final = {"content-type": "application/json", "anthropic-version
 
 
 @dataclass(slots=True)
-class _Target:
+class GatewayTarget:
     """What a request asks for, once its path and body are read."""
 
     provider: Provider | None  # None: refused before any provider (``refusal`` says why)
@@ -111,7 +113,7 @@ def _authorized(ctx: TwinContext, account_id: str, header: str | None) -> bool:
     )
 
 
-def _parse_json(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
     if not body:
         return None
     try:
@@ -120,9 +122,9 @@ def _parse_json(body: bytes) -> Any:
         return None
 
 
-def _target(rest: str, body: bytes) -> _Target:
+def _target(rest: str, body: bytes) -> GatewayTarget:
     slug, _, provider_path = rest.partition("/")
-    parsed = _parse_json(body)
+    parsed = parse_json(body)
     fields = parsed if isinstance(parsed, dict) else {}
     stream = fields.get("stream") is True
     if slug == "compat":
@@ -130,7 +132,7 @@ def _target(rest: str, body: bytes) -> _Target:
         split = split_model(model_field)
         shown = model_field if isinstance(model_field, str) else ""
         if provider_path != "chat/completions":
-            return _Target(None, "compat", shown, rest, rest, parsed, stream,
+            return GatewayTarget(None, "compat", shown, rest, rest, parsed, stream,
                            refusal=gateway_error(400, CODE_NO_ROUTE, "No route for the URI"))
         if split is None or split[0] not in PROVIDERS:
             # ASSUMPTION: e.g. "google/gemini-2.5-flash" (not Cloudflare's slug google-ai-studio), or a
@@ -140,16 +142,16 @@ def _target(rest: str, body: bytes) -> _Target:
                        f"slug such as google-ai-studio, openai or anthropic" if split else
                        f"Invalid model '{shown}': expected '{{provider}}/{{model}}', e.g. "
                        "'google-ai-studio/gemini-2.5-flash'")
-            return _Target(None, prefix or "compat", split[1] if split else shown, rest, rest, parsed, stream,
+            return GatewayTarget(None, prefix or "compat", split[1] if split else shown, rest, rest, parsed, stream,
                            refusal=gateway_error(400, CODE_INVALID_PROVIDER, message))
         provider_slug, model = split
         compat = to_native(provider_slug, model, fields)
-        return _Target(PROVIDERS[provider_slug], provider_slug, model, rest, compat.path, compat.body,
+        return GatewayTarget(PROVIDERS[provider_slug], provider_slug, model, rest, compat.path, compat.body,
                        stream, compat=compat)
     return _native_target(slug, provider_path, parsed)
 
 
-def _native_target(slug: str, provider_path: str, parsed: Any) -> _Target:
+def _native_target(slug: str, provider_path: str, parsed: Any) -> GatewayTarget:
     """A provider-native request: ``{slug}/{provider_path}`` with the (parsed) body."""
     fields = parsed if isinstance(parsed, dict) else {}
     stream = fields.get("stream") is True
@@ -157,21 +159,21 @@ def _native_target(slug: str, provider_path: str, parsed: Any) -> _Target:
     if provider is None:
         if slug in KNOWN_PROVIDER_SLUGS:
             message = f"the twin does not emulate provider '{slug}'; it emulates {', '.join(sorted(PROVIDERS))}"
-            return _Target(None, slug, "", provider_path, provider_path, parsed, stream,
+            return GatewayTarget(None, slug, "", provider_path, provider_path, parsed, stream,
                            refusal=gateway_error(501, CODE_NO_ROUTE, message))
-        return _Target(None, slug or "unknown", "", provider_path, provider_path, parsed, stream,
+        return GatewayTarget(None, slug or "unknown", "", provider_path, provider_path, parsed, stream,
                        refusal=gateway_error(400, CODE_NO_ROUTE, "No route for the URI"))
     if slug == "openai":
         # .../openai/ replaces https://api.openai.com/v1/ (so .../openai/v1/... is OpenAI's /v1/v1/...: a 404).
         requested = fields.get("model")
-        return _Target(provider, slug, requested if isinstance(requested, str) else "", provider_path,
+        return GatewayTarget(provider, slug, requested if isinstance(requested, str) else "", provider_path,
                        "v1/" + provider_path, parsed, stream)
     if slug == "google-ai-studio":
         found = model_from_path(provider_path)
         stream = found is not None and found[2] == "streamGenerateContent"
-        return _Target(provider, slug, found[1] if found else "", provider_path, provider_path, parsed, stream)
+        return GatewayTarget(provider, slug, found[1] if found else "", provider_path, provider_path, parsed, stream)
     requested = fields.get("model")
-    return _Target(provider, slug, requested if isinstance(requested, str) else "", provider_path, provider_path,
+    return GatewayTarget(provider, slug, requested if isinstance(requested, str) else "", provider_path, provider_path,
                    parsed, stream)
 
 
@@ -203,7 +205,7 @@ def _cost(slug: str, model: str, result_tokens: tuple[int | None, int | None],
     return cost_usd(slug, model, tokens_in, tokens_out), False
 
 
-def _header_dict(request: Request) -> dict[str, str]:
+def header_dict(request: Request) -> dict[str, str]:
     """The request headers as a plain dict (names lower-case; the first of repeated names wins):
     one pass here instead of a scan of the header list for every lookup."""
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])}
@@ -219,14 +221,14 @@ def _log_writer(request: Request) -> LogWriter:
 
 
 @dataclass(slots=True)
-class _Flow:
+class GatewayFlow:
     """One gateway request on its way through: what ``_finish`` needs to log and answer it."""
 
     ctx: TwinContext
     request: Request
     account_id: str
     gateway: dict[str, Any]
-    target: _Target
+    target: GatewayTarget
     options: RequestOptions
     body: bytes
     log_id: str
@@ -248,7 +250,7 @@ _DEFAULT_GATEWAY: Final[dict[str, Any]] = {
 }
 
 
-def _default_gateway(ctx: TwinContext, account_id: str) -> dict[str, Any] | None:
+def default_gateway(ctx: TwinContext, account_id: str) -> dict[str, Any] | None:
     """Create the account's ``default`` gateway (None when the account is at its gateway limit)."""
     db = ctx.db
     if count_gateways(db, account_id) >= account_gateway_limit(db, account_id, ctx.options.gateway_limit):
@@ -266,7 +268,7 @@ def _admit(ctx: TwinContext, account_id: str, gateway_id: str,
     gateway = get_gateway(db, account_id, gateway_id)
     if gateway is None and gateway_id == "default" and _authorized(ctx, account_id,
                                                                     headers.get("cf-aig-authorization")):
-        gateway = _default_gateway(ctx, account_id)
+        gateway = default_gateway(ctx, account_id)
     if gateway is None:
         return gateway_error(400, CODE_GATEWAY_NOT_FOUND, "Please configure AI Gateway in the Cloudflare dashboard")
     if gateway.get("authentication") and not _authorized(ctx, account_id, headers.get("cf-aig-authorization")):
@@ -274,7 +276,7 @@ def _admit(ctx: TwinContext, account_id: str, gateway_id: str,
     return gateway
 
 
-def _rate_limited(flow: _Flow) -> bool:
+def _rate_limited(flow: GatewayFlow) -> bool:
     limits = limits_of(flow.gateway)
     if limits is None:
         return False
@@ -288,7 +290,7 @@ async def gateway_endpoint(request: Request) -> Response:
     ctx: TwinContext = request.app.state.twin
     account_id: str = request.path_params["account_id"]
     gateway_id: str = request.path_params["gateway_id"]
-    headers = _header_dict(request)
+    headers = header_dict(request)
     admitted = _admit(ctx, account_id, gateway_id, headers)
     if isinstance(admitted, Response):
         return admitted
@@ -298,7 +300,7 @@ async def gateway_endpoint(request: Request) -> Response:
     target = _target(request.path_params["rest"], body)
     options = read_options(headers, gateway)
     log_id = new_log_id()
-    flow = _Flow(ctx, request, account_id, gateway, target, options, body, log_id, started,
+    flow = GatewayFlow(ctx, request, account_id, gateway, target, options, body, log_id, started,
                  {"cf-aig-step": "0", "cf-aig-request-id": log_id}, headers)
     compat = target.compat
     if compat is None or target.provider is None:
@@ -311,7 +313,7 @@ async def gateway_endpoint(request: Request) -> Response:
 
 
 async def run_gateway_request(
-    flow: _Flow,
+    flow: GatewayFlow,
     *,
     request_key: str | None,
     byok_alias: str | None,
@@ -389,7 +391,7 @@ async def run_gateway_request(
 
 
 async def _finish(
-    flow: _Flow, *, result: ProviderResult | None = None, refusal: Response | None = None, cached: bool = False
+    flow: GatewayFlow, *, result: ProviderResult | None = None, refusal: Response | None = None, cached: bool = False
 ) -> Response:
     """Write the log (when collected) and build the response."""
     target, options = flow.target, flow.options
@@ -489,16 +491,16 @@ async def universal_endpoint(request: Request) -> Response:
     started = time.perf_counter()
     ctx: TwinContext = request.app.state.twin
     account_id: str = request.path_params["account_id"]
-    headers = _header_dict(request)
+    headers = header_dict(request)
     admitted = _admit(ctx, account_id, request.path_params["gateway_id"], headers)
     if isinstance(admitted, Response):
         return admitted
     gateway = admitted
     body = await request.body()
-    parsed = _parse_json(body)
+    parsed = parse_json(body)
     steps = [parsed] if isinstance(parsed, dict) else parsed
     log_id = new_log_id()
-    flow = _Flow(ctx, request, account_id, gateway, _Target(None, "universal", "", "", "", parsed, False),
+    flow = GatewayFlow(ctx, request, account_id, gateway, GatewayTarget(None, "universal", "", "", "", parsed, False),
                  read_options(headers, gateway), body, log_id, started,
                  {"cf-aig-step": "0", "cf-aig-request-id": log_id}, headers)
     if not isinstance(steps, list) or not steps or not all(isinstance(step, dict) for step in steps):
