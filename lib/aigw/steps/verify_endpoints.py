@@ -676,7 +676,8 @@ def _compat_status(compat: EndpointChecks | None, provider: str, model: str) -> 
 
 def _paid_by(session: Session, log_id: str) -> PaidBy:
     """From the log's ``wholesale`` (Unified Billing), a filter key of the logs API: the log detail does not show
-    it. A request that sent no provider key and was not wholesale was paid by the gateway's stored key."""
+    it. ASSUMPTION: a request that sent no provider key and was not wholesale was paid by the gateway's stored key
+    (BYOK); ``wholesale`` is Unified Billing (the name third parties use for its credits)."""
     gateway_id = session.settings.gateway_id
     answers: tuple[tuple[bool, PaidBy], ...] = ((True, "unified billing"), (False, "byok"))
     for wholesale, paid in answers:
