@@ -278,16 +278,17 @@ def record_all(checks: Iterable[Check] | Any, *, raise_on_fail: bool = True) -> 
     """
     items: Iterable[Check] = checks.checks if hasattr(checks, "checks") else checks
     recorded = [record(c.criterion, c.check, c.status, c.detail, subject=c.subject) for c in items]
-    failed = [c for c in recorded if c.status == "fail" and counts_for_verdict(c)]
-    if failed and raise_on_fail:
+    failed = [c for c in recorded if c.status == "fail"]
+    # A failed parity note alone never stops a notebook; when another check fails, the line lists it too.
+    if raise_on_fail and any(counts_for_verdict(c) for c in failed):
         raise CheckFailed(_failures_line(failed))
 
 
 def raise_failures() -> None:
     """The last cell of a notebook that runs every check before failing: ``CheckFailed`` listing, in one
     line, every failed check recorded in this kernel (``record_all(..., raise_on_fail=False)``); else nothing."""
-    failed = [c for c in _recorded.values() if c.status == "fail" and counts_for_verdict(c)]
-    if failed:
+    failed = [c for c in _recorded.values() if c.status == "fail"]
+    if any(counts_for_verdict(c) for c in failed):
         raise CheckFailed(_failures_line(failed))
 
 

@@ -342,3 +342,14 @@ def test_a_rest_parity_note_has_its_own_summary_row_and_never_the_verdict() -> N
     criteria = summarize_criteria([failed])
     assert evidence.run_status(criteria, [failed], target="twin") == "incomplete"  # criteria not run, not failed
     assert evidence.run_status(criteria, [failed, lock], target="twin") == "failed"
+
+
+def test_a_failed_parity_note_alone_never_stops_a_notebook(capsys: pytest.CaptureFixture[str]) -> None:
+    evidence._recorded.clear()
+    parity = Check(None, f"{evidence.PARITY_CHECK}: openai/gpt-4o answers like compat", "fail", "402")
+    evidence.record_all([parity])  # raise_on_fail: nothing raised for the note alone
+    evidence.raise_failures()
+    evidence.record_all([Check(3, "unified", "fail", "503")], raise_on_fail=False)
+    with pytest.raises(evidence.CheckFailed, match=r"^2 checks failed: .*REST API parity.*: 402; .*unified: 503$"):
+        evidence.raise_failures()
+    evidence._recorded.clear()
