@@ -16,6 +16,7 @@ In order, each failure one line (``EvidenceError``) naming what is wrong:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -156,7 +157,8 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
             if named and not any(c.status == "fail" for c in named):
                 raise _fail(f"{stem} cell {cell} stopped on a failed check {named[0].check!r}, which the "
                             f"notebook's output records as {named[0].status}")
-        checks += [Check(c.criterion, c.check, c.status, c.detail, c.time, stem, c.cell) for c in mine]
+        # Every field the notebook recorded (a check's subject decides criteria 3 and 4), placed in its notebook.
+        checks += [dataclasses.replace(c, notebook=stem) for c in mine]
     return checks
 
 
