@@ -276,3 +276,15 @@ def test_rest_probes_over_budget_are_skipped(twin: Any, session: Session) -> Non
     rest = ve.verify_rest(session, plan)
     assert rest.probes == [] and [c.status for c in rest.checks] == ["skip"] * 3
     assert [c.subject for c in rest.checks] == MODELS
+
+
+def test_a_log_that_never_appears_is_waited_for_then_unknown(session: Session) -> None:
+    slept: list[float] = []
+    missing = "01" + "Z" * 24
+    assert ve._log_facts(session, missing, sleep=slept.append) == (
+        None, "unknown", f"log not listed after {sum(ve.REST_LOG_WAITS_S):g} s of waiting")
+    assert slept == list(ve.REST_LOG_WAITS_S)
+    slept.clear()
+    assert ve._log_facts(session, missing, wait=False, sleep=slept.append)[1:] == (
+        "unknown", "log not listed after 0 s of waiting")
+    assert slept == []

@@ -181,3 +181,20 @@ def test_workers_ai_and_unknown_authors_are_refused_clearly(twin: Any, client: h
                                json={"model": model, "messages": [{"role": "user", "content": PROMPT}]})
         assert response.status_code == status, response.text
         assert response.json()["success"] is False and response.json()["errors"][0]["message"]
+
+
+def test_cf_aig_headers_apply_as_on_the_gateway(twin: Any, client: httpx.Client) -> None:
+    gateway_id = _gateway(twin, client, byok={"openai": twin.seed.provider_keys["openai"]})
+    url = f"{_api(twin)}/ai/v1/chat/completions"
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 8}
+    headers = {"Authorization": f"Bearer {twin.seed.aig_token}", "cf-aig-gateway-id": gateway_id,
+               "cf-aig-cache-ttl": "120", "cf-aig-metadata": json.dumps({"aigw_run_id": "r1"})}
+    first, second = client.post(url, json=body, headers=headers), client.post(url, json=body, headers=headers)
+    assert (first.headers["cf-aig-cache-status"], second.headers["cf-aig-cache-status"]) == ("MISS", "HIT")
+    assert first.json()["choices"][0]["message"]["content"] == second.json()["choices"][0]["message"]["content"]
+    log = _ok(client.get(f"{_api(twin)}/ai-gateway/gateways/{gateway_id}/logs/{first.headers['cf-aig-log-id']}",
+                         headers=twin.api_headers))
+    assert json.loads(log["metadata"]) == {"aigw_run_id": "r1"}
+    unlogged = client.post(url, json=body, headers={**headers, "cf-aig-collect-log": "false",
+                                                     "cf-aig-skip-cache": "true"})
+    assert unlogged.status_code == 200 and "cf-aig-log-id" not in unlogged.headers
