@@ -693,9 +693,9 @@ def _log_facts(session: Session, log_id: str, *, wait: bool = True,
     """``(cost, paid by, note)`` from the request's log, waiting ``REST_LOG_WAITS_S`` for it to appear (``wait``
     False: one look)."""
     waits = [0.0, *REST_LOG_WAITS_S] if wait else [0.0]
-    for attempt, wait in enumerate(waits):
-        if wait:
-            sleep(wait)
+    for attempt, pause in enumerate(waits):
+        if pause:
+            sleep(pause)
         try:
             log = session.client.get_log(session.settings.gateway_id, log_id)
         except NotFoundError:
