@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--faults", default=None, help="twin only: fault injection spec (see docs/TWIN.md)")
     run.add_argument("--twin-state", default=None, metavar="FILE",
                      help="twin only: SQLite state file to keep between runs (default: in memory)")
+    run.add_argument("--twin-log-system", choices=("legacy", "observability"), default=None,
+                     help="twin only: the rehearsal account's log system (default legacy: created before "
+                          "2026-09-24; observability: Logs powered by Workers Observability)")
+    run.add_argument("--twin-plan", choices=("free", "paid"), default=None,
+                     help="twin only: the rehearsal account's plan (default free)")
 
     run.add_argument("--allow-custom-endpoints", action="store_true",
                      help="cloudflare only: allow URLs that are not Cloudflare's (recorded in the evidence)")

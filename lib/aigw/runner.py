@@ -114,6 +114,20 @@ def select_notebooks(folder: Path, spec: str | None, target: str) -> list[Path]:
     return sorted(chosen)
 
 
+def _with_account(seed: Any, account: Mapping[str, str]) -> Any:
+    """The rehearsal seed with the plan and log system asked for (``--twin-plan``, ``--twin-log-system``)."""
+    import dataclasses
+
+    from cftwin.accounts import created_at_for
+
+    changes: dict[str, str] = {}
+    if "plan" in account:
+        changes["plan"] = account["plan"]
+    if "log_system" in account:
+        changes["created_at"] = created_at_for(account["log_system"])  # type: ignore[arg-type]
+    return dataclasses.replace(seed, **changes) if changes else seed
+
+
 def check_run_folder(run_dir: Path, *, twin_state: str | None = None) -> None:
     """The run folder must be new or empty: sealing lists, scans and (on a secret hit) deletes what the
     run wrote there, so a user's files or an earlier run's must not be in it. Checked before anything runs."""
@@ -288,13 +302,14 @@ class _StopSignals:
 
     GRACE_S: Final = 10.0
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float = GRACE_S) -> None:
+        self.grace_s = grace_s
         self.signum: int | None = None
         #: The kernel of the notebook that runs now (a ``PreparedKernel``), None between notebooks.
         self.kernel: Any = None
         self._saved: dict[int, Any] = {}
         self._wake = threading.Event()
-        self._closed = False
+        self._closed = threading.Event()
         self._watchdog = threading.Thread(target=self._kill_after_grace, name="aigw-stop", daemon=True)
 
     def stopped(self) -> bool:
@@ -311,7 +326,7 @@ class _StopSignals:
     def __exit__(self, *_exc: object) -> None:
         for signum, previous in self._saved.items():
             signal.signal(signum, previous)
-        self._closed = True
+        self._closed.set()
         self._wake.set()
 
     def _handle(self, signum: int, _frame: Any) -> None:
@@ -321,8 +336,8 @@ class _StopSignals:
         self.signum = signum
         # os.write, not print: the main thread may be inside a print to the same stream.
         with contextlib.suppress(OSError):
-            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook; what ran will be "
-                        "sealed\n".encode())
+            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook, then sealing what "
+                        "ran\n".encode())
         kernel = self.kernel
         if kernel is not None:
             kernel.send_signal(signal.SIGINT)
@@ -335,10 +350,7 @@ class _StopSignals:
 
     def _kill_after_grace(self) -> None:
         self._wake.wait()
-        deadline = time.monotonic() + self.GRACE_S
-        while not self._closed and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not self._closed:
+        if not self._closed.wait(self.grace_s):
             self._kill()
 
 
@@ -475,6 +487,13 @@ def _prepare_kernel(notebook: Path) -> Any:
         return None
 
 
+def _caused_by_stop(failure: NotebookFailure) -> bool:
+    """True when ``failure`` is what a stop does to a notebook: the interrupted cell, the per-cell hook, or
+    the kernel killed after the grace."""
+    ename = failure.error.partition(":")[0]
+    return ename in {"KeyboardInterrupt", "_Stopped", "DeadKernelError"} or "Kernel died" in failure.error
+
+
 def _unstarted_kernel(notebook: Path) -> Any:
     """A kernel manager papermill starts itself (when the one prepared ahead failed to start): made here,
     so that the runner can interrupt its kernel and shut it down like a prepared one."""
@@ -516,6 +535,7 @@ def run_notebooks(
     env_file: Path | None = None,
     faults: str | None = None,
     twin_state: str | None = None,
+    twin_account: Mapping[str, str] | None = None,
     root: Path | None = None,
     allow_custom_endpoints: bool = False,
     signing_key: Path | None = None,
@@ -529,6 +549,7 @@ def run_notebooks(
     with _stop_signals() as stop:
         return _run_notebooks(notebooks, target=target, run_dir=run_dir, parameters=parameters,
                               env_file=env_file, faults=faults, twin_state=twin_state, root=root, stop=stop,
+                              twin_account=twin_account or {},
                               allow_custom_endpoints=allow_custom_endpoints, signing_key=signing_key)
 
 
@@ -541,6 +562,7 @@ def _run_notebooks(
     env_file: Path | None,
     faults: str | None,
     twin_state: str | None,
+    twin_account: Mapping[str, str],
     root: Path | None,
     stop: _StopSignals,
     allow_custom_endpoints: bool,
@@ -550,6 +572,9 @@ def _run_notebooks(
         raise ConfigError(f"--target {target!r} is not a target", hint="Use twin or cloudflare")
     if faults and target != "twin":
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
+    if twin_account and target != "twin":
+        raise ConfigError("--twin-plan and --twin-log-system work only with --target twin",
+                          hint="A Cloudflare account's plan and log system are its own: drop them")
     if allow_custom_endpoints and target != "cloudflare":
         raise ConfigError("--allow-custom-endpoints works only with --target cloudflare",
                           hint="A twin run talks to loopback only: drop --allow-custom-endpoints")
@@ -584,6 +609,9 @@ def _run_notebooks(
         if any(not any(word in nb.stem for word in _GATEWAY_TOKEN_ONLY) for nb in notebooks):
             settings.require_api_token()
         settings.require_gateway_token()
+        if (warning := settings.gateway_token_warning()) is not None:
+            # Whether the API token holds Run cannot be read from Cloudflare: said once, not refused.
+            _progress(f"note: {warning}")
         file_env = read_env(found)
         _check_parameters(parameters, declared, [*settings.secrets(), *secrets_from_environ(file_env)])
     else:
@@ -592,16 +620,27 @@ def _run_notebooks(
 
         # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
         gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
-        if env_file is not None and file_env.get("CLOUDFLARE_ACCOUNT_ID"):
+        in_file = read_env(env_file, environ={}) if env_file is not None else {}
+        if in_file.get("CLOUDFLARE_ACCOUNT_ID"):
             # The runbook's own rule and message first: the twin's seeding has its own, in its own words.
-            validate_account_id(file_env["CLOUDFLARE_ACCOUNT_ID"])
+            validate_account_id(in_file["CLOUDFLARE_ACCOUNT_ID"])
         hidden = (*hidden, *VARIABLES, "AIGW_ENV_FILE")
         try:
             # The twin reads the file with the environment over it: without the environment's settings.
             with _environment({}, drop=hidden):
                 seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+            seed = _with_account(seed, twin_account)
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
+        if seed.aig_token is None:
+            # The twin gives CLOUDFLARE_API_TOKEN what .dev.vars.example asks for it, not Run: the rehearsal
+            # would fail at the first probe (401 / 2009), as the real run would. Said now, in one line.
+            raise ConfigError(
+                f"CF_AIG_TOKEN is not set in {env_file}: the gateway would get CLOUDFLARE_API_TOKEN, which holds "
+                "AI Gateway Read, Write and Secrets Store Write but not Run, so every probe would answer 401 / code "
+                "2009",
+                hint="Put a token with AI Gateway Run in CF_AIG_TOKEN (the API token's own value if it holds Run too)",
+            )
         # Before the twin starts: a bad -p is one line, with nothing started.
         _check_parameters(parameters, declared, secrets_from_environ({**file_env, **seed.to_environ()}))
     twin: Any = None
@@ -671,10 +710,13 @@ def _run_notebooks(
                         failure = _execute(notebook, output, mine, notebook.parent, secrets, kernel)
                     finally:
                         stop.kernel = None
-                        with contextlib.suppress(Exception):  # a kernel that will not stop must not skip the seal
+                        try:
                             kernel.shutdown()
-                    if failure is not None and stop.stopped():
-                        # A notebook that returned without a failure ran to its end: it stays completed.
+                        except Exception:  # a kernel that will not stop must not skip the seal
+                            kernel.send_signal(signal.SIGKILL)
+                    if failure is not None and stop.stopped() and _caused_by_stop(failure):
+                        # A notebook that returned without a failure ran to its end: it stays completed; one
+                        # that failed on its own before the stop keeps its own error.
                         name = signal.Signals(stop.signum or signal.SIGINT).name
                         failure = NotebookFailure(notebook.stem, _failed_cell(output),
                                                   f"interrupted: the run was stopped ({name}) before the notebook "
@@ -710,7 +752,8 @@ def _run_notebooks(
             if not stop.stopped():
                 raise
             # Stopped: the stop is what the caller reports; whether the folder is sealed, it checks itself.
-            _progress(f"sealing {run_dir} failed: {redact(' '.join(str(exc).split()), secrets)}")
+            what = "error" if isinstance(exc, AigwError) else f"sealing failed ({type(exc).__name__})"
+            _progress(f"{what}: {redact(' '.join(str(exc).split()), secrets)}")
         if stop.stopped():
             raise RunInterrupted(stop.signum or signal.SIGINT, result.bundle)
         return result
@@ -776,6 +819,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             result = run_notebooks(
                 notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
                 faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
+                twin_account={k: v for k in ("plan", "log_system")
+                              if (v := getattr(args, f"twin_{k}", None)) is not None},
                 allow_custom_endpoints=bool(getattr(args, "allow_custom_endpoints", False)),
                 signing_key=getattr(args, "signing_key", None),
             )

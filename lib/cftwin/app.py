@@ -39,6 +39,7 @@ from cftwin.envelope import (
 from cftwin.gateways import responses as gateway_responses
 from cftwin.logs import admin as logs_admin
 from cftwin.logs import responses as logs_responses
+from cftwin.observability import responses as observability_responses
 from cftwin.providers import responses as provider_responses
 from cftwin.secrets_store import responses as secrets_responses
 
@@ -167,6 +168,7 @@ def build_app(context: TwinContext) -> Starlette:
     routes += gateway_responses.routes
     routes += secrets_responses.routes
     routes += logs_responses.routes
+    routes += observability_responses.routes
     routes += rest_api.routes
     if context.options.admin_enabled:
         admin_routes: list[BaseRoute] = [*admin.routes, *logs_admin.routes, *dataplane_admin.routes]

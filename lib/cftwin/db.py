@@ -1,32 +1,22 @@
 """The twin's state store: one SQLite database (a file, or ``:memory:``), shared by every service.
 
-Each service's ``models.py`` registers its tables with ``register_schema`` at import time and reaches
-the rows only through ``Database``. A restarted twin on the same file has lost nothing: every write is
+Each service's ``models.py`` declares its tables (``SCHEMA``); ``cftwin.schema.SCHEMAS`` lists them all,
+explicitly (no import registers anything), and a ``Database`` applies that list when it opens. A service
+reaches the rows only through ``Database``. A restarted twin on the same file has lost nothing: every write is
 committed before the HTTP answer is sent.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-import weakref
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["Database", "register_schema"]
-
-_SCHEMAS: list[tuple[str, str]] = []
-_OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
-
-
-def register_schema(name: str, ddl: str) -> None:
-    """Register a service's tables (``CREATE TABLE IF NOT EXISTS ...``); applied by every ``Database``,
-    including those opened before the service's module was imported."""
-    if all(existing != name for existing, _ in _SCHEMAS):
-        _SCHEMAS.append((name, ddl))
-        for db in list(_OPEN):
-            db.apply_schemas()
+__all__ = ["Database"]
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -39,6 +29,16 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
+def _create_private(path: str) -> None:
+    """Create the state file with mode 0600 before SQLite does (it would use 0644): it holds provider keys
+    and tokens. SQLite gives its -wal and -shm files the database file's mode. An existing file is left as
+    it is; a folder that does not exist is left to SQLite's own error."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        return
+
+
 class Database:
     """A thread-safe SQLite connection with the registered schemas applied.
 
@@ -46,8 +46,18 @@ class Database:
     * path - a file path, or ``":memory:"`` for state that lives as long as the process.
     """
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", schemas: Sequence[tuple[str, str]] | None = None) -> None:
+        """**Parameters:** path - a file or ``":memory:"``; schemas - ``(name, DDL)`` pairs to apply (default:
+        every service's, ``cftwin.schema.SCHEMAS``)."""
+        if schemas is None:
+            # Imported here: the services' modules import this one.
+            from cftwin.schema import SCHEMAS
+
+            schemas = SCHEMAS
         self.path = path
+        if path != ":memory:" and not path.startswith("file:"):
+            _create_private(path)
+        self._schemas = tuple(schemas)
         # The twin's HTTP server and its admin share one connection; the lock serialises them.
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -58,20 +68,14 @@ class Database:
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._closed = False
-        self.apply_schemas()
-        _OPEN.add(self)
-
-    def apply_schemas(self) -> None:
+        #: Derived values a service keeps for this database (e.g. the logs' query cache), keyed by the
+        #: service: state of the twin's, held here rather than in a module global.
+        self.memo: dict[str, Any] = {}
+        self._version = 0
         with self._lock:
-            if self._closed:
-                return
-            for _, ddl in _SCHEMAS:
-                if self._depth == 0:
-                    self._conn.executescript(ddl)
-                else:
-                    # executescript() would COMMIT the open unit; run the statements inside it instead.
-                    for statement in _statements(ddl):
-                        self._conn.execute(statement)
+            for _, ddl in self._schemas:
+                for statement in _statements(ddl):
+                    self._conn.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -95,6 +99,14 @@ class Database:
                 self._conn.execute(f"RELEASE {name}" if nested else "COMMIT")
             finally:
                 self._depth -= 1
+
+    def next_version(self) -> int:
+        """A version number unique in this database and larger than any an earlier process wrote to it
+        (nanoseconds of the clock, at least one more than the last): a cache entry made for one state can
+        never be taken for another."""
+        with self._lock:
+            self._version = max(self._version + 1, time.time_ns())
+            return self._version
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:

@@ -277,7 +277,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
     if not is_loopback_host(host):
         print(f"cftwin: warning: the twin is serving on non-loopback host {host!r}; anyone who can reach it "
               "can use its tokens", file=sys.stderr)
-    from cftwin.cli import delay_options
+    from cftwin.cli import account_options, delay_options
 
     options = TwinOptions(admin_enabled=bool(args.admin))
     options.update(delay_options(args))
@@ -287,6 +287,15 @@ def serve_from_args(args: argparse.Namespace) -> int:
         raise TwinConfigError(str(exc), hint="Fix --faults (grammar: docs/TWIN.md)") from None
     context = TwinContext(db=Database(str(args.state)), options=options, faults=faults)
     seed = seed_from_env_file(args.env_file) if args.env_file is not None else None
+    if seed is not None and seed.aig_token is None:
+        print(f"cftwin: warning: {args.env_file} sets no CF_AIG_TOKEN; CLOUDFLARE_API_TOKEN holds AI Gateway Read, "
+              "Write and Secrets Store Write but not Run, so the data plane answers it 401 / 2009, as Cloudflare "
+              "would", file=sys.stderr)
+    if seed is not None:
+        seed = account_options(seed, args)
+    elif args.plan or args.log_system:
+        raise TwinConfigError("--plan and --log-system describe the seeded account",
+                              hint="Add --env-file, or create the account through the admin API")
     server = TwinServer(context, host=host, port=int(args.port), seed=seed, allow_non_loopback=True)
     stop = threading.Event()
 

@@ -26,6 +26,7 @@ from aigw.errors import (
     ServerError,
     ValidationError,
 )
+from openapi_schema import SchemaCheckingTransport
 
 FAST = RetryPolicy(attempts=4, base_s=0.01, max_s=0.05, max_retry_after_s=2.0)
 
@@ -44,6 +45,8 @@ def admin(twin: Any) -> Iterator[httpx.Client]:
 def make_client(twin: Any, token: str | None = None, **options: Any) -> CloudflareClient:
     options.setdefault("retry", FAST)
     options.setdefault("budget", RequestBudget(10_000, 1.0))
+    # Every answer of an operation in Cloudflare's OpenAPI is checked against its schema (tests/openapi_schema.py).
+    options.setdefault("transport", SchemaCheckingTransport())
     return CloudflareClient(
         base_url=twin.server.api_base_url,
         api_token=Secret(token or twin.seed.api_token, "CLOUDFLARE_API_TOKEN"),
@@ -88,12 +91,12 @@ def test_a_full_store_is_a_quota_error_and_a_duplicate_secret_a_conflict(cf: Clo
 
 
 def test_unknown_account_is_not_found(twin: Any) -> None:
-    with (
-        CloudflareClient(base_url=twin.server.api_base_url, account_id="e" * 32, retry=FAST,
-                         api_token=Secret(twin.seed.api_token), budget=RequestBudget(100, 1.0)) as stranger,
-        pytest.raises(NotFoundError, match="code 7003: Could not route to"),
-    ):
-        stranger.list_gateways()
+    with CloudflareClient(base_url=twin.server.api_base_url, account_id="e" * 32, retry=FAST,
+                          api_token=Secret(twin.seed.api_token), budget=RequestBudget(100, 1.0)) as stranger:
+        with pytest.raises(NotFoundError, match="code 7003: Could not route to"):
+            stranger.list_gateways()
+        with pytest.raises(NotFoundError, match=r"account e{32} does not exist: .*Check CLOUDFLARE_ACCOUNT_ID"):
+            stranger.verify_token()
 
 
 def test_gateway_lifecycle(cf: CloudflareClient, twin: Any) -> None:
@@ -239,7 +242,7 @@ def test_client_budget_keeps_under_the_twin_budget(twin: Any) -> None:
 
 def test_budget_adapts_to_the_twins_headers(twin: Any) -> None:
     twin.reset(api_budget_requests=10, api_budget_window_s=1.0)
-    budget = RequestBudget(1000, 1.0)  # the twin says 10 per second in X-RateLimit-Limit
+    budget = RequestBudget(1000, 1.0)  # the twin says 10 per second in Ratelimit-Policy (q=10;w=1)
     with make_client(twin, budget=budget, retry=RetryPolicy(attempts=1)) as cf:
         for _ in range(25):
             cf.find_gateway("gw-x")  # attempts=1: a single 429 would raise

@@ -21,11 +21,11 @@ import json
 import re
 import secrets as _random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from aigw.cloudflare import ProviderConfig, Store
+from aigw.cloudflare import ProviderConfig, Store, StoreSecret
 from aigw.config import ENV_FILE_NAME, PROVIDER_KEY_VARS, PROVIDERS, Secret
 from aigw.errors import ConfigError, PermissionDeniedError
 from aigw.evidence import Check
@@ -43,6 +43,7 @@ __all__ = [
     "ensure_store",
     "fingerprint",
     "fingerprint_matches",
+    "list_secrets_once_active",
     "secret_name",
     "store_provider_key",
     "store_provider_keys",
@@ -333,6 +334,22 @@ def _contains_value(config: ProviderConfig, key: Secret) -> bool:
     return key.reveal() in json.dumps(dict(config.raw), default=str)
 
 
+def list_secrets_once_active(
+    session: Session, store: Store, wanted: Callable[[StoreSecret], bool], wait_s: float
+) -> tuple[list[StoreSecret], int]:
+    """The store's secrets, read again every half second while one that is ``wanted`` is still ``pending``
+    (a new secret can be, for a moment: Cloudflare's status enum, TS ``secrets-store/stores/secrets.ts``),
+    for up to ``wait_s`` seconds; and how many reads it took."""
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    reads = 1
+    while True:
+        listed = session.client.list_secrets(store.id)
+        if not any(wanted(s) and s.status == "pending" for s in listed) or time.monotonic() >= deadline:
+            return listed, reads
+        time.sleep(min(_PENDING_POLL_S, max(deadline - time.monotonic(), 0.0)))
+        reads += 1
+
+
 def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoice | Store, *,
                          alias: str = "default", pending_wait_s: float = 30.0) -> KeyVerification:
     """Criterion 2: for each provider a provider config of ``alias`` with a ``secret_preview`` and never
@@ -347,15 +364,8 @@ def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoic
     gateway_id = session.settings.gateway_id
     configs = client.list_provider_configs(gateway_id)
     wanted_ids = {c.secret_id for c in configs if c.alias == alias and c.provider_slug in keys.providers}
-    deadline = time.monotonic() + max(pending_wait_s, 0.0)
-    reads = 1
-    while True:
-        secrets_by_id = {s.id: s for s in client.list_secrets(target.id)}
-        pending = [s for i, s in secrets_by_id.items() if i in wanted_ids and s.status == "pending"]
-        if not pending or time.monotonic() >= deadline:
-            break
-        time.sleep(min(_PENDING_POLL_S, max(deadline - time.monotonic(), 0.0)))
-        reads += 1
+    listed, reads = list_secrets_once_active(session, target, lambda s: s.id in wanted_ids, pending_wait_s)
+    secrets_by_id = {s.id: s for s in listed}
     checks: list[Check] = []
     rows: list[tuple[str, str, str, str, str]] = []
     active = 0

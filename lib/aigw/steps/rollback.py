@@ -29,6 +29,7 @@ from aigw.config import PROVIDERS
 from aigw.errors import CloudflareError, NotFoundError
 from aigw.evidence import Check
 from aigw.gateway import DEFAULT_MODELS, ProbeResult
+from aigw.log_systems import fetch_gateway_logs
 from aigw.session import Session
 from aigw.steps import checks_table, markdown_table
 from aigw.steps.logs_analysis import build_frame, export_parquet
@@ -178,7 +179,7 @@ def take_snapshot(session: Session, *, export_logs: bool = True) -> Snapshot:
     snapshot = Snapshot(folder, gateway, configs, secrets, None, None)
     if found.gateway is not None and export_logs:
         try:
-            columns = session.client.fetch_logs(session.settings.gateway_id)
+            columns = fetch_gateway_logs(session.client, session.settings.gateway_id).columns
         except NotFoundError:
             columns = None
         if columns is not None:

@@ -11,7 +11,7 @@ ASSUMPTION: every account of the twin starts with ``TwinOptions.unified_billing_
 below 0. ASSUMPTION: no source gives the body of the "no credits" refusal; the twin answers 402 in the v4
 envelope with code 2021 (the code and status third parties observed for "Insufficient wholesale credits").
 
-Cloudflare's own provider keys are, on the twin, one random key per provider per process, registered
+Cloudflare's own provider keys are, on the twin, one random key per provider per database, registered
 with the emulated provider (as a digest, like every key) the first time it pays.
 """
 
@@ -22,25 +22,21 @@ from typing import Final
 
 from starlette.responses import JSONResponse
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.envelope import CloudflareAPIError, api_error_response
 from cftwin.providers.models import add_provider_key, is_provider_key_valid
 
-__all__ = ["CODE_NO_CREDITS", "balance_usd", "no_credits_response", "spend", "wholesale_key"]
+__all__ = ["CODE_NO_CREDITS", "SCHEMA", "balance_usd", "no_credits_response", "spend", "wholesale_key"]
 
 CODE_NO_CREDITS: Final = 2021
 
-register_schema(
-    "unified_billing",
-    """
-    CREATE TABLE IF NOT EXISTS unified_billing_spend (
-        account_id TEXT PRIMARY KEY,
-        spent_usd  REAL NOT NULL
-    );
-    """,
-)
-
-_WHOLESALE_KEYS: Final[dict[str, str]] = {}
+#: This service's table (``cftwin.schema.SCHEMAS`` lists every service's): what Unified Billing spent per account.
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS unified_billing_spend (
+    account_id TEXT PRIMARY KEY,
+    spent_usd  REAL NOT NULL
+);
+"""
 
 
 def balance_usd(db: Database, account_id: str, credits_usd: float) -> float:
@@ -69,7 +65,8 @@ def no_credits_response() -> JSONResponse:
 
 def wholesale_key(db: Database, provider: str) -> str:
     """Cloudflare's key for ``provider`` (accepted by the emulated provider)."""
-    key = _WHOLESALE_KEYS.setdefault(provider, "cf-wholesale-" + secrets.token_urlsafe(24))
+    keys: dict[str, str] = db.memo.setdefault("unified_billing_keys", {})  # per database, not a module global
+    key = keys.setdefault(provider, "cf-wholesale-" + secrets.token_urlsafe(24))
     if not is_provider_key_valid(db, provider, key):  # a reset drops every provider key
         add_provider_key(db, provider, key)
     return key

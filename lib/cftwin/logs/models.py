@@ -16,13 +16,13 @@ import json
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from cftwin.db import Database, register_schema
+from cftwin.accounts import FREE_LOGS_PER_ACCOUNT, account_profile
+from cftwin.db import Database
 from cftwin.gateways.models import get_gateway
 
 __all__ = [
@@ -56,9 +56,8 @@ HEAD_LIMIT: Final = 4096
 # ASSUMPTION: without ``log_management`` the plan limit (10 million per gateway) applies, with STOP_INSERTING.
 DEFAULT_LOG_CAP: Final = 10_000_000
 
-register_schema(
-    "logs",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS logs (
         seq                    INTEGER PRIMARY KEY,
         id                     TEXT NOT NULL UNIQUE,
@@ -109,8 +108,7 @@ register_schema(
         version    INTEGER NOT NULL,
         PRIMARY KEY (account_id, gateway_id)
     ) WITHOUT ROWID;
-    """,
-)
+    """
 
 
 # --- ids and timestamps -------------------------------------------------------------------------
@@ -351,27 +349,11 @@ def _record(account_id: str, gateway_id: str, row: LogRow) -> tuple[Any, ...]:
 
 # --- counts, versions, caches -------------------------------------------------------------------
 
-_VERSION_LOCK: Final = threading.Lock()
-_last_version = 0
-
-
-def _next_version() -> int:
-    # Unique within the process and larger than any a previous process wrote: a cache entry made
-    # for one state can never be taken for another.
-    global _last_version
-    with _VERSION_LOCK:
-        _last_version = max(_last_version + 1, time.time_ns())
-        return _last_version
-
-
 _CACHE_LIMIT: Final = 512
-_caches: weakref.WeakKeyDictionary[Database, dict[tuple[Any, ...], tuple[int, Any]]] = weakref.WeakKeyDictionary()
 
 
 def _cache_for(db: Database) -> dict[tuple[Any, ...], tuple[int, Any]]:
-    cache = _caches.get(db)
-    if cache is None:
-        cache = _caches[db] = {}
+    cache: dict[tuple[Any, ...], tuple[int, Any]] = db.memo.setdefault("logs.queries", {})
     return cache
 
 
@@ -382,12 +364,12 @@ def _counts(db: Database, account_id: str, gateway_id: str) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
-def _add_count(conn: Any, account_id: str, gateway_id: str, delta: int) -> None:
+def _add_count(db: Database, conn: Any, account_id: str, gateway_id: str, delta: int) -> None:
     conn.execute(
         "INSERT INTO log_counts (account_id, gateway_id, stored, version) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (account_id, gateway_id) DO UPDATE SET stored = stored + excluded.stored, "
         "version = excluded.version",
-        (account_id, gateway_id, delta, _next_version()),
+        (account_id, gateway_id, delta, db.next_version()),
     )
 
 
@@ -401,17 +383,32 @@ def count_logs(db: Database, account_id: str, gateway_id: str) -> int:
 Strategy = Literal["STOP_INSERTING", "DELETE_OLDEST"]
 
 
-def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Strategy]:
+def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Strategy, int | None]:
+    """The gateway's cap, its strategy, and (free plan) how many logs the whole account may still store.
+
+    Legacy Logs storage (limits.mdx): paid, 10 million per gateway; free, 100,000 across the account's
+    gateways. ``log_management`` lowers the gateway's own cap. An account on Logs powered by Workers
+    Observability has no such caps (ASSUMPTION: Workers Logs' own daily limits are not emulated).
+    """
+    profile = account_profile(db, account_id)
+    if profile.log_system == "observability":
+        return 2**62, "STOP_INSERTING", None
+    free = profile.plan == "free"
+    plan_cap = FREE_LOGS_PER_ACCOUNT if free else DEFAULT_LOG_CAP
+    account_room: int | None = None
+    if free:
+        row = db.query_one("SELECT COALESCE(SUM(stored), 0) FROM log_counts WHERE account_id = ?", (account_id,))
+        account_room = max(0, FREE_LOGS_PER_ACCOUNT - int(row[0] if row is not None else 0))
     gateway = get_gateway(db, account_id, gateway_id)
     if gateway is None:
-        return DEFAULT_LOG_CAP, "STOP_INSERTING"
+        return plan_cap, "STOP_INSERTING", account_room
     cap = gateway.get("log_management")
     strategy = gateway.get("log_management_strategy")
     # ASSUMPTION: a cap without a strategy stops inserting (the default is not documented).
     chosen: Strategy = "DELETE_OLDEST" if strategy == "DELETE_OLDEST" else "STOP_INSERTING"
     if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
-        return DEFAULT_LOG_CAP, chosen
-    return cap, chosen
+        return plan_cap, chosen, account_room
+    return min(cap, plan_cap), chosen, account_room
 
 
 def insert_logs(db: Database, account_id: str, gateway_id: str, rows: Iterable[LogRow]) -> int:
@@ -447,7 +444,7 @@ def _store(
 ) -> int:
     if not records:
         return 0
-    cap, strategy = _log_limit(db, account_id, gateway_id)
+    cap, strategy, account_room = _log_limit(db, account_id, gateway_id)
     created_index = columns.index("created_at")
     id_index = columns.index("id")
     sql = f"INSERT INTO logs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
@@ -457,7 +454,13 @@ def _store(
         ).fetchone()
         stored = int(found[0]) if found is not None else 0
         deleted = 0
-        if stored + len(records) > cap:
+        # The free plan's account-wide room counts as a lower cap for this gateway: what it already holds
+        # plus what the account may still store.
+        if account_room is not None:
+            cap = min(cap, stored + account_room)
+        if cap <= 0:
+            records = []
+        elif stored + len(records) > cap:
             if strategy == "STOP_INSERTING":
                 records = records[: max(0, cap - stored)]
             else:
@@ -473,7 +476,7 @@ def _store(
         if records:
             conn.executemany(sql, records)
         if records or deleted:
-            _add_count(conn, account_id, gateway_id, len(records) - deleted)
+            _add_count(db, conn, account_id, gateway_id, len(records) - deleted)
     return len(records)
 
 
@@ -514,7 +517,7 @@ def delete_logs(
             args,
         ).rowcount
         if deleted:
-            _add_count(conn, account_id, gateway_id, -deleted)
+            _add_count(db, conn, account_id, gateway_id, -deleted)
     return int(deleted)
 
 
@@ -551,7 +554,7 @@ def update_log(db: Database, account_id: str, gateway_id: str, log_id: str, chan
         if values:
             assignments = ", ".join(f"{name} = ?" for name in values)
             conn.execute(f"UPDATE logs SET {assignments} WHERE seq = ?", (*values.values(), found[0]))
-            _add_count(conn, account_id, gateway_id, 0)
+            _add_count(db, conn, account_id, gateway_id, 0)
     return True
 
 

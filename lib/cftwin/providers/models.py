@@ -11,7 +11,7 @@ import hashlib
 import time
 from typing import Final
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 
 __all__ = [
     "PROVIDER_SLUGS",
@@ -24,9 +24,8 @@ __all__ = [
 #: Cloudflare's slugs for the providers the twin emulates.
 PROVIDER_SLUGS: Final = ("openai", "anthropic", "google-ai-studio")
 
-register_schema(
-    "provider_keys",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS provider_keys (
         provider   TEXT NOT NULL,
         key_sha256 TEXT NOT NULL,
@@ -35,8 +34,7 @@ register_schema(
         revoked_at REAL,
         PRIMARY KEY (provider, key_sha256)
     );
-    """,
-)
+    """
 
 
 def _digest(key: str) -> str:

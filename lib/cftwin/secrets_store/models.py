@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.envelope import new_hex_id, now_iso
 
 __all__ = [
@@ -35,9 +35,8 @@ __all__ = [
 
 SCOPES: Final = ("workers", "ai_gateway", "dex", "access", "containers", "websearch")
 
-register_schema(
-    "secrets_store",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS secrets_stores (
         id TEXT PRIMARY KEY,
         account_id TEXT NOT NULL,
@@ -58,8 +57,7 @@ register_schema(
         modified TEXT NOT NULL,
         UNIQUE (store_id, name)
     );
-    """,
-)
+    """
 
 
 def _store(row: Any) -> dict[str, Any]:
