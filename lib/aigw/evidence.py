@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECK_MIMETYPE",
     "CRITERIA",
+    "PARITY_CHECK",
     "Check",
     "CheckFailed",
     "Criterion",
@@ -57,6 +58,7 @@ __all__ = [
     "check_setup_documented",
     "configured_secrets",
     "contract_differences",
+    "counts_for_verdict",
     "export_html",
     "export_run_html",
     "own_files",
@@ -111,6 +113,14 @@ CONTRACT_MODELS: Final = ("google/gemini-2.5-flash", "openai/gpt-4", "anthropic/
 CONTRACT_GATEWAY_ID: Final = "github-ai-agent"
 #: Checks whose figure means something only on Cloudflare: on the twin it is what the twin was told to add.
 CLOUDFLARE_ONLY_FIGURES: Final = frozenset({"gateway overhead within the contract's budget"})
+#: Notes whose name starts so are shown beside the criteria (their own SUMMARY.md row) and never change the
+#: verdict: the REST API probed beside the contract's compat endpoint (issue 13), which the contract does not ask.
+PARITY_CHECK: Final = "REST API parity"
+
+
+def counts_for_verdict(check: Check) -> bool:
+    """False for a parity note (``PARITY_CHECK``): shown, even when it failed, but never the run's verdict."""
+    return not (check.criterion is None and check.check.startswith(PARITY_CHECK))
 REHEARSAL_FIGURE_NOTE: Final = "rehearsal: shows the measurement works, not Cloudflare's latency"
 
 _registered_secrets: dict[str, Secret] = {}
@@ -268,7 +278,8 @@ def record_all(checks: Iterable[Check] | Any, *, raise_on_fail: bool = True) -> 
     items: Iterable[Check] = checks.checks if hasattr(checks, "checks") else checks
     recorded = [record(c.criterion, c.check, c.status, c.detail, subject=c.subject) for c in items]
     failed = [c for c in recorded if c.status == "fail"]
-    if failed and raise_on_fail:
+    # A failed parity note alone never stops a notebook; when another check fails, the line lists it too.
+    if raise_on_fail and any(counts_for_verdict(c) for c in failed):
         raise CheckFailed(_failures_line(failed))
 
 
@@ -276,7 +287,7 @@ def raise_failures() -> None:
     """The last cell of a notebook that runs every check before failing: ``CheckFailed`` listing, in one
     line, every failed check recorded in this kernel (``record_all(..., raise_on_fail=False)``); else nothing."""
     failed = [c for c in _recorded.values() if c.status == "fail"]
-    if failed:
+    if any(counts_for_verdict(c) for c in failed):
         raise CheckFailed(_failures_line(failed))
 
 
@@ -422,7 +433,7 @@ def run_status(criteria: Sequence[Criterion], checks: Sequence[Check], *, target
                notebook_failed: bool = False, leaked: bool = False) -> RunStatus:
     """``failed`` (a notebook failed, a check failed, a secret was found), else ``incomplete`` (a criterion
     not run or incomplete), else ``passed`` on Cloudflare and ``rehearsal-passed`` on the twin."""
-    if notebook_failed or leaked or any(c.status == "fail" for c in checks) or any(
+    if notebook_failed or leaked or any(c.status == "fail" and counts_for_verdict(c) for c in checks) or any(
             c.status == "fail" for c in criteria):
         return "failed"
     if any(c.status != "pass" for c in criteria):
@@ -641,7 +652,7 @@ def _why(status: str, criteria: Sequence[Criterion], checks: Sequence[Check], fa
         if failure:
             cell = f" cell {failure['cell']}" if failure.get("cell") is not None else ""
             return f"{failure['notebook']}{cell} failed: {failure['error']}"
-        failed = [c for c in checks if c.status == "fail"]
+        failed = [c for c in checks if c.status == "fail" and counts_for_verdict(c)]
         if failed:
             return _failures_line(failed)
     if status in {"failed", "incomplete"}:
@@ -691,6 +702,21 @@ def _hosts_markdown(evidence_doc: Mapping[str, Any]) -> str:
     return text
 
 
+def _parity_rows(checks: Sequence[Check], mark: Mapping[str, str]) -> list[str]:
+    """The ``PARITY_CHECK`` row under the criteria: shown, never a criterion (a dash in the number column)."""
+    parity = [c for c in checks if not counts_for_verdict(c)]
+    if not parity:
+        return []
+    status = ("fail" if any(c.status == "fail" for c in parity) else
+              "incomplete" if any(c.status == "skip" for c in parity) else "pass")
+    detail = "; ".join(f"{c.subject or c.check}: {c.status}" + (f" ({c.detail})" if c.status != "pass" else "")
+                       for c in parity)
+    links = ", ".join(f"[{c.where}]({c.notebook}.html#cell-{c.cell})" for c in
+                      {c.where: c for c in parity if c.notebook is not None and c.cell is not None}.values()) or "—"
+    return [f"| — | {PARITY_CHECK}: the REST API (`/ai/v1/chat/completions`) beside compat; not a criterion, never "
+            f"the status | {mark[status]} — {_md_escape(detail)} | {links} |"]
+
+
 def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criterion], checks: Sequence[Check],
                       quarantined: Sequence[Mapping[str, Any]]) -> str:
     mark = {"pass": "✅ pass", "fail": "❌ fail", "incomplete": "⚠️ incomplete", "not run": "⬜ not run"}
@@ -731,6 +757,7 @@ def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criter
             "repository check (below)" if criterion.number == 6 and criterion.checks else "—")
         reason = f" — {_md_escape(criterion.reason)}" if criterion.reason else ""
         out.append(f"| {criterion.number} | {criterion.title} | {mark[criterion.status]}{reason} | {links} |")
+    out += _parity_rows(checks, mark)
     out += ["", "## Checks", ""]
     for check in checks:
         where = f" ([{check.where}]({check.notebook}.html#cell-{check.cell}))" if (

@@ -28,6 +28,7 @@ from cftwin.auth import ratelimit_headers
 from cftwin.context import TwinContext
 from cftwin.dataplane import admin as dataplane_admin
 from cftwin.dataplane import responses as dataplane_responses
+from cftwin.dataplane import rest_api
 from cftwin.envelope import (
     CODE_NO_ROUTE,
     CODE_RATE_LIMITED,
@@ -168,6 +169,7 @@ def build_app(context: TwinContext) -> Starlette:
     routes += secrets_responses.routes
     routes += logs_responses.routes
     routes += observability_responses.routes
+    routes += rest_api.routes
     if context.options.admin_enabled:
         admin_routes: list[BaseRoute] = [*admin.routes, *logs_admin.routes, *dataplane_admin.routes]
         routes.append(Mount(ADMIN_PREFIX, routes=admin_routes))

@@ -45,6 +45,9 @@ class TwinOptions:
     log_delay_s: float = REALISTIC_DELAYS["log_delay_s"]
     cache_write_delay_s: float = REALISTIC_DELAYS["cache_write_delay_s"]
     secret_pending_s: float = REALISTIC_DELAYS["secret_pending_s"]
+    #: Unified Billing credits (USD) each account starts with; 0: none, so a REST API request that no BYOK
+    #: key pays for is refused (``cftwin.dataplane.billing``).
+    unified_billing_credits_usd: float = 0.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` (field name -> value), checking names and types; ValueError otherwise."""

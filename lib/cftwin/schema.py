@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 from cftwin import accounts, auth
-from cftwin.dataplane import cache
+from cftwin.dataplane import billing, cache
 from cftwin.gateways import models as gateways
 from cftwin.logs import models as logs
 from cftwin.providers import models as providers
@@ -24,4 +24,5 @@ SCHEMAS: Final[tuple[tuple[str, str], ...]] = (
     ("logs", logs.SCHEMA),
     ("provider_keys", providers.SCHEMA),
     ("gateway_cache", cache.SCHEMA),
+    ("unified_billing", billing.SCHEMA),
 )
