@@ -34,6 +34,7 @@ from cftwin.envelope import (
     handle_api_error,
 )
 from cftwin.gateways import responses as gateway_responses
+from cftwin.logpush import responses as logpush_responses
 from cftwin.logs import admin as logs_admin
 from cftwin.logs import responses as logs_responses
 from cftwin.providers import responses as provider_responses
@@ -164,6 +165,7 @@ def build_app(context: TwinContext) -> Starlette:
     routes += gateway_responses.routes
     routes += secrets_responses.routes
     routes += logs_responses.routes
+    routes += logpush_responses.routes
     if context.options.admin_enabled:
         admin_routes: list[BaseRoute] = [*admin.routes, *logs_admin.routes, *dataplane_admin.routes]
         routes.append(Mount(ADMIN_PREFIX, routes=admin_routes))

@@ -12,7 +12,8 @@ Every ``/client/v4`` handler calls ``require(request, account_id, permission)`` 
   authenticated answer carries ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining``.
 
 Permission names: ``ai_gateway:read``, ``ai_gateway:write``, ``ai_gateway:run``,
-``secrets_store:read``, ``secrets_store:write``. A read is satisfied by read or write.
+``secrets_store:read``, ``secrets_store:write``, ``logs:read``, ``logs:write`` (Logpush). A read is
+satisfied by read or write.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ PERMISSIONS: Final = (
     "ai_gateway:run",
     "secrets_store:read",
     "secrets_store:write",
+    "logs:read",
+    "logs:write",
 )
 ALL_PERMISSIONS: Final = frozenset(PERMISSIONS)
 

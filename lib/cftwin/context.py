@@ -35,6 +35,11 @@ class TwinOptions:
     #: Where the gateway data plane of this twin is reached (``http://host:port/v1``); the control
     #: plane answers it from ``GET .../url/{provider}``. Set by the server once it knows its port.
     gateway_base_url: str = ""
+    #: Logpush: the account is on Workers Paid (Logpush is a paid feature); seconds between deliveries;
+    #: the S3 API that stands in for R2 (``r2://`` destinations), a loopback URL.
+    logpush_paid_plan: bool = True
+    logpush_interval_s: float = 1.0
+    r2_endpoint_url: str = ""
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` (field name -> value), checking names and types; ValueError otherwise."""

@@ -200,7 +200,7 @@ def generated_seed(gateway_id: str = DEFAULT_GATEWAY_ID) -> TwinSeed:
 
 
 def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
-    """Create the account, the API token (all five permissions), the AIG token (``ai_gateway:run``)
+    """Create the account, the API token (every permission), the AIG token (``ai_gateway:run``)
     and register the provider keys as valid with the emulated providers. Idempotent."""
     db = context.db
     if seed.provider_keys:
