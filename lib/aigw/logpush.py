@@ -44,10 +44,14 @@ __all__ = [
     "KeyPair",
     "LogpushApi",
     "LogpushJob",
+    "batch_keys",
     "decrypt_field",
     "decrypt_record",
+    "job_name",
+    "key_file",
     "load_bucket_settings",
     "load_or_make_key_pair",
+    "public_destination",
     "read_batch",
 ]
 
@@ -97,6 +101,11 @@ class LogpushJob:
     def place(self) -> str:
         """Where it writes, without credentials: ``r2://bucket/path``."""
         return public_destination(self.destination_conf)
+
+
+def job_name(gateway_id: str) -> str:
+    """The runbook's name for the gateway's job (Logpush names allow letters, digits, '-' and '.')."""
+    return "aigw-" + gateway_id.replace("_", "-")
 
 
 def public_destination(conf: str) -> str:
@@ -238,19 +247,28 @@ class KeyPair:
     def decrypt(self, value: Any) -> Any:
         return decrypt_field(self._private, value)
 
+    def decrypt_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return decrypt_record(self._private, record)
 
-def load_or_make_key_pair(settings: Settings, environ: Mapping[str, str] | None = None) -> KeyPair:
-    """The key pair whose private half is in ``AIGW_LOGPUSH_PRIVATE_KEY_FILE`` (made there when missing)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    env = read_env(settings.env_file, environ=environ)
-    named = env.get("AIGW_LOGPUSH_PRIVATE_KEY_FILE")
+def key_file(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the logs' private key is kept (``AIGW_LOGPUSH_PRIVATE_KEY_FILE``); ``ConfigError`` when unset."""
+    named = read_env(settings.env_file, environ=environ).get("AIGW_LOGPUSH_PRIVATE_KEY_FILE")
     if not named:
         raise ConfigError("AIGW_LOGPUSH_PRIVATE_KEY_FILE is not set: 07 needs a file for the logs' private key",
                           hint=f"Name a file outside the repository in {ENV_FILE_NAME}, e.g. "
                                "AIGW_LOGPUSH_PRIVATE_KEY_FILE=~/.config/aigw/logpush.pem (made if missing)")
-    path = Path(named).expanduser()
+    return Path(named).expanduser()
+
+
+def load_or_make_key_pair(settings: Settings, environ: Mapping[str, str] | None = None, *,
+                          make: bool = True) -> KeyPair | None:
+    """The key pair whose private half is in ``AIGW_LOGPUSH_PRIVATE_KEY_FILE``; made there when the file is
+    missing and ``make`` (else None)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    path = key_file(settings, environ)
     made = False
     if path.is_file():
         try:
@@ -260,6 +278,8 @@ def load_or_make_key_pair(settings: Settings, environ: Mapping[str, str] | None 
                               f"({type(exc).__name__})", hint="Point it at the key 07 made, or at a new file") from None
         if not isinstance(private, rsa.RSAPrivateKey):
             raise ConfigError(f"{str(path)!r} is not an RSA key", hint="Logpush keys are RSA; point at a new file")
+    elif not make:
+        return None
     else:
         private = rsa.generate_private_key(public_exponent=65537, key_size=_KEY_BITS)
         pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,8 +59,10 @@ __all__ = [
 _NOTEBOOK_NAME: Final = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 #: Run only when --notebooks names them: key rotation everywhere (it is its own change, after the
 #: lifecycle), and on Cloudflare the rollback too (it deletes production).
-_ONLY_WHEN_NAMED: Final = ("rotate",)
-_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback", "rotate")
+_ONLY_WHEN_NAMED: Final = ("rotate", "logpush")
+_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback", "rotate", "logpush")
+#: Notebooks that need a bucket: on the twin, the run serves one (moto's S3 API on loopback) for them.
+_NEEDS_BUCKET: Final = ("logpush",)
 _RUN_PARAMETERS: Final = ("run_id", "run_dir")
 #: Notebooks that talk only to the gateway (CF_AIG_TOKEN will do); every other one calls the v4 API.
 _GATEWAY_TOKEN_ONLY: Final = ("verify_endpoints",)
@@ -315,6 +318,24 @@ def _execute(notebook: Path, output: Path, parameters: Mapping[str, Any], cwd: P
     return None
 
 
+def _rehearsal_bucket() -> tuple[Any, tempfile.TemporaryDirectory[str], dict[str, str]]:
+    """A local S3 bucket standing in for the operator's R2 bucket, and 07's settings for it. The rehearsal's
+    private key goes to a temporary folder outside the run folder (the bundle never holds it)."""
+    from cftwin.logpush.bucket import LocalBucket
+
+    bucket = LocalBucket("aigw-rehearsal").start()
+    folder = tempfile.TemporaryDirectory(prefix="aigw-logpush-")
+    env = {
+        "AIGW_LOGPUSH_BUCKET": bucket.bucket,
+        "AIGW_LOGPUSH_ACCESS_KEY_ID": bucket.access_key_id,
+        "AIGW_LOGPUSH_SECRET_ACCESS_KEY": bucket.secret_access_key,
+        "AIGW_LOGPUSH_ENDPOINT": bucket.url,
+        "AIGW_LOGPUSH_PRIVATE_KEY_FILE": str(Path(folder.name) / "logpush.pem"),
+    }
+    _progress(f"bucket (S3 API, standing in for R2) at {bucket.url}")
+    return bucket, folder, env
+
+
 def run_notebooks(
     notebooks: Sequence[Path],
     *,
@@ -372,6 +393,8 @@ def run_notebooks(
         # Before the twin starts: a bad -p is one line, with nothing started.
         _check_parameters(parameters, declared, secrets_from_environ({**file_env, **seed.to_environ()}))
     twin: Any = None
+    bucket: Any = None
+    key_folder: tempfile.TemporaryDirectory[str] | None = None
     try:
         if target == "twin":
             from cftwin.context import TwinOptions
@@ -379,8 +402,13 @@ def run_notebooks(
 
             # The rehearsal's providers take 25 +/- 10 ms, so that 03's and 04's latency figures are not all 0.
             options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)
+            if any(word in nb.stem for nb in notebooks for word in _NEEDS_BUCKET):
+                bucket, key_folder, logpush_env = _rehearsal_bucket()
+                options.r2_endpoint_url = bucket.url
             twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
             kernel_env = seed.to_environ(twin)
+            if bucket is not None:
+                kernel_env.update(logpush_env)
             # The client keeps to the budget the twin enforces (Cloudflare's, unless it was scaled).
             budget = f"{options.api_budget_requests}/{options.api_budget_window_s:g}"
             kernel_env["AIGW_API_BUDGET"] = budget
@@ -454,6 +482,10 @@ def run_notebooks(
     finally:
         if twin is not None:
             twin.close()
+        if bucket is not None:
+            bucket.stop()
+        if key_folder is not None:
+            key_folder.cleanup()
 
 
 def run_from_args(args: argparse.Namespace) -> int:
