@@ -34,7 +34,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
 
 from aigw.cloudflare import CloudflareClient
-from aigw.config import ENV_FILE_NAME, Secret, Settings, read_env
+from aigw.config import ENV_FILE_NAME, VARIABLES, Secret, Settings, read_env
 from aigw.errors import ConfigError
 
 __all__ = [
@@ -56,16 +56,8 @@ __all__ = [
 ]
 
 DATASET: Final = "ai_gateway_events"
-#: The variables this module reads, in the order .dev.vars.example documents them.
-LOGPUSH_VARIABLES: Final = (
-    "AIGW_LOGPUSH_BUCKET",
-    "AIGW_LOGPUSH_PATH",
-    "AIGW_LOGPUSH_ACCESS_KEY_ID",
-    "AIGW_LOGPUSH_SECRET_ACCESS_KEY",
-    "AIGW_LOGPUSH_ENDPOINT",
-    "AIGW_LOGPUSH_REGION",
-    "AIGW_LOGPUSH_PRIVATE_KEY_FILE",
-)
+#: The variables this module reads (documented with the rest in ``aigw.config.VARIABLES``).
+LOGPUSH_VARIABLES: Final = tuple(v for v in VARIABLES if v.startswith("AIGW_LOGPUSH_"))
 _ENCRYPTED_FIELDS: Final = ("Metadata", "RequestBody", "ResponseBody")
 #: R2's bucket names: 3-63 lowercase letters, digits and '-', not starting or ending with '-'.
 _BUCKET: Final = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
