@@ -180,7 +180,7 @@ class BucketSettings:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        return boto3.session.Session().client(  # its own session: the default one is not thread-safe
             "s3", endpoint_url=self.endpoint_url, region_name=self.region or "auto",
             aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key.reveal(),
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),

@@ -24,6 +24,7 @@ class LocalBucket:
         self.access_key_id = secrets.token_hex(16)
         self.secret_access_key = secrets.token_hex(32)
         self._server: Any = None
+        self._client: Any = None
         self.url = ""
 
     def start(self) -> LocalBucket:
@@ -41,9 +42,12 @@ class LocalBucket:
         import boto3
         from botocore.config import Config
 
-        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key,
-                            config=Config(s3={"addressing_style": "path"}))
+        if self._client is None:
+            # Its own session: boto3's default one is not safe to make clients from in several threads.
+            self._client = boto3.session.Session().client(
+                "s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=self.access_key_id,
+                aws_secret_access_key=self.secret_access_key, config=Config(s3={"addressing_style": "path"}))
+        return self._client
 
     def keys(self, prefix: str = "") -> list[str]:
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -118,20 +119,31 @@ def parse_destination(conf: Any, *, r2_endpoint_url: str) -> Destination:
     return Destination(parts.scheme, bucket, path, endpoint.rstrip("/"), region, key_id, secret)
 
 
+_clients: dict[tuple[str, str, str, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
 def s3_client(destination: Destination) -> Any:
-    """A boto3 S3 client for ``destination`` (path-style addressing: a loopback endpoint has no DNS)."""
+    """A boto3 S3 client for ``destination`` (path-style addressing: a loopback endpoint has no DNS).
+
+    Made once per endpoint and key (a client costs a few hundred milliseconds to make; once made it is safe to
+    share between threads), under a lock: making clients from boto3's default session is not thread-safe."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
-        "s3",
-        endpoint_url=destination.endpoint_url,
-        region_name=destination.region if destination.region != "auto" else "us-east-1",
-        aws_access_key_id=destination.access_key_id,
-        aws_secret_access_key=destination.secret_access_key,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
-                      connect_timeout=5, read_timeout=10),
-    )
+    region = destination.region if destination.region != "auto" else "us-east-1"
+    cache_key = (destination.endpoint_url, region, destination.access_key_id, destination.secret_access_key)
+    with _clients_lock:
+        client = _clients.get(cache_key)
+        if client is None:
+            client = boto3.client(
+                "s3", endpoint_url=destination.endpoint_url, region_name=region,
+                aws_access_key_id=destination.access_key_id, aws_secret_access_key=destination.secret_access_key,
+                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                              connect_timeout=5, read_timeout=10),
+            )
+            _clients[cache_key] = client
+        return client
 
 
 def write_validation_object(destination: Destination, day: datetime) -> None:

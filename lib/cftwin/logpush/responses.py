@@ -1,7 +1,8 @@
 """HTTP handlers of the account Logpush API (``/client/v4/accounts/{a}/logpush/...``) for ``ai_gateway_events``.
 
 Permissions: reads need ``logs:read`` (or ``logs:write``), changes ``logs:write`` (Cloudflare: "Logs Read" /
-"Logs Edit" on the account). Every call starts this twin's delivery thread if it is not running.
+"Logs Edit" on the account). A call on an account with jobs starts this twin's delivery thread if it is not
+running.
 
 ASSUMPTION: the job API's refusals are 400 with code 1002 (its validation failures), an unknown job 404 with
 code 1003; Cloudflare's public sources do not list the Logpush API's codes. Messages say what to fix.
@@ -36,8 +37,14 @@ _BASE: Final = "/client/v4/accounts/{account_id}/logpush"
 
 def _context(request: Request) -> TwinContext:
     context: TwinContext = request.app.state.twin
-    ensure_worker(context)
     return context
+
+
+def _wake(context: TwinContext, account_id: str) -> None:
+    # The delivery thread runs only once the account has a job (a twin restarted on kept state gets it
+    # back on its first Logpush call); a run that never uses Logpush pays nothing for it.
+    if models.count_jobs(context.db, account_id):
+        ensure_worker(context)
 
 
 def _invalid(message: str, path: tuple[str, ...] | None = None) -> CloudflareAPIError:
@@ -74,14 +81,18 @@ async def _checked_destination(context: TwinContext, conf: Any) -> None:
 async def list_jobs(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "logs:read")
-    return ok(models.list_jobs(_context(request).db, account_id))
+    context = _context(request)
+    _wake(context, account_id)
+    return ok(models.list_jobs(context.db, account_id))
 
 
 async def list_dataset_jobs(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "logs:read")
     _dataset(request)
-    return ok(models.list_jobs(_context(request).db, account_id))
+    context = _context(request)
+    _wake(context, account_id)
+    return ok(models.list_jobs(context.db, account_id))
 
 
 async def create_job(request: Request) -> Response:
@@ -103,6 +114,7 @@ async def create_job(request: Request) -> Response:
         job = models.create_job(context.db, account_id, body)
     except models.JobError as exc:  # the limit, reached by a concurrent create
         raise _invalid(exc.message, exc.path) from None
+    _wake(context, account_id)
     return ok(job)
 
 
@@ -135,6 +147,7 @@ async def update_job(request: Request) -> Response:
     updated = models.update_job(context.db, account_id, job_id, body)
     if updated is None:
         raise CloudflareAPIError.single(404, CODE_LOGPUSH_NOT_FOUND, f"Logpush job {job_id} not found")
+    _wake(context, account_id)
     return ok(updated)
 
 
