@@ -6,7 +6,9 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from cftwin.auth import ApiBudget
+from cftwin.dataplane.ratelimit import RateLimiter
 from cftwin.db import Database
+from cftwin.timing import REALISTIC_DELAYS
 
 if TYPE_CHECKING:
     from cftwin.faults import FaultInjector
@@ -21,7 +23,8 @@ class TwinOptions:
     admin_enabled: bool = False
     #: Gateways per account: 10 on Cloudflare's free plan, 20 on paid.
     gateway_limit: int = 10
-    #: The per-token API budget: requests per window (seconds). Cloudflare: 1,200 per 300 s.
+    #: The API budget per token owner (user, or account for account tokens): requests per fixed window
+    #: (seconds). Cloudflare: 1,200 per 300 s, per user.
     api_budget_requests: int = 1200
     api_budget_window_s: float = 300.0
     #: Secrets Store (open beta): one store per account, 100 secrets per account.
@@ -35,6 +38,13 @@ class TwinOptions:
     #: Where the gateway data plane of this twin is reached (``http://host:port/v1``); the control
     #: plane answers it from ``GET .../url/{provider}``. Set by the server once it knows its port.
     gateway_base_url: str = ""
+    #: Time on Cloudflare (``cftwin.timing``): a log reaches the logs API, a cached response becomes
+    #: readable, a new secret turns from ``pending`` to ``active``, that many seconds later. The
+    #: defaults are the realistic ones a rehearsal meets (ASSUMPTION: the durations, see
+    #: ``cftwin.timing``); ``NO_DELAYS`` turns them off.
+    log_delay_s: float = REALISTIC_DELAYS["log_delay_s"]
+    cache_write_delay_s: float = REALISTIC_DELAYS["cache_write_delay_s"]
+    secret_pending_s: float = REALISTIC_DELAYS["secret_pending_s"]
     #: Logpush: the account is on Workers Paid (Logpush is a paid feature); seconds between deliveries;
     #: the S3 API that stands in for R2 (``r2://`` destinations), a loopback URL.
     logpush_paid_plan: bool = True
@@ -80,5 +90,7 @@ class TwinContext:
     db: Database
     options: TwinOptions
     faults: FaultInjector | None = None
-    #: Per-token request counts for the API budget (in memory; a restart refills it).
+    #: Per-owner request counts for the API budget (in memory; a restart refills it).
     budget: ApiBudget = field(default_factory=ApiBudget)
+    #: The gateways' own rate-limit counters (data plane; in memory, see ``dataplane.ratelimit``).
+    gateway_limiter: RateLimiter = field(default_factory=RateLimiter)
