@@ -27,8 +27,9 @@ import gzip
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
@@ -171,10 +172,14 @@ class BucketSettings:
     def place(self) -> str:
         return public_destination(self.destination_conf())
 
-    def prefix_before_date(self) -> str:
-        """The fixed part of the object keys (before ``{DATE}``): where to list."""
-        head = self.path.strip("/").split("{DATE}")[0]
-        return head
+    def prefixes(self, days: Iterable[datetime]) -> list[str]:
+        """Where the batches of ``days`` are (``{DATE}`` is ``YYYYMMDD``): list only those folders, not a
+        bucket that grows by a folder a day."""
+        path = self.path.strip("/")
+        if "{DATE}" not in path:
+            return [f"{path}/" if path else ""]
+        head = path.split("{DATE}")[0]
+        return sorted({head + day.strftime("%Y%m%d") for day in days})
 
     def client(self) -> Any:
         import boto3

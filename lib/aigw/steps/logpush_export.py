@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from aigw.cloudflare import Gateway
@@ -94,8 +96,14 @@ def _adoptable(jobs: list[LogpushJob], name: str, bucket: BucketSettings) -> Log
 def plan_export(session: Session) -> ExportPlan:
     """Read the gateway, the key file and the account's jobs; validate the destination."""
     settings = session.settings
-    bucket = load_bucket_settings(settings)
-    key_file(settings)  # a missing setting is one line now, before anything is asked of Cloudflare
+    try:
+        bucket = load_bucket_settings(settings)
+        key_file(settings)  # a missing setting is one line now, before anything is asked of Cloudflare
+    except ConfigError as exc:
+        if session.target != "twin":
+            raise
+        raise ConfigError(exc.message, hint="To rehearse, run `aigw run --notebooks 01,02,07`: it serves a local "
+                                            "bucket for the twin and sets these itself") from None
     pair = load_or_make_key_pair(settings, make=False)
     client = session.client
     try:
@@ -212,9 +220,14 @@ def _bar(total_s: float) -> Any:
     return tqdm(total=round(total_s), unit="s", desc="waiting for the canary in the bucket")
 
 
-def _find_canary(pair: KeyPair, bucket: BucketSettings, client: Any, seen: set[str], canary: str) -> tuple[
-        str, dict[str, Any]] | None:
-    for key in batch_keys(client, bucket.bucket, bucket.prefix_before_date()):
+def _keys(bucket: BucketSettings, client: Any, days: list[datetime]) -> Iterator[str]:
+    for prefix in bucket.prefixes(days):
+        yield from batch_keys(client, bucket.bucket, prefix)
+
+
+def _find_canary(pair: KeyPair, bucket: BucketSettings, client: Any, seen: set[str], canary: str,
+                 days: list[datetime]) -> tuple[str, dict[str, Any]] | None:
+    for key in _keys(bucket, client, days):
         if key in seen:
             continue
         seen.add(key)
@@ -234,7 +247,10 @@ def verify_export(session: Session, applied: ExportApplied, *, provider: str = "
     plan_bucket = load_bucket_settings(session.settings)
     s3 = plan_bucket.client()
     # Objects already there are not the canary's: listed once, then skipped.
-    seen = set(batch_keys(s3, plan_bucket.bucket, plan_bucket.prefix_before_date()))
+    # The canary's day, and the next one in case the wait crosses midnight (UTC, as {DATE} is).
+    today = datetime.now(UTC)
+    days = [today, today + timedelta(seconds=timeout_s)]
+    seen = set(_keys(plan_bucket, s3, days))
     canary = f"{session.run_id or 'adhoc'}-{secrets.token_hex(6)}"
     chosen = model or DEFAULT_MODELS[provider]
     probe = session.prober.probe_provider(provider, chosen, prompt=f"Reply with ok. (Logpush canary {canary})",
@@ -252,7 +268,7 @@ def verify_export(session: Session, applied: ExportApplied, *, provider: str = "
     bar = _bar(timeout_s)
     try:
         while found is None:
-            found = _find_canary(applied.key, plan_bucket, s3, seen, canary)
+            found = _find_canary(applied.key, plan_bucket, s3, seen, canary, days)
             elapsed = time.monotonic() - started
             bar.n = min(round(elapsed), bar.total)
             bar.refresh()
