@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from aigw.errors import ConfigError
 from aigw.logpush import BucketSettings, batch_keys
 
 __all__ = ["EVENTS_SCHEMA", "NAMED_QUERIES", "ExportTables", "analyse_export", "read_event_batches",
@@ -129,20 +131,33 @@ class ExportTables(dict[str, Any]):
 
 
 def analyse_export(batches: Iterable[pa.RecordBatch], *, spill_to: Path | None = None,
-                   queries: Mapping[str, str] = NAMED_QUERIES) -> ExportTables:
-    """Run ``queries`` over ``batches`` in DuckDB. The batches stream into DuckDB's table (a file under
-    ``spill_to`` when given, so more rows than memory holds still work); the answers are small tables."""
+                   memory_limit: str = "512MB", queries: Mapping[str, str] = NAMED_QUERIES) -> ExportTables:
+    """Run ``queries`` over ``batches`` in DuckDB. The batches stream into DuckDB's table, which stays under
+    ``memory_limit`` by spilling to disk (a file under ``spill_to``, else a temporary folder), so more rows
+    than memory holds still work; the answers are small tables."""
+    import tempfile
+
     import duckdb
 
-    con = duckdb.connect(str(spill_to / "events.duckdb") if spill_to is not None else ":memory:")
-    try:
-        reader = pa.RecordBatchReader.from_batches(EVENTS_SCHEMA, iter(batches))
-        con.register("incoming", reader)
-        con.execute("CREATE OR REPLACE TABLE events AS SELECT * FROM incoming")
-        con.unregister("incoming")
-        return ExportTables({name: con.execute(sql).df() for name, sql in queries.items()})
-    finally:
-        con.close()
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit):
+        raise ConfigError(f"memory_limit {memory_limit!r} is not a size", hint="Write it like 512MB or 2GiB")
+    with tempfile.TemporaryDirectory(prefix="aigw-duckdb-") as scratch:
+        where = spill_to if spill_to is not None else Path(scratch)
+        con = duckdb.connect(str(where / "events.duckdb"))
+        try:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute("SET temp_directory = ?", [str(where / "spill")])
+            return _run(con, batches, queries)
+        finally:
+            con.close()
+
+
+def _run(con: Any, batches: Iterable[pa.RecordBatch], queries: Mapping[str, str]) -> ExportTables:
+    reader = pa.RecordBatchReader.from_batches(EVENTS_SCHEMA, iter(batches))
+    con.register("incoming", reader)
+    con.execute("CREATE OR REPLACE TABLE events AS SELECT * FROM incoming")
+    con.unregister("incoming")
+    return ExportTables({name: con.execute(sql).df() for name, sql in queries.items()})
 
 
 def write_parquet_by_day(batches: Iterable[pa.RecordBatch], folder: Path) -> Path:
