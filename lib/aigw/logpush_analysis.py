@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -112,6 +113,19 @@ def _timestamps(values: pa.Array) -> pa.Array:
     return pc.strptime(values.cast(pa.string()), format="%Y-%m-%dT%H:%M:%S%z", unit="us").cast(target)
 
 
+def _parse_options(head: bytes) -> pa_json.ParseOptions:
+    """Parse only the plain fields (the encrypted ones are most of each line, and not needed); ``Timestamp`` is
+    text or a number depending on the job's ``timestamp_format``, so its type comes from the first record."""
+    first = json.loads(head[: head.index(b"\n")] if b"\n" in head else head)
+    stamp = pa.int64() if isinstance(first.get("Timestamp"), int) else pa.string()
+    schema = pa.schema([
+        ("Cached", pa.bool_()), ("Endpoint", pa.string()), ("Gateway", pa.string()), ("Model", pa.string()),
+        ("Provider", pa.string()), ("RateLimited", pa.bool_()), ("StatusCode", pa.int64()), ("Timestamp", stamp),
+        ("Metrics", pa.struct([("cost", pa.float64()), ("durationMs", pa.int64())])),
+    ])
+    return pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+
+
 def read_event_batches(bucket: BucketSettings, days: Iterable[datetime] | None = None) -> Iterator[pa.RecordBatch]:
     """Every ``*.log.gz`` batch under the export's folder (``days``' folders only, when given), one object at
     a time, as ``EVENTS_SCHEMA`` record batches."""
@@ -119,11 +133,16 @@ def read_event_batches(bucket: BucketSettings, days: Iterable[datetime] | None =
     prefixes = bucket.prefixes(days) if days is not None else [bucket.path.strip("/").split("{DATE}")[0]]
     for prefix in prefixes:
         for key in batch_keys(client, bucket.bucket, prefix):
-            body = gzip.decompress(client.get_object(Bucket=bucket.bucket, Key=key)["Body"].read())
-            if not body.strip():
+            # Streamed: the object is decompressed and parsed a few MB at a time, never whole in memory.
+            stream = io.BufferedReader(gzip.GzipFile(fileobj=client.get_object(Bucket=bucket.bucket, Key=key)["Body"]),
+                                       buffer_size=1 << 20)
+            head = stream.peek(1 << 16)
+            if not head.strip():
                 continue
-            table = pa_json.read_json(io.BytesIO(body))
-            yield _to_batch(table)
+            reader = pa_json.open_json(stream, parse_options=_parse_options(head),
+                                       read_options=pa_json.ReadOptions(block_size=4 << 20, use_threads=False))
+            for chunk in reader:
+                yield _to_batch(pa.Table.from_batches([chunk]))
 
 
 class ExportTables(dict[str, Any]):
