@@ -140,7 +140,7 @@ def read_event_batches(bucket: BucketSettings, days: Iterable[datetime] | None =
             if not head.strip():
                 continue
             reader = pa_json.open_json(stream, parse_options=_parse_options(head),
-                                       read_options=pa_json.ReadOptions(block_size=4 << 20, use_threads=False))
+                                       read_options=pa_json.ReadOptions(block_size=4 << 20))
             for chunk in reader:
                 yield _to_batch(pa.Table.from_batches([chunk]))
 
