@@ -25,6 +25,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -73,8 +74,10 @@ __all__ = [
 _NOTEBOOK_NAME: Final = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 #: Run only when --notebooks names them: key rotation everywhere (it is its own change, after the
 #: lifecycle), and on Cloudflare the rollback too (it deletes production).
-_ONLY_WHEN_NAMED: Final = ("rotate",)
-_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback", "rotate")
+_ONLY_WHEN_NAMED: Final = ("rotate", "logpush")
+_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback", "rotate", "logpush")
+#: Notebooks that need a bucket: on the twin, the run serves one (moto's S3 API on loopback) for them.
+_NEEDS_BUCKET: Final = ("logpush",)
 _RUN_PARAMETERS: Final = ("run_id", "run_dir")
 #: Notebooks that talk only to the gateway (CF_AIG_TOKEN will do); every other one calls the v4 API.
 _GATEWAY_TOKEN_ONLY: Final = ("verify_endpoints",)
@@ -526,6 +529,24 @@ def _execute(notebook: Path, output: Path, parameters: Mapping[str, Any], cwd: P
     return None
 
 
+def _rehearsal_bucket() -> tuple[Any, tempfile.TemporaryDirectory[str], dict[str, str]]:
+    """A local S3 bucket standing in for the operator's R2 bucket, and 07's settings for it. The rehearsal's
+    private key goes to a temporary folder outside the run folder (the bundle never holds it)."""
+    from cftwin.logpush.bucket import LocalBucket
+
+    bucket = LocalBucket("aigw-rehearsal").start()
+    folder = tempfile.TemporaryDirectory(prefix="aigw-logpush-")
+    env = {
+        "AIGW_LOGPUSH_BUCKET": bucket.bucket,
+        "AIGW_LOGPUSH_ACCESS_KEY_ID": bucket.access_key_id,
+        "AIGW_LOGPUSH_SECRET_ACCESS_KEY": bucket.secret_access_key,
+        "AIGW_LOGPUSH_ENDPOINT": bucket.url,
+        "AIGW_LOGPUSH_PRIVATE_KEY_FILE": str(Path(folder.name) / "logpush.pem"),
+    }
+    _progress(f"bucket (S3 API, standing in for R2) at {bucket.url}")
+    return bucket, folder, env
+
+
 def run_notebooks(
     notebooks: Sequence[Path],
     *,
@@ -646,6 +667,8 @@ def _run_notebooks(
     twin: Any = None
     if stop.stopped():  # checked before each step that makes something: the twin, the run folder
         raise RunInterrupted(stop.signum or signal.SIGINT)
+    bucket: Any = None
+    key_folder: tempfile.TemporaryDirectory[str] | None = None
     try:
         if target == "twin":
             from cftwin.context import TwinOptions
@@ -655,8 +678,13 @@ def _run_notebooks(
             options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)
             if twin_state and twin_state != ":memory:":
                 _create_private(Path(twin_state))
+            if any(word in nb.stem for nb in notebooks for word in _NEEDS_BUCKET):
+                bucket, key_folder, logpush_env = _rehearsal_bucket()
+                options.r2_endpoint_url = bucket.url
             twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
             kernel_env = seed.to_environ(twin)
+            if bucket is not None:
+                kernel_env.update(logpush_env)
             # One source of settings: the kernels read --env-file, or nothing but this environment.
             if env_file is not None:
                 kernel_env["AIGW_ENV_FILE"] = str(env_file.resolve())
@@ -760,6 +788,10 @@ def _run_notebooks(
     finally:
         if twin is not None:
             twin.close()
+        if bucket is not None:
+            bucket.stop()
+        if key_folder is not None:
+            key_folder.cleanup()
 
 
 def sealed_status(run_dir: Path) -> str | None:

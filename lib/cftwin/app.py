@@ -37,6 +37,7 @@ from cftwin.envelope import (
     handle_api_error,
 )
 from cftwin.gateways import responses as gateway_responses
+from cftwin.logpush import responses as logpush_responses
 from cftwin.logs import admin as logs_admin
 from cftwin.logs import responses as logs_responses
 from cftwin.observability import responses as observability_responses
@@ -170,6 +171,7 @@ def build_app(context: TwinContext) -> Starlette:
     routes += logs_responses.routes
     routes += observability_responses.routes
     routes += rest_api.routes
+    routes += logpush_responses.routes
     if context.options.admin_enabled:
         admin_routes: list[BaseRoute] = [*admin.routes, *logs_admin.routes, *dataplane_admin.routes]
         routes.append(Mount(ADMIN_PREFIX, routes=admin_routes))

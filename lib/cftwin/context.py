@@ -48,6 +48,11 @@ class TwinOptions:
     #: Unified Billing credits (USD) each account starts with; 0: none, so a REST API request that no BYOK
     #: key pays for is refused (``cftwin.dataplane.billing``).
     unified_billing_credits_usd: float = 0.0
+    #: Logpush: the account is on Workers Paid (Logpush is a paid feature); seconds between deliveries;
+    #: the S3 API that stands in for R2 (``r2://`` destinations), a loopback URL.
+    logpush_paid_plan: bool = True
+    logpush_interval_s: float = 1.0
+    r2_endpoint_url: str = ""
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` (field name -> value), checking names and types; ValueError otherwise."""

@@ -10,6 +10,7 @@ from typing import Final
 from cftwin import accounts, auth
 from cftwin.dataplane import billing, cache
 from cftwin.gateways import models as gateways
+from cftwin.logpush import models as logpush
 from cftwin.logs import models as logs
 from cftwin.providers import models as providers
 from cftwin.secrets_store import models as secrets_store
@@ -25,4 +26,5 @@ SCHEMAS: Final[tuple[tuple[str, str], ...]] = (
     ("provider_keys", providers.SCHEMA),
     ("gateway_cache", cache.SCHEMA),
     ("unified_billing", billing.SCHEMA),
+    ("logpush", logpush.SCHEMA),
 )

@@ -53,8 +53,9 @@ DEFAULT_GATEWAY_ID: Final = "github-ai-agent"
 #: Secrets Store Write, and Workers Observability Read (where an account created since 2026-09-24 keeps its
 #: gateway logs). Not Run: the data plane's ``cf-aig-authorization`` needs a token with AI Gateway
 #: Run (``CF_AIG_TOKEN``), a permission group of its own (cloudflare-docs configuration/authentication.mdx).
+#: And Logs Edit, which only notebook 07 (Logpush) needs; ``.dev.vars.example`` says so beside its variables.
 API_TOKEN_PERMISSIONS: Final = frozenset(
-    {"ai_gateway:read", "ai_gateway:write", "secrets_store:write", "workers_observability:read"}
+    {"ai_gateway:read", "ai_gateway:write", "secrets_store:write", "workers_observability:read", "logs:write"}
 )
 #: ``CF_AIG_TOKEN``: AI Gateway Run only.
 AIG_TOKEN_PERMISSIONS: Final = frozenset({"ai_gateway:run"})

@@ -26,10 +26,11 @@ from typing import Any, Final, Literal
 
 from aigw.cloudflare import Gateway, ProviderConfig, Store, StoreSecret
 from aigw.config import PROVIDERS
-from aigw.errors import CloudflareError, NotFoundError
+from aigw.errors import CloudflareError, NotFoundError, PermissionDeniedError
 from aigw.evidence import Check
 from aigw.gateway import DEFAULT_MODELS, ProbeResult
 from aigw.log_systems import fetch_gateway_logs
+from aigw.logpush import LogpushApi, LogpushJob, job_name
 from aigw.session import Session
 from aigw.steps import checks_table, markdown_table
 from aigw.steps.logs_analysis import build_frame, export_parquet
@@ -56,7 +57,7 @@ _CONFIG_FIELDS: Final = ("id", "gateway_id", "provider_slug", "alias", "default_
                          "rate_limit", "rate_limit_period")
 _SECRET_FIELDS: Final = ("id", "name", "store_id", "status", "scopes", "created", "modified")
 
-Kind = Literal["provider_config", "gateway", "secret", "store"]
+Kind = Literal["logpush_job", "provider_config", "gateway", "secret", "store"]
 
 
 
@@ -107,6 +108,17 @@ class _Found:
     configs: tuple[ProviderConfig, ...]
     secrets: tuple[StoreSecret, ...]
     stores: tuple[Store, ...]
+    logpush_jobs: tuple[LogpushJob, ...] = ()
+
+
+def _runbook_logpush_jobs(session: Session) -> tuple[LogpushJob, ...]:
+    """The Logpush job 07 made for this gateway (by its name); none when the token may not read Logpush
+    (a token without Logs Read cannot have made one either)."""
+    name = job_name(session.settings.gateway_id)
+    try:
+        return tuple(j for j in LogpushApi(session.client).list_jobs() if j.name == name)
+    except (PermissionDeniedError, NotFoundError):
+        return ()
 
 
 def _find(session: Session) -> _Found:
@@ -125,7 +137,7 @@ def _find(session: Session) -> _Found:
     secrets: list[StoreSecret] = []
     for store in stores:
         secrets.extend(s for s in client.list_secrets(store.id, search=f"{gateway_id}_") if pattern.match(s.name))
-    return _Found(gateway, configs, tuple(secrets), stores)
+    return _Found(gateway, configs, tuple(secrets), stores, _runbook_logpush_jobs(session))
 
 
 # --- snapshot -------------------------------------------------------------------------------------------------
@@ -253,6 +265,9 @@ def plan_rollback(
     gateway_id = session.settings.gateway_id
     items: list[RollbackItem] = []
     kept: list[str] = []
+    # First: the job would otherwise keep trying to deliver a deleted gateway's logs (and hold one of four).
+    items.extend(RollbackItem("logpush_job", str(j.id), j.name or "", note=f"Logpush to {j.place}")
+                 for j in found.logpush_jobs)
     if found.configs:
         if delete_provider_configs:
             items.extend(RollbackItem("provider_config", c.id, f"{c.provider_slug} ({c.alias})") for c in found.configs)
@@ -394,7 +409,9 @@ def apply_rollback(session: Session, plan: RollbackPlan, confirmation: Confirmat
         return result
     deleted: list[RollbackItem] = []
     for item in plan.items:
-        if item.kind == "provider_config":
+        if item.kind == "logpush_job":
+            LogpushApi(client).delete_job(int(item.id))
+        elif item.kind == "provider_config":
             client.delete_provider_config(gateway_id, item.id)
         elif item.kind == "gateway":
             client.delete_gateway(gateway_id)

@@ -41,8 +41,10 @@ __all__ = [
     "insert_log",
     "insert_log_tuples",
     "insert_logs",
+    "last_log_seq",
     "list_logs",
     "log_stats",
+    "logs_after",
     "new_log_id",
     "parse_timestamp",
     "ulid_at",
@@ -724,3 +726,25 @@ def log_stats(db: Database, account_id: str, gateway_id: str) -> dict[str, Any]:
         for r in db.query(f"SELECT provider, model, {select} {base} GROUP BY provider, model", args)
     }
     return result
+
+
+# --- export (Logpush) ---------------------------------------------------------------------------
+
+#: What an export reads of a log.
+EXPORT_COLUMNS: Final = ("seq", "gateway_id", "created_at", "provider", "model", "path", "duration", "cached",
+                         "status_code", "cost", "metadata", "request_body", "response_body")
+
+
+def last_log_seq(db: Database, account_id: str) -> int:
+    """The insertion number of the account's newest log (0 with none): where an export starts."""
+    row = db.query_one("SELECT COALESCE(MAX(seq), 0) FROM logs WHERE account_id = ?", (account_id,))
+    return int(row[0]) if row is not None else 0
+
+
+def logs_after(db: Database, account_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+    """The account's logs stored after insertion number ``seq``, oldest first, at most ``limit``."""
+    rows = db.query(
+        f"SELECT {', '.join(EXPORT_COLUMNS)} FROM logs WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (account_id, seq, limit),
+    )
+    return [dict(zip(EXPORT_COLUMNS, r, strict=True)) for r in rows]
