@@ -174,14 +174,15 @@ _URL: Final = re.compile(r"https?://[^\s`]+")
 
 
 def _md_escape(text: str) -> str:
-    """Markdown-safe text; URLs become code spans (not links: the evidence fetches and links nothing)."""
+    """Markdown-safe text; URLs become code spans (not links: the evidence fetches and links nothing);
+    ``$`` is escaped so that MathJax and nbconvert's math plugin never read an amount as TeX."""
     parts: list[str] = []
     last = 0
     for match in _URL.finditer(text):
-        parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:match.start()]))
+        parts.append(re.sub(r"([\\`*_\[\]<>|#$])", r"\\\1", text[last:match.start()]))
         parts.append(f"`{match.group(0)}`")
         last = match.end()
-    parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:]))
+    parts.append(re.sub(r"([\\`*_\[\]<>|#$])", r"\\\1", text[last:]))
     return "".join(parts).replace("\n", " ")
 
 
