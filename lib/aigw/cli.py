@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify-evidence", help="re-check a run folder against its manifest")
     verify.add_argument("run_dir", type=Path)
 
+    seal = commands.add_parser("seal", help="seal a JupyterLab sitting's folder into a bundle, as aigw run does")
+    seal.add_argument("folder", type=Path, metavar="FOLDER", help="the sitting's folder, outputs/interactive-<UTC>")
+
+    session = commands.add_parser("session", help="JupyterLab sittings: `aigw session new` starts a new one")
+    session.add_argument("action", choices=["new"], help="new: notebooks opened from now on get a new run folder")
+
     scan = commands.add_parser("scan-secrets", help="look for secret values and key shapes in files")
     scan.add_argument("paths", type=Path, nargs="+")
     scan.add_argument("--env-file", type=Path, default=None)
@@ -61,6 +67,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from aigw.evidence import verify_from_args
 
         return verify_from_args(args)
+    if args.command == "seal":
+        from aigw.sitting import seal_from_args
+
+        return seal_from_args(args)
+    if args.command == "session":
+        from aigw.sitting import new_from_args
+
+        return new_from_args(args)
     if args.command == "scan-secrets":
         from aigw.secrets_scan import scan_from_args
 

@@ -355,8 +355,9 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     """Settings, target, run id and evidence folder for the notebook running in the current folder.
 
     **Parameters:**
-    * run_id - the run's id (``aigw run`` passes it); empty/None: ``$AIGW_RUN_ID`` or ``interactive-<UTC>``.
-    * run_dir - where evidence goes (created); empty/None: ``$AIGW_RUN_DIR`` or ``outputs/<run_id>``.
+    * run_id - the run's id (``aigw run`` passes it); empty/None: ``$AIGW_RUN_ID``, else the sitting's.
+    * run_dir - where evidence goes (created); empty/None: ``$AIGW_RUN_DIR`` or ``outputs/<run_id>``; with
+      neither given, the current sitting's ``outputs/interactive-<UTC>/`` (``aigw session new`` starts one).
     """
     show_errors_as_one_line()
     here = Path.cwd()
@@ -381,8 +382,16 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
         settings = load_settings(env_file, search_from=here, environ={**os.environ, **twin_env})
         generated = {name for name in twin_env if name not in merged}
     evidence.use_secrets(settings.secrets())
-    resolved_id = run_id or os.environ.get("AIGW_RUN_ID") or f"interactive-{_utc_stamp()}"
-    folder = Path(run_dir or os.environ.get("AIGW_RUN_DIR") or project_root(here) / "outputs" / resolved_id)
+    given_id = run_id or os.environ.get("AIGW_RUN_ID")
+    given_dir = run_dir or os.environ.get("AIGW_RUN_DIR")
+    if not given_id and not given_dir:
+        # A JupyterLab sitting: every notebook joins the same run id and folder (aigw.sitting).
+        from aigw.sitting import join_sitting
+
+        sitting = join_sitting(project_root(here) / "outputs", target)
+        given_id, given_dir = sitting.run_id, str(sitting.run_dir)
+    resolved_id = given_id or f"interactive-{_utc_stamp()}"
+    folder = Path(given_dir or project_root(here) / "outputs" / resolved_id)
     folder.mkdir(parents=True, exist_ok=True)
     file_values = read_env(env_file, environ={}) if env_file else {}
     return Session(settings=settings, target=target, run_id=resolved_id, run_dir=folder.resolve(),
