@@ -26,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target", choices=["twin", "cloudflare"], default=None,
                      help="default: cloudflare when .dev.vars or the environment holds real credentials, else twin")
     run.add_argument("--env-file", type=Path, default=None, help="settings file (default: .dev.vars upwards)")
-    run.add_argument("--notebooks", default=None, help="comma-separated prefixes, e.g. 01,02 (default: all)")
+    run.add_argument("--notebooks", default=None,
+                     help="comma-separated prefixes, e.g. 01,02 (default: the lifecycle, 01-05 on the twin and "
+                     "01-04 on cloudflare; 06_rotate_keys, and 05 on cloudflare, only when named)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="a line per cell and each notebook's parameters (default: a bar and a line per notebook)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="papermill parameter for every notebook that declares it (never a secret)")
     run.add_argument("--out", type=Path, default=None, help="run folder (default: outputs/<UTC time>-<target>)")
