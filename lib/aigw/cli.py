@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     session = commands.add_parser("session", help="JupyterLab sittings: `aigw session new` starts a new one")
     session.add_argument("action", choices=["new"], help="new: notebooks opened from now on get a new run folder")
 
+    commands.add_parser("setup", help="install the git filter that commits notebooks/*.ipynb without outputs")
+    strip = commands.add_parser("strip-notebook", help="a notebook without outputs: stdin to stdout (the git "
+                                "filter), or the named files in place")
+    strip.add_argument("paths", type=Path, nargs="*", metavar="FILE")
+
     scan = commands.add_parser("scan-secrets", help="look for secret values and key shapes in files")
     scan.add_argument("paths", type=Path, nargs="+")
     scan.add_argument("--env-file", type=Path, default=None)
@@ -79,6 +84,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from aigw.sitting import new_from_args
 
         return new_from_args(args)
+    if args.command == "setup":
+        from aigw.clean_notebooks import setup_from_args
+
+        return setup_from_args(args)
+    if args.command == "strip-notebook":
+        from aigw.clean_notebooks import strip_from_args
+
+        return strip_from_args(args)
     if args.command == "scan-secrets":
         from aigw.secrets_scan import scan_from_args
 
