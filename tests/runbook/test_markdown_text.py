@@ -9,11 +9,11 @@ import nbformat
 from aigw.config import load_settings
 from aigw.evidence import Check, export_html
 from aigw.session import Session
-from aigw.steps import checks_list, md_text, usd
+from aigw.steps import DOLLAR, checks_list, md_text, usd
 from aigw.steps import verify_endpoints as ve
 
-#: A ``$`` not preceded by a backslash: the start (or end) of inline TeX.
-_BARE_DOLLAR = re.compile(r"(?<!\\)\$")
+#: Any ``$``: JupyterLab's MathJax reads even ``\$`` as a delimiter (checked in Chromium), so none may be left.
+_BARE_DOLLAR = re.compile(r"\$")
 
 
 def _plan(tmp_path: Path) -> ve.ProbePlan:
@@ -40,7 +40,7 @@ def test_check_text_escapes_dollars() -> None:
     check = Check(3, "cost $1 and $2", "pass", "spent $0.01 of $0.05")
     assert _BARE_DOLLAR.search(check.markdown()) is None
     assert _BARE_DOLLAR.search(checks_list([check])) is None
-    assert md_text("a $1 b") == "a \\$1 b"
+    assert md_text("a $1 b") == f"a {DOLLAR}1 b"
 
 
 def test_nbconvert_renders_amounts_and_bold_as_text(tmp_path: Path) -> None:
@@ -53,4 +53,5 @@ def test_nbconvert_renders_amounts_and_bold_as_text(tmp_path: Path) -> None:
     notebook = nbformat.v4.new_notebook(cells=[cell])
     html = export_html(notebook, tmp_path / "plan.html").read_text(encoding="utf-8")
     assert f"at most <strong>{usd(plan.planned_usd)}</strong> of a USD 0.05 budget" in html
-    assert "spent $0.01 of $0.05 **so far**" in html  # escaped: literal text, no math, no bold
+    # Literal text: the dollar signs as entities in their own elements, no math, the stars not bold.
+    assert "spent <span>$</span>0.01 of <span>$</span>0.05 **so far**" in html

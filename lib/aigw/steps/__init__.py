@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from aigw.evidence import Check
 
-__all__ = ["cell_text", "checks_list", "checks_table", "markdown_table", "md_text", "status_mark", "usd"]
+__all__ = ["DOLLAR", "cell_text", "checks_list", "checks_table", "markdown_table", "md_text", "status_mark", "usd"]
 
 _MARKS: Final = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip"}
 
@@ -25,9 +25,15 @@ def usd(amount: float, digits: int = 4) -> str:
     return f"USD {amount:.{digits}f}"
 
 
+#: ``$`` as Markdown that shows a dollar sign and never starts TeX: JupyterLab's MathJax reads ``\$`` as a
+#: delimiter too (the Markdown renderer unescapes it first), but it never pairs delimiters across elements,
+#: and nbconvert's math plugin sees no ``$`` in an entity (checked in a browser: tests/browser).
+DOLLAR: Final = "<span>&#36;</span>"
+
+
 def md_text(text: str) -> str:
-    """Plain text safe in Markdown prose: ``$`` is escaped, so that it never starts TeX math."""
-    return text.replace("$", "\\$")
+    """Plain text safe in Markdown prose: each ``$`` becomes ``DOLLAR``, so that it never starts TeX math."""
+    return text.replace("$", DOLLAR)
 
 
 def cell_text(value: Any) -> str:
