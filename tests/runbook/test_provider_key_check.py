@@ -97,3 +97,19 @@ def test_store_button_stores_checks_and_says_so(session: Session, monkeypatch: p
     verified = provider_keys.verify_provider_keys(without, keys, store)
     assert {c.status for c in verified.checks} == {"pass"}
     assert len(verified.checks) == len(PROVIDERS) + 1
+
+
+def test_store_before_01_says_so_under_the_field(twin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Session, "interactive", property(lambda self: True))
+    twin.reset()  # no gateway: notebook 01 has not run
+    settings = load_settings(environ=twin.seed.to_environ(twin.server))
+    bare = _without_openai(Session(settings=settings, target="twin", run_id="keys", run_dir=tmp_path))
+    keys = provider_keys.collect_keys(bare)
+    (field, button), message = keys.rows["openai"].children[0].children, keys.messages["openai"]
+    key = settings.provider_key("openai")
+    assert key is not None
+    field.value = key.reveal()
+    button.click()
+    assert message.value.startswith("❌ Not stored: gateway") and "Run notebook 01" in message.value
+    assert key.reveal() not in message.value and field.value == "" and not button.disabled
+    assert keys.key("openai") is None and bare.sources.get("OPENAI_API_KEY") != "widget"

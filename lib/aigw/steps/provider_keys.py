@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from aigw.cloudflare import ProviderConfig, Store
-from aigw.config import ENV_FILE_NAME, PROVIDER_KEY_VARS, PROVIDERS, Secret
+from aigw.config import ENV_FILE_NAME, PROVIDER_KEY_VARS, PROVIDERS, Secret, redact
 from aigw.errors import ConfigError, PermissionDeniedError
 from aigw.evidence import Check
 from aigw.provider_check import check_provider_key
@@ -142,7 +142,7 @@ def _key_field(session: Session, keys: ProviderKeys, provider: str, *, alias: st
         key = Secret(value, variable)
         from aigw import evidence
 
-        evidence.use_secrets([*session.settings.secrets(), *keys.keys.values(), key])
+        evidence.use_secrets([key])  # redacted from every check recorded from now on
         button.disabled = True
         message.value = f"Storing the {provider} key and asking {provider} whether it accepts it…"
         try:
@@ -151,7 +151,7 @@ def _key_field(session: Session, keys: ProviderKeys, provider: str, *, alias: st
                 outcome = store_provider_key(session, choice.store, provider, key, alias=alias)
                 answer = check_provider_key(session.settings, provider, key)
         except Exception as exc:  # shown under the field; the key stays unstored, Store may be pressed again
-            message.value = f"❌ Not stored: {_html(str(exc))}"
+            message.value = f"❌ Not stored: {_html(redact(str(exc), [key]))}"
             return
         finally:
             button.disabled = False
