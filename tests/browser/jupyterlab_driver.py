@@ -193,29 +193,52 @@ class Page:
             if e.is_displayed()])
         entry[0].click()
 
-    def wait_idle(self) -> None:
-        """Until no cell is queued or running and the kernel is idle."""
+    def _counts(self) -> list[int]:
+        counts = []
+        for prompt in self.css(".jp-CodeCell .jp-InputPrompt"):
+            digits = "".join(ch for ch in prompt.text if ch.isdigit())
+            counts.append(int(digits) if digits else 0)
+        return counts
+
+    def _run(self, command: str, before: int) -> None:
+        """Use Run > ``command`` until a cell ran (a notebook not yet focused ignores it), then wait until
+        no cell is queued or running and the kernel is idle."""
+        def started() -> bool:
+            return max(self._counts(), default=0) > before or any("[*]" in p.text for p in self.css(".jp-InputPrompt"))
+
+        for _attempt in range(3):
+            self.menu("Run", command)
+            try:
+                wait_for(f"{command} to start", started, timeout=15)
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError(f"Run > {command} started no cell")
+
         def idle() -> bool:
             busy = any("[*]" in p.text for p in self.css(".jp-InputPrompt"))
             return not busy and bool(self.css('.jp-Notebook-ExecutionIndicator[data-status="idle"]'))
 
-        time.sleep(0.5)  # let the run request reach the kernel before the first look
         wait_for("the cells to finish", idle, timeout=150)
 
-    def run_all(self) -> None:
-        self.menu("Run", "Run All Cells")
-        self.wait_idle()
-
-    def run_from(self, cell: Any) -> None:
-        """Select ``cell`` and use Run > Run Selected Cell and All Below."""
+    def _select(self, cell: Any) -> None:
         from selenium.webdriver.common.action_chains import ActionChains
 
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", cell)
         prompt = cell.find_element("css selector", ".jp-InputPrompt")
         ActionChains(self.driver).move_to_element(prompt).click().perform()
         wait_for("the cell to be selected", lambda: "jp-mod-selected" in (cell.get_attribute("class") or ""))
-        self.menu("Run", "Run Selected Cell and All Below")
-        self.wait_idle()
+
+    def run_all(self) -> None:
+        self._select(self.code_cells()[0])  # focus the notebook: its commands act on the active one
+        self._run("Run All Cells", max(self._counts(), default=0))
+
+    def run_from(self, cell: Any) -> None:
+        """Select ``cell`` and use Run > Run Selected Cell and All Below."""
+        before = max(self._counts(), default=0)
+        self._select(cell)
+        self._run("Run Selected Cell and All Below", before)
 
     def save(self) -> None:
         self.menu("File", "Save Notebook")

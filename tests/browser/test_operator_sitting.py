@@ -158,6 +158,12 @@ def test_05_after_delete_tells_one_story(sitting: dict[str, Any]) -> None:
         assert not any("Dry run" in text or "nothing was deleted" in text for text in below)
         verified = page.output_text(_cell_with(page, "verified = rollback.verify_rollback"))
         assert "gateway endpoint no longer serves requests" in verified
+    with page.step("05-record"):
+        page.run_from(result_cell)  # as the header says: the cells below record the widget's rollback
+        assert page.errors() == []
+        recorded = page.output_text(_cell_with(page, "evidence.record_all(result)"))
+        assert "PASS" in recorded and f"deleted {deleted} item(s)" in recorded
+        assert "Rolled back" in page.output_text(result_cell)
     with page.step("05-sitting"):
         sittings = json.loads((lab.project / "outputs" / ".sitting.json").read_text())
         folders = [p for p in (lab.project / "outputs").iterdir() if p.is_dir()]

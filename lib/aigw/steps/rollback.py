@@ -305,8 +305,11 @@ class Confirmation:
 
     def _repr_markdown_(self) -> str:
         if self.confirmed and self.result is not None:
-            return (f"**Confirmed** by {self.source}: deleted {len(self.result.deleted)} item(s); "
-                    "the result and its verification are below.")
+            # What the widget records lands in its own output, which a saved notebook does not keep as cell
+            # outputs: running the cells below again records the same result as the notebook's evidence.
+            return (f"**Confirmed** by {self.source}: deleted {len(self.result.deleted)} item(s); the result and "
+                    "its verification are below. Run the cells below again (Run > Run Selected Cell and All "
+                    "Below from *Roll back*) to record them as evidence; nothing is deleted twice.")
         if self.confirmed:
             return f"**Confirmed** by {self.source}: the next cells delete what the plan lists."
         if self.widget is not None:
