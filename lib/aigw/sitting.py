@@ -153,9 +153,12 @@ def new_from_args(args: argparse.Namespace) -> int:
 
 def seal_from_args(args: argparse.Namespace) -> int:
     """``aigw seal FOLDER``: prints the folder, its status and the criteria, as ``aigw run`` does."""
-    from aigw.evidence import repo_root
+    from aigw.session import project_root
 
-    bundle = seal_sitting(Path(args.folder), root=repo_root())
+    folder = Path(args.folder).resolve()
+    # The sitting's project is the folder that holds its outputs/ (the notebooks it ran are there).
+    root = folder.parent.parent if folder.parent.name == "outputs" else project_root(Path.cwd())
+    bundle = seal_sitting(folder, root=root)
     print(f"run folder: {bundle.run_dir}")
     print(f"status: {bundle.status}")
     print(bundle.table())
