@@ -152,6 +152,9 @@ class Page:
         except BaseException:
             with contextlib.suppress(Exception):
                 self.driver.save_screenshot(str(self.shots / f"{name}.png"))
+                # The rendered text too (the typed keys are asserted absent from it, so it is safe to keep).
+                (self.shots / f"{name}.txt").write_text(
+                    "\n\n".join(self.output_text(c) for c in self.code_cells()), encoding="utf-8")
             raise
 
     # -- finding things ---------------------------------------------------------------------------------
