@@ -208,17 +208,20 @@ def _retries_sentence(detail: str) -> str | None:
 
 
 _URL: Final = re.compile(r"https?://[^\s`]+")
+#: A dollar sign that MathJax (JupyterLab) and nbconvert's math plugin never read as TeX (see aigw.steps.DOLLAR).
+_DOLLAR: Final = "<span>&#36;</span>"
 
 
 def _md_escape(text: str) -> str:
-    """Markdown-safe text; URLs become code spans (not links: the evidence fetches and links nothing)."""
+    """Markdown-safe text; URLs become code spans (not links: the evidence fetches and links nothing);
+    ``$`` is written so that MathJax and nbconvert's math plugin never read an amount as TeX."""
     parts: list[str] = []
     last = 0
     for match in _URL.finditer(text):
-        parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:match.start()]))
+        parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:match.start()]).replace("$", _DOLLAR))
         parts.append(f"`{match.group(0)}`")
         last = match.end()
-    parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:]))
+    parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:]).replace("$", _DOLLAR))
     return "".join(parts).replace("\n", " ")
 
 

@@ -7,7 +7,8 @@
   ``AIGW_TARGET``, ``AIGW_RUN_ID``, ``AIGW_RUN_DIR``). Only non-secret values are papermill parameters
   (``run_id``, ``run_dir``, and ``-p NAME VALUE`` for the notebooks that declare ``NAME``); a value
   that is a configured secret or looks like a key is refused.
-* Progress goes to stderr, a line per notebook and per cell. A failing notebook stops the run: its
+* Progress goes to stderr: a bar per notebook (on a terminal) and a line when it finishes; ``-v`` adds a
+  line per cell. A failing notebook stops the run: its
   partial output is kept, the bundle is sealed with status ``failed`` and ``RunError`` names the
   notebook, the cell and the error in one line (also ``evidence.json``'s ``failure``).
 * Exit code (``EXIT_CODES``): 0 when the bundle is ``passed`` (Cloudflare) or ``rehearsal-passed``
@@ -51,6 +52,7 @@ from aigw.config import (
 from aigw.errors import AigwError, ConfigError, RunError
 from aigw.evidence import Bundle, export_run_html, own_files, repo_root, seal_bundle
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints
+from aigw.progress import progress
 from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
 from aigw.session import NO_ENV_FILE_VAR, has_real_credentials
 from aigw.signing import SIGNING_KEY_VAR, key_from_environ, load_private_key
@@ -69,6 +71,7 @@ __all__ = [
     "run_from_args",
     "run_notebooks",
     "select_notebooks",
+    "twin_selection_hint",
 ]
 
 _NOTEBOOK_NAME: Final = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
@@ -148,6 +151,18 @@ def check_run_folder(run_dir: Path, *, twin_state: str | None = None) -> None:
     if twin_state and twin_state != ":memory:" and Path(twin_state).resolve().is_relative_to(run_dir.resolve()):
         raise ConfigError(f"--twin-state {twin_state!r} is inside the run folder (the twin's state would be "
                           "sealed into the evidence)", hint="Keep the state file outside --out")
+
+
+def twin_selection_hint(notebooks: Sequence[Path], target: str, twin_state: str | None) -> str | None:
+    """A hint when a twin run leaves out notebook 01 but runs one that needs its gateway: each twin run
+    starts empty (unless ``--twin-state`` keeps the state), so 02-06 alone find no gateway."""
+    if target != "twin" or twin_state or not notebooks:
+        return None
+    stems = [p.stem for p in notebooks]
+    if any(stem.startswith("01_") for stem in stems):
+        return None
+    return (f"hint: each twin run starts empty, so {stems[0]} will find no gateway; include 01 (e.g. --notebooks "
+            f"01,{stems[0][:2]}) or keep the twin's state between runs with --twin-state FILE")
 
 
 def parse_parameter_value(text: str) -> Any:
@@ -382,8 +397,16 @@ def _stop_signals() -> Iterator[_StopSignals]:
             _current.stop = None
 
 
+def _code_cells(notebook: Path) -> int:
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for cell in cells if cell.get("cell_type") == "code")
+
+
 def _register_engine() -> None:
-    """A papermill engine that prints a line per cell (papermill's own progress bar is per notebook)."""
+    """A papermill engine that moves the notebook's progress bar per cell (a line per cell with ``-v``)."""
     from papermill.engines import NBClientEngine, papermill_engines
 
     class ProgressEngine(NBClientEngine):  # type: ignore[misc]
@@ -396,7 +419,7 @@ def _register_engine() -> None:
                 if cell.get("cell_type") == "code":
                     first = next((line for line in str(cell.get("source", "")).splitlines()
                                   if line.strip() and not line.lstrip().startswith("#")), "")
-                    _progress(f"  {name} cell {cell_index}: {first[:80]}")
+                    progress.cell(name, cell_index, first)
                 started = original(cell, cell_index, **more)
                 stop = _active_stop()
                 if stop is not None and stop.stopped():
@@ -732,7 +755,8 @@ def _run_notebooks(
                                  if k in declared[notebook]})
                     output = run_dir / notebook.name
                     started = time.monotonic()
-                    _progress(f"{notebook.stem}: running ({', '.join(f'{k}={v}' for k, v in mine.items())})")
+                    progress.start(notebook.stem, _code_cells(notebook),
+                                   ", ".join(f"{k}={v}" for k, v in mine.items()))
                     stop.kernel = kernel
                     try:
                         failure = _execute(notebook, output, mine, notebook.parent, secrets, kernel)
@@ -756,10 +780,10 @@ def _run_notebooks(
                         exports.append((output, exporter.submit(export_run_html, output, run_dir, run_id)))
                     took = time.monotonic() - started
                     if failure is not None:
-                        _progress(f"{notebook.stem}: FAILED after {took:.1f} s at cell {failure.cell}")
+                        progress.finish(f"{notebook.stem}: FAILED after {took:.1f} s at cell {failure.cell}")
                         result.failure = failure
                         break
-                    _progress(f"{notebook.stem}: done in {took:.1f} s")
+                    progress.finish(f"{notebook.stem}: done in {took:.1f} s")
         finally:
             if upcoming is not None:
                 with contextlib.suppress(Exception):
@@ -825,6 +849,7 @@ def _report_stop(run_dir: Path | None) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """``aigw run``: see the module docstring. Prints the run folder and the criteria table."""
     root = repo_root()
+    progress.verbose = bool(getattr(args, "verbose", False))
     env_file: Path | None = args.env_file
     if env_file is not None and not env_file.is_file():
         raise ConfigError(f"--env-file {str(env_file)!r} does not exist", hint="Check the path")
@@ -840,6 +865,9 @@ def run_from_args(args: argparse.Namespace) -> int:
             suffix += 1
             run_dir = stamp_dir.with_name(f"{stamp_dir.name}-{suffix}")
     # A refused --out (not empty, not a folder) is the user's: never named as this run's folder.
+    hint = twin_selection_hint(notebooks, target, getattr(args, "twin_state", None))
+    if hint:
+        _progress(hint)
     try:
         ours = not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir()))
     except OSError:

@@ -39,7 +39,7 @@ from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeRes
 from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
 from aigw.session import Session
-from aigw.steps import markdown_table
+from aigw.steps import markdown_table, usd
 
 __all__ = [
     "CACHE_REPEAT_WAITS_S",
@@ -192,10 +192,10 @@ class ProbePlan:
         return [p for p in self.probes if p.kind == kind and (provider is None or p.provider == provider)]
 
     def _repr_markdown_(self) -> str:
-        rows = [(p.kind, f"{p.provider}/{p.model}", p.requests, p.max_tokens, f"${p.cost_usd:.5f}",
+        rows = [(p.kind, f"{p.provider}/{p.model}", p.requests, p.max_tokens, usd(p.cost_usd, 5),
                  "yes" if p.fits else "**no: skipped**") for p in self.probes]
-        head = (f"**Probe plan** for run `{self.run_id}`: at most **${self.planned_usd:.4f}** "
-                f"of a ${self.budget_usd:.2f} budget (`probe_budget_usd`), `max_tokens` {self.max_tokens}\n\n")
+        head = (f"**Probe plan** for run `{self.run_id}`: at most **{usd(self.planned_usd)}** "
+                f"of a {usd(self.budget_usd, 2)} budget (`probe_budget_usd`), `max_tokens` {self.max_tokens}\n\n")
         return head + markdown_table(["probe", "model", "requests", "max tokens", "worst case", "in budget"],
                                      rows, raw=False)
 
@@ -277,7 +277,7 @@ def plan_probes(
         probes=tuple(planned),
     )
     skipped = plan.skipped
-    detail = (f"worst case ${plan.planned_usd:.4f} of ${probe_budget_usd:.2f} for "
+    detail = (f"worst case {usd(plan.planned_usd)} of {usd(probe_budget_usd, 2)} for "
               f"{sum(p.requests for p in planned if p.fits)} requests")
     if skipped:
         detail += "; skipped to stay in budget: " + ", ".join(p.label for p in skipped)
@@ -319,7 +319,7 @@ def _skip(checks: list[Check], criterion: int | None, name: str, planned: Planne
     # The subject tells the evidence which provider of the contract this criterion's check is missing for.
     subject = f"{planned.provider}/{planned.model}" if criterion is not None else None
     checks.append(Check(criterion, name, "skip",
-                        f"not sent: its worst case ${planned.cost_usd:.5f} would pass probe_budget_usd",
+                        f"not sent: its worst case {usd(planned.cost_usd, 5)} would pass probe_budget_usd",
                         subject=subject))
 
 
