@@ -7,6 +7,7 @@ calls it for each key before criterion 2 calls the key active.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -24,6 +25,10 @@ MODEL_LIST_PATHS: Final = {
     "google-ai-studio": "v1beta/models",
 }
 _TIMEOUT_S: Final = 15.0
+#: A provider's 429/5xx or a dropped connection is asked again, as the prober does: 3 attempts in all.
+_ATTEMPTS: Final = 3
+_BACKOFF_S: Final = (0.5, 1.5)
+_RETRYABLE: Final = frozenset({429, 500, 502, 503, 504, 529})
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,23 @@ def check_provider_key(settings: Settings, provider: str, key: Secret, *,
     """Ask ``provider`` to list its models with ``key``. The answer's detail never holds the key: only the
     status and the provider's error type (a message may quote part of the key, so it is not kept)."""
     url = model_list_url(settings, provider)
-    try:
-        with httpx.Client(timeout=_TIMEOUT_S, transport=transport) as http:
-            response = http.get(url, headers=_headers(provider, key))
-    except httpx.HTTPError as exc:
-        return KeyAnswer(provider, None, None, f"could not ask {provider} ({type(exc).__name__}); check the network "
-                                               "and run the check again")
+    response: httpx.Response | None = None
+    failed: httpx.HTTPError | None = None
+    with httpx.Client(timeout=_TIMEOUT_S, transport=transport) as http:
+        for attempt in range(_ATTEMPTS):
+            if attempt:
+                time.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])
+            try:
+                response, failed = http.get(url, headers=_headers(provider, key)), None
+            except httpx.HTTPError as exc:
+                response, failed = None, exc
+                continue
+            if response.status_code not in _RETRYABLE:
+                break
+    if response is None:
+        why = type(failed).__name__ if failed is not None else "no answer"
+        return KeyAnswer(provider, None, None, f"could not ask {provider} ({why}, {_ATTEMPTS} attempts); check the "
+                                               "network and run the check again")
     if response.status_code == 200:
         return KeyAnswer(provider, True, 200, f"{provider} accepts the key (GET /{MODEL_LIST_PATHS[provider]}: 200)")
     _outcome, _code, kind, _excerpt = classify(response.status_code, response.content)
@@ -71,4 +87,5 @@ def check_provider_key(settings: Settings, provider: str, key: Secret, *,
                          f"{provider} refused the key (GET /{MODEL_LIST_PATHS[provider]}: {said}); "
                          "enter a valid key and store it again")
     return KeyAnswer(provider, None, response.status_code,
-                     f"{provider} did not say (GET /{MODEL_LIST_PATHS[provider]}: {said}); run the check again later")
+                     f"{provider} did not say (GET /{MODEL_LIST_PATHS[provider]}: {said} after {_ATTEMPTS} attempts); "
+                     "run the check again later")
