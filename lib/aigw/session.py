@@ -144,6 +144,9 @@ def cache_dir() -> Path:
 
         path = Path(platformdirs.user_cache_dir("aigw"))
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # mkdir's mode applies only to a folder it creates: an existing one (made by hand, or by an older
+    # version) is made private here too, since it holds the twin's state, seed and admin token.
+    path.chmod(0o700)
     return path
 
 

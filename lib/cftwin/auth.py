@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin.db import Database, register_schema
+from cftwin.digests import sha256_hex
 from cftwin.envelope import (
     CODE_AUTH,
     CODE_INVALID_TOKEN,
@@ -82,7 +83,7 @@ register_schema(
     );
     CREATE TABLE IF NOT EXISTS tokens (
         id TEXT PRIMARY KEY,
-        value TEXT NOT NULL UNIQUE,
+        value_sha256 TEXT NOT NULL UNIQUE,
         account_ids TEXT NOT NULL,
         permissions TEXT NOT NULL,
         status TEXT NOT NULL DEFAULT 'active',
@@ -142,10 +143,10 @@ def create_token(
     existing = find_token(db, token_value)
     token_id = existing.id if existing is not None else new_hex_id()
     db.execute(
-        "INSERT INTO tokens (id, value, account_ids, permissions, status, created_at) "
-        "VALUES (?, ?, ?, ?, 'active', ?) ON CONFLICT(value) DO UPDATE SET "
+        "INSERT INTO tokens (id, value_sha256, account_ids, permissions, status, created_at) "
+        "VALUES (?, ?, ?, ?, 'active', ?) ON CONFLICT(value_sha256) DO UPDATE SET "
         "account_ids = excluded.account_ids, permissions = excluded.permissions, status = 'active'",
-        (token_id, token_value, json.dumps(list(accounts)), json.dumps(sorted(perms)), now_iso()),
+        (token_id, sha256_hex(token_value), json.dumps(list(accounts)), json.dumps(sorted(perms)), now_iso()),
     )
     return Token(token_id, token_value, accounts, perms)
 
@@ -156,12 +157,13 @@ def revoke_token(db: Database, token_id: str) -> bool:
 
 
 def find_token(db: Database, value: str) -> Token | None:
-    row = db.query_one("SELECT * FROM tokens WHERE value = ?", (value,))
+    # The state keeps only a token's digest (a copied state file holds no usable token): look up by it.
+    row = db.query_one("SELECT * FROM tokens WHERE value_sha256 = ?", (sha256_hex(value),))
     if row is None:
         return None
     return Token(
         id=row["id"],
-        value=row["value"],
+        value=value,
         account_ids=tuple(json.loads(row["account_ids"])),
         permissions=frozenset(json.loads(row["permissions"])),
         status=row["status"],

@@ -3,18 +3,30 @@
 Each service's ``models.py`` registers its tables with ``register_schema`` at import time and reaches
 the rows only through ``Database``. A restarted twin on the same file has lost nothing: every write is
 committed before the HTTP answer is sent.
+
+The file is private (mode 0600, set on every open: SQLite gives its ``-wal`` / ``-shm`` files the same
+mode) and holds no credential (``cftwin.digests``). Its ``user_version`` is ``SCHEMA_VERSION``: a file
+of another twin version, a file that is not SQLite, or one in a missing folder is refused with one
+line (``TwinConfigError``) before anything is served.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
-__all__ = ["Database", "register_schema"]
+from cftwin.errors import TwinConfigError
+
+__all__ = ["SCHEMA_VERSION", "Database", "register_schema"]
+
+#: Raised whenever a registered table changes shape (2: tokens and secret values kept as digests).
+SCHEMA_VERSION: Final = 2
 
 _SCHEMAS: list[tuple[str, str]] = []
 _OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
@@ -39,6 +51,27 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
+def _make_private_file(path: Path) -> None:
+    """Create ``path`` (mode 0600) or make an existing one 0600; a missing folder is one line."""
+    if not path.parent.is_dir():
+        raise TwinConfigError(
+            f"the twin's state {str(path)!r} is in a folder that does not exist",
+            hint="Create the folder first, or give --state (--twin-state) a path in an existing one",
+        )
+    if path.is_dir():
+        raise TwinConfigError(f"the twin's state {str(path)!r} is a folder",
+                              hint="Give --state (--twin-state) a file name")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise TwinConfigError(f"cannot open the twin's state {str(path)!r}: {exc.strerror}",
+                              hint="Check the path and its permissions") from None
+
+
 class Database:
     """A thread-safe SQLite connection with the registered schemas applied.
 
@@ -48,18 +81,45 @@ class Database:
 
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
+        if path != ":memory:":
+            _make_private_file(Path(path))
         # The twin's HTTP server and its admin share one connection; the lock serialises them.
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
-        if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
         self._closed = False
-        self.apply_schemas()
+        try:
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._check_version()
+            self.apply_schemas()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise TwinConfigError(
+                f"the twin's state {path!r} is not a SQLite database ({exc})",
+                hint="Give --state (--twin-state) a new file name, or delete this file",
+            ) from None
+        except TwinConfigError:
+            self._conn.close()
+            raise
         _OPEN.add(self)
+
+    def _check_version(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = self._conn.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchone()[0]
+        if tables == 0:
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            raise TwinConfigError(
+                f"the twin's state {self.path!r} has schema version {version}, this twin needs {SCHEMA_VERSION}",
+                hint="Give --state (--twin-state) a new file name, or delete this file (it was written by "
+                "another twin version or another program)",
+            )
 
     def apply_schemas(self) -> None:
         with self._lock:

@@ -19,14 +19,16 @@ from typing import Any
 from cftwin.dataplane.errors import CODE_BYOK_ALIAS, CODE_BYOK_UNAVAILABLE
 from cftwin.db import Database
 from cftwin.gateways.models import find_provider_config, list_provider_configs, secret_name
-from cftwin.secrets_store.models import read_secret_value
+from cftwin.providers.models import KeyDigest
+from cftwin.secrets_store.models import read_secret_digest
 
 __all__ = ["KeyChoice", "KeyRefusal", "resolve_key"]
 
 
 @dataclass(frozen=True, slots=True)
 class KeyChoice:
-    """The key to send (None: none) and what it is, for the cache key (never the key itself)."""
+    """The key to send (None: none; a ``KeyDigest`` for a BYOK key, whose value the twin does not keep)
+    and what it is, for the cache key (never the key itself)."""
 
     key: str | None
     source: str  # "request", "byok:<alias>" or "none"
@@ -84,10 +86,10 @@ def resolve_key(
     assert isinstance(store_id, str)
     # Secrets Store gives a secret only to the services in its scopes. ASSUMPTION: a BYOK secret
     # without the ai_gateway scope is, to the gateway, a missing one: 400 / 2042, no fallback.
-    value = read_secret_value(
+    digest = read_secret_digest(
         db, account_id, store_id, secret_name(gateway["id"], provider, chosen), scope="ai_gateway"
     )
-    if not value:
+    if not digest:
         return KeyRefusal(400, CODE_BYOK_UNAVAILABLE,
                          f"Configured BYOK credentials are unavailable for provider '{provider}' (alias '{chosen}')")
-    return KeyChoice(value, f"byok:{chosen}")
+    return KeyChoice(KeyDigest(digest), f"byok:{chosen}")
