@@ -3,7 +3,7 @@
 Route lists carry their full paths (``/client/v4/...``, ``/v1/...``, ``/__providers__/...``), except
 admin route lists, which are relative to ``/__twin__``. ``request.app.state.twin`` is the
 ``TwinContext``. One pure-ASGI middleware (``TwinMiddleware``) applies what is cross-cutting:
-the loopback-only admin rule, control-plane fault injection, and the ``X-RateLimit-*`` headers.
+the admin API's gate (``cftwin.adminauth``), control-plane fault injection, and the ``X-RateLimit-*`` headers.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cftwin import admin, auth
+from cftwin.adminauth import admin_refusal
 from cftwin.context import TwinContext
 from cftwin.dataplane import admin as dataplane_admin
 from cftwin.dataplane import responses as dataplane_responses
@@ -103,6 +104,12 @@ class TwinMiddleware:
                 return
             if not _is_loopback(scope):
                 await _send_json(send, 403, {"error": "the admin API answers loopback clients only"})
+                return
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            refusal = admin_refusal(scope.get("method", "GET"), headers, scope.get("server"),
+                                    self.context.admin_token)
+            if refusal is not None:
+                await _send_json(send, refusal[0], {"error": refusal[1]})
                 return
             await self.app(scope, receive, send)
             return

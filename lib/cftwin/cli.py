@@ -26,6 +26,8 @@ def build_parser(prog: str = "cftwin") -> argparse.ArgumentParser:
     serve.add_argument("--state", default=":memory:", help="SQLite file, or :memory:")
     serve.add_argument("--env-file", type=Path, default=None, help="seed account, tokens and keys from this file")
     serve.add_argument("--admin", action="store_true", help="enable the /__twin__ admin API (loopback only)")
+    serve.add_argument("--admin-token-file", type=Path, default=None,
+                       help="write the admin API's token here (mode 0600; default: STATE.admin-token)")
     serve.add_argument("--faults", default=None, help="fault injection spec (see docs/TWIN.md)")
     serve.add_argument("--ready-file", type=Path, default=None, help="write the base URL here once serving")
     return parser

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from cftwin.adminauth import new_admin_token
 from cftwin.auth import ApiBudget
 from cftwin.db import Database
 
@@ -77,3 +78,5 @@ class TwinContext:
     faults: FaultInjector | None = None
     #: Per-token request counts for the API budget (in memory; a restart refills it).
     budget: ApiBudget = field(default_factory=ApiBudget)
+    #: What the admin API asks for (``cftwin.adminauth``): random per twin, never in a repr.
+    admin_token: str = field(default_factory=new_admin_token, repr=False)

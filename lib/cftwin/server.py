@@ -23,6 +23,7 @@ from typing import Any
 
 import uvicorn
 
+from cftwin.adminauth import admin_headers, admin_token_path, read_admin_token, write_admin_token
 from cftwin.app import build_app
 from cftwin.context import TwinContext, TwinOptions
 from cftwin.db import Database
@@ -60,6 +61,15 @@ def _make_context(
 
 class _Urls:
     url: str
+
+    @property
+    def admin_token(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The header every admin API request carries (``cftwin.adminauth``)."""
+        return admin_headers(self.admin_token)
 
     @property
     def api_base_url(self) -> str:
@@ -112,6 +122,10 @@ class TwinServer(_Urls):
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
+
+    @property
+    def admin_token(self) -> str:
+        return self.context.admin_token
 
     def start(self) -> TwinServer:
         """Serve; returns once the socket is listening."""
@@ -205,7 +219,7 @@ class TwinProcess(_Urls):
         if self.env_file is not None:
             cmd += ["--env-file", str(self.env_file)]
         if self.admin:
-            cmd.append("--admin")
+            cmd += ["--admin", "--admin-token-file", str(ready_file.with_name("admin-token"))]
         if self.faults is not None:
             cmd += ["--faults", self.faults]
         return cmd
@@ -246,6 +260,13 @@ class TwinProcess(_Urls):
             self._tmp = None
 
     @property
+    def admin_token(self) -> str:
+        token = read_admin_token(Path(self._tmp.name) / "admin-token") if self._tmp is not None else None
+        if token is None:
+            raise RuntimeError("this TwinProcess serves no admin API (start it with admin=True)")
+        return token
+
+    @property
     def returncode(self) -> int | None:
         return self._proc.poll() if self._proc is not None else None
 
@@ -262,6 +283,17 @@ def _write_ready_file(path: Path, url: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(url + "\n")
     os.replace(tmp, path)
+
+
+def _admin_token_file(args: argparse.Namespace) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
+    """``--admin-token-file``, else beside the state, else (``:memory:``) in a private temporary folder."""
+    if args.admin_token_file is not None:
+        return Path(args.admin_token_file), None
+    beside = admin_token_path(str(args.state))
+    if beside is not None:
+        return beside, None
+    folder = tempfile.TemporaryDirectory(prefix="cftwin-admin-")  # mode 0700
+    return Path(folder.name) / "admin-token", folder
 
 
 def serve_from_args(args: argparse.Namespace) -> int:
@@ -286,17 +318,28 @@ def serve_from_args(args: argparse.Namespace) -> int:
     previous: dict[signal.Signals, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, on_signal)
+    token_file: Path | None = None
+    token_dir: tempfile.TemporaryDirectory[str] | None = None
     try:
         server.start()
+        if args.admin:
+            token_file, token_dir = _admin_token_file(args)
+            write_admin_token(token_file, context.admin_token)
         if args.ready_file is not None:
             _write_ready_file(Path(args.ready_file), server.url)
         where = f"seeded from {args.env_file}" if seed is not None else "not seeded (use --env-file or the admin API)"
-        print(f"cftwin: twin serving at {server.url} ({where}; state {args.state})", file=sys.stderr)
+        admin = f"; admin token in {token_file}" if token_file is not None else ""
+        print(f"cftwin: twin serving at {server.url} ({where}; state {args.state}{admin})", file=sys.stderr)
         while not stop.wait(0.5):
             pass
     finally:
         server.stop()
         context.db.close()
+        # The token dies with the twin: a stale file would only mislead a client.
+        if token_file is not None:
+            token_file.unlink(missing_ok=True)
+        if token_dir is not None:
+            token_dir.cleanup()
         for signum, handler in previous.items():
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signum, handler)

@@ -85,7 +85,8 @@ def test_sdk_error_types(twin: TwinHandle, client: Cloudflare) -> None:
         with pytest.raises(cloudflare.AuthenticationError):
             wrong.user.tokens.verify()
     admin = httpx.post(f"{twin.server.admin_url}/tokens",
-                       json={"account_id": account, "permissions": ["ai_gateway:read"]})
+                       json={"account_id": account, "permissions": ["ai_gateway:read"]},
+                       headers=twin.server.admin_headers)
     reader_token = admin.json()["value"]
     with Cloudflare(api_token=reader_token, base_url=twin.server.api_base_url, max_retries=0) as reader:
         assert [g.id for g in reader.ai_gateway.list(account_id=account)] == ["dup"]

@@ -32,7 +32,7 @@ from aigw.errors import AigwError, ConfigError
 from aigw.evidence import Check, Status
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult
 from aigw.pricing import LIST_PRICES, list_price
-from aigw.session import Session
+from aigw.session import Session, twin_admin_headers
 from aigw.steps import markdown_table
 
 __all__ = [
@@ -457,7 +457,7 @@ def _twin_overhead_ms(session: Session) -> float | None:
         return None
     base = session.settings.gateway_base_url.rsplit("/v1", 1)[0]
     try:
-        answer = httpx.get(f"{base}/__twin__/config", timeout=5.0)
+        answer = httpx.get(f"{base}/__twin__/config", headers=twin_admin_headers(), timeout=5.0)
         value = answer.json().get("gateway_overhead_ms") if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError, AttributeError):
         return None

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cftwin import jsonbody
 from cftwin.auth import account_gateway_limit, find_token
 from cftwin.context import TwinContext
 from cftwin.dataplane import cache as gateway_cache
@@ -115,7 +115,7 @@ def _parse_json(body: bytes) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return jsonbody.loads(body)
     except ValueError:
         return None
 
