@@ -358,7 +358,7 @@ def run_notebooks(
         _check_parameters(parameters, declared, [*settings.secrets(), *secrets_from_environ(file_env)])
     else:
         from cftwin.errors import TwinConfigError
-        from cftwin.seed import generated_seed, seed_from_env_file
+        from cftwin.seed import generated_seed, kept_seed_account, seed_from_env_file
 
         # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
         gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
@@ -366,7 +366,10 @@ def run_notebooks(
             # The runbook's own rule and message first: the twin's seeding has its own, in its own words.
             validate_account_id(file_env["CLOUDFLARE_ACCOUNT_ID"])
         try:
-            seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+            # A state file keeps its seed's account: a re-run converges on what a killed run half-made.
+            kept = kept_seed_account(twin_state) if twin_state else None
+            seed = (seed_from_env_file(env_file) if env_file is not None
+                    else generated_seed(gateway_id, account_id=kept))
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
         # Before the twin starts: a bad -p is one line, with nothing started.

@@ -4,13 +4,19 @@
 against the twin unchanged); ``generated_seed`` makes random ones (tests, rehearsals).
 ``apply_seed`` writes a seed into a twin's state; ``TwinSeed.to_environ`` gives the variables that
 aim the runbook at a served twin.
+
+A state file keeps its seed's account (``kept_seed_account``): a run on the same state without a seed
+file generates fresh credentials for the same account, so what a killed run half-made is found and
+converged, not orphaned in an account nobody has a token for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import sqlite3
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from dotenv import dotenv_values
 
 from cftwin.auth import ALL_PERMISSIONS, create_account, create_token
+from cftwin.db import register_schema
 from cftwin.errors import TwinConfigError
 from cftwin.validation import is_account_id, is_gateway_id
 
@@ -32,6 +39,7 @@ __all__ = [
     "apply_seed",
     "generated_provider_key",
     "generated_seed",
+    "kept_seed_account",
     "seed_from_env_file",
 ]
 
@@ -48,6 +56,17 @@ PROVIDERS: Final = tuple(PROVIDER_KEY_VARS)
 DEFAULT_GATEWAY_ID: Final = "github-ai-agent"
 # Values that only say "fill me in" (as in an unfilled copy of an example file) count as unset.
 _PLACEHOLDER: Final = re.compile(r"^\s*(<.*>|your[-_].*|changeme|xxx+|\.\.\.)\s*$", re.IGNORECASE)
+
+
+register_schema(
+    "seed",
+    """
+    CREATE TABLE IF NOT EXISTS seed_account (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        account_id TEXT NOT NULL
+    );
+    """,
+)
 
 
 class _HasUrl(Protocol):
@@ -188,15 +207,34 @@ def generated_provider_key(provider: str) -> str:
     raise ValueError(f"no key shape for provider {provider!r}")
 
 
-def generated_seed(gateway_id: str = DEFAULT_GATEWAY_ID) -> TwinSeed:
-    """A random account id, distinct API and AIG tokens, and one key per provider."""
+def generated_seed(gateway_id: str = DEFAULT_GATEWAY_ID, *, account_id: str | None = None) -> TwinSeed:
+    """A random account id (or ``account_id``), distinct API and AIG tokens, and one key per provider."""
     return TwinSeed(
-        account_id=secrets.token_hex(16),
+        account_id=account_id if account_id is not None else secrets.token_hex(16),
         api_token=_random(_ALNUM + "-_", 40),
         aig_token=_random(_ALNUM + "-_", 40),
         provider_keys={provider: generated_provider_key(provider) for provider in PROVIDERS},
         gateway_id=gateway_id,
     )
+
+
+def kept_seed_account(state: str | Path) -> str | None:
+    """The account of the seed last applied to the state file ``state``; None for none (or ``:memory:``).
+
+    Read-only, and silent on a file that is not the twin's: opening it to serve says what is wrong.
+    ASSUMPTION: the credentials of earlier generated seeds stay valid (only digests are kept, and a
+    killed run's kernels may still hold them); each run adds its own.
+    """
+    path = Path(state)
+    if str(state) == ":memory:" or not path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT account_id FROM seed_account WHERE id = 1").fetchone()
+    except sqlite3.Error:
+        return None
+    account = row[0] if row is not None else None
+    return account if is_account_id(account) else None
 
 
 def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
@@ -209,6 +247,8 @@ def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
         from cftwin.providers.models import add_provider_key
     with db.transaction():
         create_account(db, seed.account_id)
+        db.execute("INSERT INTO seed_account (id, account_id) VALUES (1, ?) "
+                   "ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id", (seed.account_id,))
         create_token(db, [seed.account_id], ALL_PERMISSIONS, value=seed.api_token)
         if seed.aig_token and seed.aig_token != seed.api_token:
             create_token(db, [seed.account_id], {"ai_gateway:run"}, value=seed.aig_token)

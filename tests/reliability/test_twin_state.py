@@ -3,6 +3,7 @@ credential in it, refused with one line when it is not the twin's."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import stat
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from aigw.session import cache_dir
 from cftwin.seed import generated_seed
 from cftwin.server import TwinProcess
-from reliability_support import clean_env, last_line, write_env_file
+from reliability_support import aigw, clean_env, last_line, write_env_file
 
 
 def _mode(path: Path) -> int:
@@ -105,3 +106,19 @@ def test_a_state_that_is_not_the_twins_is_one_line(tmp_path: Path, make: object,
     line = last_line(done.stderr)
     assert line.startswith("cftwin: error: the twin's state ") and expected in line, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_state_file_keeps_its_seed_across_runs(tmp_path: Path) -> None:
+    # No --env-file: each run generates its credentials. With the same --twin-state the second run must
+    # land in the first run's account, so it finds (and converges on) the first run's gateway.
+    state = tmp_path / "twin.sqlite"
+    for name in ("first", "second"):
+        done = aigw("run", "--target", "twin", "--twin-state", str(state), "--notebooks", "01",
+                    "--out", str(tmp_path / name), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+    with contextlib.closing(sqlite3.connect(state)) as conn:
+        accounts = [row[0] for row in conn.execute("SELECT id FROM accounts")]
+        gateways = conn.execute("SELECT account_id, id FROM gateways").fetchall()
+    assert len(accounts) == 1, accounts
+    assert gateways == [(accounts[0], "github-ai-agent")]
