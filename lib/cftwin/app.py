@@ -3,7 +3,8 @@
 Route lists carry their full paths (``/client/v4/...``, ``/v1/...``, ``/__providers__/...``), except
 admin route lists, which are relative to ``/__twin__``. ``request.app.state.twin`` is the
 ``TwinContext``. One pure-ASGI middleware (``TwinMiddleware``) applies what is cross-cutting:
-the admin API's gate (``cftwin.adminauth``), control-plane fault injection, and the ``X-RateLimit-*`` headers.
+the request body limit (``cftwin.limits``), the admin API's gate (``cftwin.adminauth``), control-plane
+fault injection, and the ``X-RateLimit-*`` headers.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from cftwin.envelope import (
     handle_api_error,
 )
 from cftwin.gateways import responses as gateway_responses
+from cftwin.limits import BodyTooLarge, bounded_receive, declared_length, send_too_large
 from cftwin.logs import admin as logs_admin
 from cftwin.logs import responses as logs_responses
 from cftwin.providers import responses as provider_responses
@@ -98,7 +100,31 @@ class TwinMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+        is_admin = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+        limit = self.context.options.max_request_body_bytes
+        declared = declared_length(scope)
+        if declared is not None and declared > limit:
+            # Refused on the header alone: the body is never read, so its size costs nothing.
+            await send_too_large(send, admin=is_admin, limit=limit)
+            return
+        if declared is None:
+            receive = bounded_receive(receive, limit)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._route(scope, receive, send_tracked, path, is_admin)
+        except BodyTooLarge:
+            if started:
+                raise
+            await send_too_large(send, admin=is_admin, limit=limit)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, path: str, is_admin: bool) -> None:
+        if is_admin:
             if not self.context.options.admin_enabled:
                 await _send_json(send, 404, {"error": "the admin API is disabled (serve with --admin)"})
                 return

@@ -36,6 +36,8 @@ class TwinOptions:
     #: Where the gateway data plane of this twin is reached (``http://host:port/v1``); the control
     #: plane answers it from ``GET .../url/{provider}``. Set by the server once it knows its port.
     gateway_base_url: str = ""
+    #: The largest request body served (``cftwin.limits``; Cloudflare Free/Pro: 100 MB); larger ones get 413.
+    max_request_body_bytes: int = 100 * 2**20
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` (field name -> value), checking names and types; ValueError otherwise."""

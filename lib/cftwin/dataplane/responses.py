@@ -66,6 +66,7 @@ from cftwin.dataplane.options import (
 )
 from cftwin.dataplane.ratelimit import RateLimiter, limits_of
 from cftwin.gateways.models import KNOWN_PROVIDER_SLUGS, count_gateways, create_gateway, get_gateway
+from cftwin.limits import MAX_CACHEABLE_REQUEST_BYTES, MAX_STORED_LOG_BYTES
 from cftwin.logs.models import LogRow, new_log_id
 from cftwin.providers.engine import Provider, ProviderRequest, ProviderResult, bearer_value, dumps
 from cftwin.providers.google import model_from_path
@@ -316,7 +317,7 @@ async def gateway_endpoint(request: Request) -> Response:
         return await _finish(flow, refusal=gateway_error(choice.status, choice.code, choice.message, extended=True))
 
     cache_key: str | None = None
-    if options.cache_ttl_s > 0 and not target.stream:
+    if options.cache_ttl_s > 0 and not target.stream and len(body) <= MAX_CACHEABLE_REQUEST_BYTES:
         if options.cache_key is not None:
             cache_key = gateway_cache.cache_key(account_id, gateway_id, "custom", options.cache_key)
         else:
@@ -368,11 +369,13 @@ async def _finish(
         status, response_body, content_type = result.status, result.payload, result.content_type
         tokens = (result.tokens_in, result.tokens_out) if result.status == 200 else (None, None)
         model = result.model or target.model
-    if options.collect_log:
+    payload = options.collect_payload
+    stored_bytes = len(flow.body) + len(response_body) if payload else 0
+    # Legacy Logs does not store a log over 10 MB (cftwin.limits): the request is served, unlogged.
+    if options.collect_log and stored_bytes <= MAX_STORED_LOG_BYTES:
         success = 200 <= status < 300
         # ASSUMPTION: a cache hit costs nothing (no provider call), so its log's cost is 0.
         cost, custom = _cost(target.slug, model, tokens, options) if success and not cached else (0.0, False)
-        payload = options.collect_payload
         request_headers = flow.request_headers
         await _log_writer(flow.request).write(flow.ctx.db, flow.account_id, flow.gateway["id"], LogRow(
             id=flow.log_id,
