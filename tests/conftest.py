@@ -5,6 +5,10 @@
 ``.gateway_base_url``, ``.provider_base_url``), ``.seed`` (account id, tokens, provider keys),
 ``.context`` (state, options, faults), ``.api_headers`` / ``.aig_headers``, and ``.reset()``, which
 empties every table, re-applies the seed, restores the options and clears faults and budgets.
+
+The fixture's twin has no delays (``cftwin.timing.NO_DELAYS``): tests that are not about time see
+every log, cache entry and secret at once. Tests of the delays pass them to ``reset(...)``; the
+runbook's end-to-end run (``aigw run`` on the twin) keeps the realistic defaults.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from cftwin.context import TwinContext, TwinOptions
 from cftwin.faults import FaultSpec
 from cftwin.seed import TwinSeed, apply_seed, generated_seed
 from cftwin.server import TwinServer
+from cftwin.timing import NO_DELAYS
 
 
 @dataclass
@@ -43,9 +48,10 @@ class TwinHandle:
         context = self.context
         context.db.reset()
         context.budget.clear()
+        context.gateway_limiter.clear()
         if context.faults is not None:
             context.faults.set_spec(FaultSpec())
-        defaults = dataclasses.asdict(TwinOptions(admin_enabled=True))
+        defaults = dataclasses.asdict(TwinOptions(admin_enabled=True, **NO_DELAYS))
         defaults["gateway_base_url"] = self.server.gateway_base_url
         defaults.update(options)
         context.options.update(defaults)
@@ -55,7 +61,7 @@ class TwinHandle:
 @pytest.fixture(scope="module")
 def twin() -> Iterator[TwinHandle]:
     seed = generated_seed()
-    server = TwinServer(TwinOptions(admin_enabled=True), seed=seed)
+    server = TwinServer(TwinOptions(admin_enabled=True, **NO_DELAYS), seed=seed)
     server.start()
     try:
         yield TwinHandle(server=server, seed=seed, context=server.context)

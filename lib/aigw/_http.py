@@ -1,7 +1,8 @@
 """Retry, budget and deadline machinery shared by the v4 API client and the data-plane prober.
 
 * ``RequestBudget`` keeps one token under Cloudflare's API limit (1,200 requests per 300 s, a sliding
-  window), shared by every client of that token in the process.
+  window), shared by every client of that token in the process; ``parse_rate_limit`` reads the server's
+  own count (``Ratelimit`` / ``Ratelimit-Policy``, or the older ``X-RateLimit-*``).
 * ``RetryPolicy`` says how often and how long to wait: jittered exponential backoff, ``Retry-After``
   honoured, everything bounded by the caller's total deadline.
 * ``ClientStats`` counts requests, retries (by reason) and recoveries, for the runbook's evidence.
@@ -27,9 +28,11 @@ __all__ = [
     "CLOUDFLARE_API_LIMIT",
     "CLOUDFLARE_API_WINDOW_S",
     "ClientStats",
+    "RateLimitHeaders",
     "RequestBudget",
     "RetryPolicy",
     "parse_int_header",
+    "parse_rate_limit",
     "parse_retry_after",
 ]
 
@@ -136,8 +139,11 @@ class RequestBudget:
         with self._lock:
             slot[0] = max(slot[0], self._clock())
 
-    def observe(self, limit: int | None, remaining: int | None, *, sent_at: float | None = None) -> None:
-        """Adapt to the server's ``X-RateLimit-Limit`` / ``-Remaining``: the token is spent elsewhere too.
+    def observe(
+        self, limit: int | None, remaining: int | None, *, sent_at: float | None = None,
+        reset_s: float | None = None,
+    ) -> None:
+        """Adapt to the server's limit and remaining count (``parse_rate_limit``): the budget is spent elsewhere too.
 
         A lower server limit lowers the capacity (the window stays this budget's: the headers do not
         tell the server's); requests the server counted that this budget did not see become phantom
@@ -148,6 +154,9 @@ class RequestBudget:
         Counting them from ``now - window_s`` instead misses own requests the server still counted (it
         counted at arrival, before this answer travelled back), and each one missed became a phantom
         slot that cost a request per window under a steady load (measured: docs/PERFORMANCE.md).
+
+        ``reset_s`` (the ``t`` of ``Ratelimit``: seconds until the server's window ends) makes the phantom
+        slots leave when the server's window ends instead of a whole window from now.
         """
         with self._lock:
             now = self._clock()
@@ -159,9 +168,11 @@ class RequestBudget:
             own = sum(1 for slot in self._slots if slot[0] > horizon)
             self._prune(now)
             used_elsewhere = (limit - max(remaining, 0)) - own
-            # Requests we cannot see (another process, the dashboard) fill the window as phantom slots.
+            # Requests we cannot see (another process, the dashboard) fill the window as phantom slots;
+            # the server forgets them when its window ends, so do they.
+            at = now if reset_s is None else now + min(max(reset_s, 0.0), self.window_s) - self.window_s
             for _ in range(min(max(used_elsewhere, 0), self._capacity)):
-                self._slots.append([now])
+                self._slots.append([at])
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,9 @@ class RetryPolicy:
     attempts: int = 10
     base_s: float = 0.5
     max_s: float = 20.0
-    max_retry_after_s: float = 120.0
+    #: 300 s: a spent Cloudflare budget blocks every call until its five-minute window ends, and the
+    #: 429's Retry-After says so; a shorter cap would only retry into more 429s.
+    max_retry_after_s: float = 300.0
 
     def backoff(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based)."""
@@ -209,6 +222,59 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
         return None
     return max(0.0, seconds)
+
+
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    """What the server says of its budget: limit per window, remaining, seconds to the window's end."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_s: float | None = None
+    window_s: float | None = None
+
+
+def _structured_items(value: str | None) -> dict[str, dict[str, str]]:
+    """``"default";r=50;t=30, "burst";r=5`` -> ``{"default": {"r": "50", "t": "30"}, "burst": {...}}``."""
+    items: dict[str, dict[str, str]] = {}
+    for raw in (value or "").split(","):
+        name, *params = (part.strip() for part in raw.split(";"))
+        if not name:
+            continue
+        members = {}
+        for param in params:
+            key, _, val = param.partition("=")
+            members[key.strip().lower()] = val.strip().strip('"')
+        items[name.strip('"')] = members
+    return items
+
+
+def _number(members: Mapping[str, str], key: str) -> float | None:
+    try:
+        value = float(members[key])
+    except (KeyError, ValueError):
+        return None
+    return value if value >= 0 and value == value and value != float("inf") else None
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitHeaders:
+    """The server's budget from ``Ratelimit`` / ``Ratelimit-Policy`` (IETF draft, Cloudflare since
+    2025-09-03: ``"default";r=50;t=30`` and ``"default";q=1200;w=300``), else ``X-RateLimit-Limit`` /
+    ``-Remaining``. Of several limits, the ``default`` one, else the first; absent fields are None."""
+    current = _structured_items(headers.get("ratelimit"))
+    policy = _structured_items(headers.get("ratelimit-policy"))
+    if current or policy:
+        name = "default" if "default" in current or "default" in policy else next(iter(current or policy))
+        now, rule = current.get(name, {}), policy.get(name, {})
+        limit, remaining = _number(rule, "q"), _number(now, "r")
+        return RateLimitHeaders(
+            limit=int(limit) if limit is not None else None,
+            remaining=int(remaining) if remaining is not None else None,
+            reset_s=_number(now, "t"),
+            window_s=_number(rule, "w"),
+        )
+    return RateLimitHeaders(parse_int_header(headers, "x-ratelimit-limit"),
+                            parse_int_header(headers, "x-ratelimit-remaining"))
 
 
 def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:

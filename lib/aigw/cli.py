@@ -1,11 +1,14 @@
 """`aigw`: argument parsing only. Each command calls one library function.
 
 Errors that aigw raises on purpose print as one line and exit 1; a traceback only with ``--debug``.
+``aigw run`` exits 0 only for a ``passed`` / ``rehearsal-passed`` bundle, 3 for an ``incomplete`` one
+(``aigw.runner.EXIT_CODES``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="execute the runbook notebooks with papermill into a run folder")
+    run = commands.add_parser(
+        "run", help="execute the runbook notebooks with papermill into a run folder",
+        description="Execute the runbook notebooks into a sealed run folder. Status and exit code: passed "
+                    "(Cloudflare) or rehearsal-passed (twin): 0; failed: 1; incomplete (a criterion not run, "
+                    "skipped or missing a provider): 3.")
     run.add_argument("--target", choices=["twin", "cloudflare"], default=None,
                      help="default: cloudflare when .dev.vars or the environment holds real credentials, else twin")
     run.add_argument("--env-file", type=Path, default=None, help="settings file (default: .dev.vars upwards)")
@@ -34,8 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--twin-state", default=None, metavar="FILE",
                      help="twin only: SQLite state file to keep between runs (default: in memory)")
 
-    verify = commands.add_parser("verify-evidence", help="re-check a run folder against its manifest")
+    run.add_argument("--allow-custom-endpoints", action="store_true",
+                     help="cloudflare only: allow URLs that are not Cloudflare's (recorded in the evidence)")
+    run.add_argument("--signing-key", type=Path, default=None, metavar="FILE",
+                     help="sign the provenance with this Ed25519 key (default: $AIGW_SIGNING_KEY, else unsigned)")
+
+    verify = commands.add_parser(
+        "verify-evidence", help="check a run folder: signature, files, and what it says against its notebooks")
     verify.add_argument("run_dir", type=Path)
+    verify.add_argument("--key", type=Path, default=None, metavar="PUB",
+                        help="the signer's public key (PEM): check the signature too (authenticity)")
+
+    keygen = commands.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
+    keygen.add_argument("--out", type=Path, default=None, metavar="FILE",
+                        help="private key file (mode 0600; the public key goes to FILE.pub); "
+                             "default: the user config folder's aigw/signing-key.pem")
 
     scan = commands.add_parser("scan-secrets", help="look for secret values and key shapes in files")
     scan.add_argument("paths", type=Path, nargs="+")
@@ -61,11 +81,29 @@ def _dispatch(args: argparse.Namespace) -> int:
         from aigw.evidence import verify_from_args
 
         return verify_from_args(args)
+    if args.command == "keygen":
+        return _keygen(args)
     if args.command == "scan-secrets":
         from aigw.secrets_scan import scan_from_args
 
         return scan_from_args(args)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from aigw.signing import generate_key_pair
+
+    path: Path | None = args.out
+    if path is None:
+        import platformdirs
+
+        path = Path(platformdirs.user_config_dir("aigw")) / "signing-key.pem"
+    pair = generate_key_pair(path)
+    print(f"private key: {pair.private} (mode 0600; keep it out of outputs/ and out of git)")
+    print(f"public key:  {pair.public} (give it to approvers: aigw verify-evidence DIR --key {pair.public})")
+    print(f"key id:      {pair.key_id}")
+    print(f"sign runs:   export AIGW_SIGNING_KEY={pair.private}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,9 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"aigw: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("aigw: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        # The runner's RunInterrupted says which signal; a bare KeyboardInterrupt is Ctrl-C.
+        signum = int(getattr(stop, "signum", signal.SIGINT))
+        print("aigw: interrupted" if signum == signal.SIGINT else f"aigw: stopped by {signal.Signals(signum).name}",
+              file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

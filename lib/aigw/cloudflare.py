@@ -11,13 +11,17 @@ Synchronous (httpx) and thread-safe: a notebook's kernel already runs an asyncio
 is threads over one shared ``httpx.Client``. Every request goes through one loop (``_send``) that
 
 * waits for the token's ``RequestBudget`` (1,200 requests per 300 s, shared by every client of the
-  token in this process), and adapts to ``X-RateLimit-Limit`` / ``-Remaining``;
+  token in this process), and adapts to the server's ``Ratelimit`` / ``Ratelimit-Policy`` (or the older
+  ``X-RateLimit-Limit`` / ``-Remaining``);
 * parses Cloudflare's envelope (full v4, AI Gateway's slim one, ``{"success": true}``) or maps the error
   to ``aigw.errors`` (one line, with the Cloudflare code and what to do next);
 * retries 429, 5xx and connection failures with jittered exponential backoff and ``Retry-After``,
-  bounded by a total deadline; a non-idempotent request whose outcome is unknown (sent, then a timeout,
-  a dropped connection or a 5xx) is never blindly repeated: ``recover`` checks first whether it took
-  effect and returns what it made.
+  bounded by a total deadline; a 429 that says how long the budget is blocked (``Retry-After``, up to
+  300 s: Cloudflare blocks until its five-minute window ends) is waited out even past the operation's
+  deadline, never past ``run_deadline_at``, with a log line saying so; a non-idempotent request whose
+  outcome is unknown (sent, then a timeout, a dropped connection or a 5xx) is never blindly repeated:
+  ``recover`` checks first whether it took effect and returns what it made (also when the repeat is
+  refused as a duplicate: a 409, AI Gateway's 7001 "already exists", Secrets Store's 1003).
 
 No secret reaches a repr, a log record (``aigw.cloudflare``: method, path, status, attempt) or an error.
 """
@@ -40,7 +44,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from aigw._http import ClientStats, RequestBudget, RetryPolicy, parse_int_header, parse_retry_after
+from aigw._http import ClientStats, RequestBudget, RetryPolicy, parse_rate_limit, parse_retry_after
 from aigw.config import DEFAULT_API_BASE_URL, Secret, Settings, redact
 from aigw.errors import (
     AigwError,
@@ -57,6 +61,7 @@ from aigw.errors import (
     TransportError,
     ValidationError,
 )
+from aigw.hosts import EVENT_HOOKS
 
 __all__ = [
     "GATEWAY_DEFAULTS",
@@ -124,16 +129,32 @@ _LIST_PER_PAGE: Final = 50
 
 _AUTH_CODES: Final = frozenset({1000, 6003, 9106, 10000})
 _RATE_CODES: Final = frozenset({971, 10100})
-_NOT_FOUND_CODES: Final = frozenset({7002})
+# 7002: AI Gateway's not found; 7003: "Could not route to ..., perhaps your object identifier is invalid?"
+# (an account id that names no account, with 7000 "No route for that URI").
+_NOT_FOUND_CODES: Final = frozenset({7002, 7003})
 _VALIDATION_CODES: Final = frozenset({7001})
-# ASSUMPTION: no public source names the gateways-per-account error code; the twin answers 400 / 7006,
-# and Cloudflare's words are matched as a fallback.
-_QUOTA_CODES: Final = frozenset({7006})
+# Secrets Store's codes, as its live API answers them (recorded by alchemy-run/distilled's live tests):
+# 1001 with store_not_found / secret_not_found (and input errors), 1003 with secret_name_already_exists
+# / maximum_stores_exceeded. The snake_case word, not the code alone, says which.
+_SECRETS_INVALID: Final = 1001
+_SECRETS_REFUSED: Final = 1003
+_SECRETS_NOT_FOUND_WORDS: Final = re.compile(r"\b(store_not_found|secret_not_found)\b")
+_SECRETS_QUOTA_WORDS: Final = re.compile(r"\bmaximum_stores_exceeded\b")
+# A duplicate gateway is 7001 (GatewayAlreadyExists, recorded live), told from other 7001s by its words.
+_ALREADY_EXISTS_WORDS: Final = re.compile(r"already[ _]exists", re.IGNORECASE)
+# ASSUMPTION: no source names the gateways-per-account error; Cloudflare's usual words are matched.
 _QUOTA_WORDS: Final = re.compile(
     r"\b(quota|maximum number of|limit (?:of \d+ )?(?:reached|exceeded)|too many (?:gateways|stores|secrets))\b",
     re.IGNORECASE,
 )
+_STORE_QUOTA_HINT: Final = (
+    "Secrets Store allows one store per account (and 100 secrets): use the existing store (notebook 02 "
+    "adopts it) or delete secrets you no longer need"
+)
 _TAG: Final = re.compile(r"<[^>]*>")
+#: A 429 wait this long is shown as it goes (a log line at the start, then every _PROGRESS_EVERY_S).
+_LONG_WAIT_S: Final = 10.0
+_PROGRESS_EVERY_S: Final = 30.0
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 T = TypeVar("T")
@@ -193,6 +214,7 @@ def error_for(
     """The ``aigw.errors`` exception for an error answer: status and Cloudflare codes decide the class."""
     codes = {d.code for d in details if d.code is not None}
     text = " ".join(d.message for d in details)
+    hint: str | None = None
     cls: type[CloudflareError]
     if status == 429 or codes & _RATE_CODES:
         cls = RateLimitedError
@@ -202,13 +224,17 @@ def error_for(
         cls = PermissionDeniedError
     elif status == 401 or codes & _AUTH_CODES:
         cls = AuthenticationError
-    elif codes & _QUOTA_CODES or (
-        status in (400, 403, 409) and not codes & _VALIDATION_CODES and _QUOTA_WORDS.search(text)
-    ):
+    elif _SECRETS_REFUSED in codes and _SECRETS_QUOTA_WORDS.search(text):
+        cls, hint = QuotaExceededError, _STORE_QUOTA_HINT
+    elif status in (400, 403, 409) and _QUOTA_WORDS.search(text) and not _ALREADY_EXISTS_WORDS.search(text):
         cls = QuotaExceededError
-    elif status == 404 or codes & _NOT_FOUND_CODES:
+    elif status == 404 or codes & _NOT_FOUND_CODES or (
+        _SECRETS_INVALID in codes and _SECRETS_NOT_FOUND_WORDS.search(text)
+    ):
         cls = NotFoundError
-    elif status == 409:
+    elif status == 409 or (status == 400 and _ALREADY_EXISTS_WORDS.search(text)):
+        # A duplicate: Cloudflare's 409s, AI Gateway's 7001 "already exists", Secrets Store's 1003
+        # secret_name_already_exists. The check-before-retry of a lost create answer keys on this class.
         cls = ConflictError
     elif status in (400, 422) or codes & _VALIDATION_CODES:
         cls = ValidationError
@@ -217,7 +243,7 @@ def error_for(
     what = summary or ("; ".join(str(d) for d in details) if details else "no error details")
     where = f"{method} {path}".strip() or "request"
     message = f"Cloudflare API {where} failed with HTTP {status}: {what}"
-    return cls(message, status=status, errors=details, method=method, path=path)
+    return cls(message, status=status, errors=details, method=method, path=path, hint=hint)
 
 
 def _excerpt(content: bytes, content_type: str) -> str:
@@ -741,6 +767,8 @@ class CloudflareClient:
     * deadline - seconds one operation may take in all: attempts, backoff, budget waits and recovery checks.
     * budget - the token's ``RequestBudget``; by default the process-wide one of ``api_token``.
     * retry - the ``RetryPolicy`` (attempts, backoff).
+    * run_deadline_at - a ``time.monotonic()`` instant no wait for a spent API budget may pass; by default
+      an operation may wait one ``retry.max_retry_after_s`` beyond its own ``deadline``.
     * transport - an httpx transport (tests); by default real HTTP.
     """
 
@@ -757,6 +785,7 @@ class CloudflareClient:
         transport: httpx.BaseTransport | None = None,
         filter_encoding: FilterEncoding = "json",
         seed: int | None = None,
+        run_deadline_at: float | None = None,
     ) -> None:
         if not isinstance(api_token, Secret):
             raise TypeError("api_token must be an aigw.config.Secret")
@@ -766,6 +795,7 @@ class CloudflareClient:
         self.deadline = deadline
         self.budget = budget if budget is not None else RequestBudget.shared(api_token)
         self.retry = retry or RetryPolicy()
+        self.run_deadline_at = run_deadline_at
         self.filter_encoding: FilterEncoding = filter_encoding
         self.stats = ClientStats()
         self._token = api_token
@@ -781,6 +811,7 @@ class CloudflareClient:
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "aigw-runbook"},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            event_hooks=dict(EVENT_HOOKS),
         )
 
     @classmethod
@@ -830,8 +861,12 @@ class CloudflareClient:
     ) -> Envelope:
         """One operation: budget, attempts, parsing, retries and the check-before-retry recovery."""
         secret_list = self._secrets(secrets)
+        started_at = self._clock()
         if deadline_at is None:
-            deadline_at = self._clock() + self.deadline
+            deadline_at = started_at + self.deadline
+        # How long a spent API budget may hold this operation up: the run's deadline, else one window more.
+        wait_limit_at = (self.run_deadline_at if self.run_deadline_at is not None
+                         else deadline_at + self.retry.max_retry_after_s)
         shown = "/" + path
         unknown_outcome = False
         attempt = 0
@@ -881,13 +916,12 @@ class CloudflareClient:
             else:
                 sent_at = slot[0]
                 self.budget.release(slot)
-                # A 429's own Retry-After says when to try again; its "Remaining: 0" must not become a
-                # window-long (300 s) wait in the budget, past the operation's deadline.
+                limits = parse_rate_limit(response.headers)
+                # A 429's own Retry-After says when to try again; its "remaining 0" must not also become a
+                # window-long (300 s) wait in the budget.
                 self.budget.observe(
-                    parse_int_header(response.headers, "x-ratelimit-limit"),
-                    None if response.status_code == 429 else parse_int_header(response.headers,
-                                                                               "x-ratelimit-remaining"),
-                    sent_at=sent_at,
+                    limits.limit, None if response.status_code == 429 else limits.remaining,
+                    sent_at=sent_at, reset_s=limits.reset_s,
                 )
                 logger.debug("%s %s -> %d (attempt %d)", method, shown, response.status_code, attempt)
                 try:
@@ -903,12 +937,16 @@ class CloudflareClient:
                 except RateLimitedError as err:
                     reason, failure = "429", err
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    if retry_after is None and limits.remaining == 0:
+                        retry_after = limits.reset_s
                 except ServerError as err:
                     reason, failure = "5xx", err
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     if not idempotent:
                         unknown_outcome = True
-                except ConflictError:
+                except (ConflictError, QuotaExceededError):
+                    # After a lost answer, "already exists" (or, for the one store an account may have,
+                    # maximum_stores_exceeded) may be this very request's doing: check, and adopt it.
                     if unknown_outcome and recover is not None:
                         found = recover(deadline_at)
                         if found is not None:
@@ -927,14 +965,38 @@ class CloudflareClient:
                     raise _with_note(failure, note) from None
                 raise TransportError(f"{failure.message} ({note})", hint=failure.hint) from None
             delay = self._backoff(attempt, retry_after)
+            blocked = reason == "429" and retry_after is not None
+            if blocked:
+                # A spent budget blocks every call until its window ends: waiting it out is the only way
+                # on, so the wait may pass this operation's deadline, not the run's.
+                if self._clock() + delay + self.timeout > wait_limit_at:
+                    assert isinstance(failure, CloudflareError)
+                    raise _with_note(failure, f"the API budget is blocked for {delay:.0f} s more, past the "
+                                              f"run's deadline") from None
+                deadline_at = max(deadline_at, self._clock() + delay + self.timeout)
             if self._clock() + delay >= deadline_at:
                 note = f"no time left in the {self.deadline:g} s deadline to retry after {attempt} attempt(s)"
                 if isinstance(failure, CloudflareError):
                     raise _with_note(failure, note) from None
                 raise DeadlineExceededError(f"{failure.message} ({note})", hint=failure.hint) from None
             self.stats.count_retry(reason)
-            logger.info("retrying %s %s after %s in %.2f s (attempt %d)", method, shown, reason, delay, attempt)
-            self._sleep(delay)
+            if blocked and delay >= _LONG_WAIT_S:
+                self._wait_out_budget(method, shown, delay)
+            else:
+                logger.info("retrying %s %s after %s in %.2f s (attempt %d)", method, shown, reason, delay, attempt)
+                self._sleep(delay)
+
+    def _wait_out_budget(self, method: str, shown: str, delay: float) -> None:
+        """Sleep ``delay`` seconds for the API budget's window to end, saying so as the wait goes on."""
+        logger.warning("Cloudflare's API budget is spent (429 on %s %s): waiting %.0f s for its window to end",
+                       method, shown, delay)
+        left = delay
+        while left > 0:
+            step = min(left, _PROGRESS_EVERY_S)
+            self._sleep(step)
+            left -= step
+            if left > 0:
+                logger.warning("still waiting for Cloudflare's API budget: %.0f s left", left)
 
     def _pages(
         self,

@@ -32,6 +32,7 @@ __all__ = [
     "Settings",
     "find_env_file",
     "load_settings",
+    "masked",
     "read_env",
     "redact",
     "validate_account_id",
@@ -125,6 +126,13 @@ def redact(text: str, secrets: Iterable[Secret | str]) -> str:
     return text
 
 
+def masked(value: str) -> str:
+    """How an error shows a value that could be a secret (a token pasted into the wrong variable):
+    its first two characters (fewer when it is short) and its length, never more."""
+    keep = min(2, len(value) // 4)
+    return f"'{value[:keep]}…' ({len(value)} characters)"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the runbook needs to know about its target, validated."""
@@ -186,7 +194,7 @@ def validate_account_id(value: str) -> str:
     value = value.strip()
     if not _ACCOUNT_ID_PATTERN.fullmatch(value):
         raise ConfigError(
-            f"CLOUDFLARE_ACCOUNT_ID {value!r} is not an account id (32 lowercase hex characters)",
+            f"CLOUDFLARE_ACCOUNT_ID {masked(value)} is not an account id (32 lowercase hex characters)",
             hint="Copy it from the dashboard: Account Home > the account's menu > Copy account ID",
         )
     return value
@@ -194,9 +202,8 @@ def validate_account_id(value: str) -> str:
 
 def validate_gateway_id(value: str, *, name: str = "CLOUDFLARE_GATEWAY_ID") -> str:
     if not 1 <= len(value) <= 64 or not GATEWAY_ID_PATTERN.fullmatch(value):
-        shown = value if len(value) <= 80 else value[:77] + "..."
         raise ConfigError(
-            f"{name} {shown!r} is not a valid gateway id",
+            f"{name} {masked(value)} is not a valid gateway id",
             hint="Use 1-64 characters: lowercase letters, digits and '_', joined by single '-' "
             "(pattern ^[a-z0-9_]+(?:-[a-z0-9_]+)*$)",
         )
@@ -206,7 +213,7 @@ def validate_gateway_id(value: str, *, name: str = "CLOUDFLARE_GATEWAY_ID") -> s
 def _validate_url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(f"{name} {value!r} is not an http(s) URL", hint="Fix it in .dev.vars")
+        raise ConfigError(f"{name} {masked(value)} is not an http(s) URL", hint="Fix it in .dev.vars")
     return value.rstrip("/")
 
 
@@ -220,7 +227,7 @@ def _parse_budget(value: str | None) -> tuple[int, float]:
         budget = (0, 0.0)
     if budget[0] < 1 or budget[1] <= 0:
         raise ConfigError(
-            f"AIGW_API_BUDGET {value!r} is not a budget", hint="Write it as REQUESTS/SECONDS, e.g. 1200/300"
+            f"AIGW_API_BUDGET {masked(value)} is not a budget", hint="Write it as REQUESTS/SECONDS, e.g. 1200/300"
         )
     return budget
 
@@ -266,9 +273,11 @@ def load_settings(
     *,
     search_from: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    search: bool = True,
 ) -> Settings:
-    """Settings from the environment and ``.dev.vars`` (found from ``search_from`` upwards)."""
-    path = Path(env_file) if env_file is not None else find_env_file(search_from)
+    """Settings from the environment and ``.dev.vars`` (found from ``search_from`` upwards; with
+    ``search=False`` and no ``env_file``, from the environment alone)."""
+    path = Path(env_file) if env_file is not None else (find_env_file(search_from) if search else None)
     env = read_env(path, environ=environ)
     account = env.get("CLOUDFLARE_ACCOUNT_ID")
     if not account:

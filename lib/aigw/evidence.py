@@ -25,7 +25,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 from aigw import config
 from aigw.config import Secret, redact
 from aigw.errors import AigwError, EvidenceError
-from aigw.secrets_scan import Finding, scan_paths, secrets_from_environ
+from aigw.secrets_scan import Finding, scan_paths, scan_text, secrets_from_environ
 
 if TYPE_CHECKING:
     from aigw.config import Settings
+    from aigw.signing import Ed25519PrivateKey
 
 __all__ = [
     "CHECK_MIMETYPE",
@@ -45,16 +46,22 @@ __all__ = [
     "Check",
     "CheckFailed",
     "Criterion",
+    "CriterionStatus",
+    "RunStatus",
     "Status",
     "check_setup_documented",
     "configured_secrets",
+    "contract_differences",
     "export_html",
     "export_run_html",
+    "own_files",
+    "raise_failures",
     "read_checks",
     "record",
     "record_all",
     "record_retries",
     "run_html_path",
+    "run_status",
     "seal_bundle",
     "summarize_criteria",
     "use_secrets",
@@ -87,6 +94,19 @@ REQUIRED_DOCS: Final = ("docs/PHASE4_GATEWAY_SETUP.md", "docs/PHASE4_API_ENDPOIN
 #: A document shorter than this (in non-blank characters) is a stub, not documentation.
 _MIN_DOC_CHARS: Final = 400
 _MARK: Final[Mapping[str, str]] = {"pass": "✅", "fail": "❌", "skip": "⏭️"}
+
+CriterionStatus = Literal["pass", "fail", "incomplete", "not run"]
+#: ``rehearsal-passed`` on the twin, ``passed`` only on Cloudflare: a rehearsal is never production evidence.
+RunStatus = Literal["passed", "rehearsal-passed", "incomplete", "failed"]
+#: The contract asks criteria 3 and 4 of each of its three providers: a criterion of this map passes only
+#: when each provider has a passing check of it (its ``subject`` is ``provider/model``), none skipped.
+REQUIRED_PROVIDERS: Final[Mapping[int, tuple[str, ...]]] = {3: config.PROVIDERS, 4: config.PROVIDERS}
+#: The models as the contract writes them (its compat examples); SUMMARY.md shows what the run used instead.
+CONTRACT_MODELS: Final = ("google/gemini-2.5-flash", "openai/gpt-4", "anthropic/claude-3-sonnet")
+CONTRACT_GATEWAY_ID: Final = "github-ai-agent"
+#: Checks whose figure means something only on Cloudflare: on the twin it is what the twin was told to add.
+CLOUDFLARE_ONLY_FIGURES: Final = frozenset({"gateway overhead within the contract's budget"})
+REHEARSAL_FIGURE_NOTE: Final = "rehearsal: shows the measurement works, not Cloudflare's latency"
 
 _registered_secrets: dict[str, Secret] = {}
 
@@ -122,6 +142,8 @@ class Check:
     cell: int | None = None
     #: The cell's execution count: what a reader sees as ``In [N]`` in the notebook and its HTML.
     prompt: int | None = None
+    #: What the check is about, as ``provider/model`` (criteria 3 and 4 need one per provider), or None.
+    subject: str | None = None
 
     @property
     def where(self) -> str:
@@ -131,7 +153,7 @@ class Check:
 
     def payload(self) -> dict[str, Any]:
         return {"criterion": self.criterion, "check": self.check, "status": self.status,
-                "detail": self.detail, "time": self.time}
+                "detail": self.detail, "time": self.time, "subject": self.subject}
 
     def line(self) -> str:
         where = f"criterion {self.criterion}" if self.criterion is not None else "note"
@@ -189,7 +211,13 @@ class CheckFailed(AigwError):
     """A recorded check failed: the cell stops here, with the check's line as the error."""
 
 
-def record(criterion: int | None, check: str, status: Status, detail: str = "") -> Check:
+#: The latest result of every check ``record`` recorded in this process (a notebook's kernel), for
+#: ``raise_failures``: a cell run again in JupyterLab replaces what it recorded before.
+_recorded: dict[tuple[int | None, str, str | None], Check] = {}
+
+
+def record(criterion: int | None, check: str, status: Status, detail: str = "", *,
+           subject: str | None = None) -> Check:
     """Record one check as a display_data output of the current cell; returns it.
 
     **Parameters:**
@@ -197,15 +225,33 @@ def record(criterion: int | None, check: str, status: Status, detail: str = "") 
     * check - a short name, e.g. ``"gateway listed with the desired settings"``.
     * status - ``"pass"``, ``"fail"`` or ``"skip"``.
     * detail - one line for the reader; configured secret values are replaced by ``***``.
+    * subject - what it is about, ``provider/model`` (criteria 3 and 4 need a passing one per provider).
     """
     if status not in _STATUSES:
         raise ValueError(f"status must be one of pass, fail, skip; got {status!r}")
     if criterion is not None and criterion not in CRITERIA:
         raise ValueError(f"criterion must be 1-6 or None; got {criterion!r}")
     secrets = configured_secrets()
-    item = Check(criterion, redact(check, secrets), status, redact(" ".join(detail.split()), secrets))
+    item = Check(criterion, redact(check, secrets), status, redact(" ".join(detail.split()), secrets),
+                 subject=subject)
     _display(item)
+    _recorded.pop((item.criterion, item.check, item.subject), None)
+    _recorded[(item.criterion, item.check, item.subject)] = item
     return item
+
+
+def _failures_line(failed: Sequence[Check]) -> str:
+    def one(check: Check) -> str:
+        return check.check + (f": {check.detail}" if check.detail else "")
+
+    def which(check: Check) -> str:
+        return f"criterion {check.criterion}" if check.criterion is not None else "note"
+
+    if len(failed) == 1:
+        first = failed[0]
+        return f"{which(first) + ' check' if first.criterion is not None else 'check'} failed: {one(first)}"
+    return f"{len(failed)} checks failed: " + "; ".join(
+        f"({n}) {which(c)}: {one(c)}" for n, c in enumerate(failed, 1))
 
 
 def record_all(checks: Iterable[Check] | Any, *, raise_on_fail: bool = True) -> None:
@@ -215,13 +261,18 @@ def record_all(checks: Iterable[Check] | Any, *, raise_on_fail: bool = True) -> 
     them were recorded, so the notebook (and ``aigw run``) fails where the evidence does.
     """
     items: Iterable[Check] = checks.checks if hasattr(checks, "checks") else checks
-    recorded = [record(c.criterion, c.check, c.status, c.detail) for c in items]
+    recorded = [record(c.criterion, c.check, c.status, c.detail, subject=c.subject) for c in items]
     failed = [c for c in recorded if c.status == "fail"]
     if failed and raise_on_fail:
-        first = failed[0]
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        which = f"criterion {first.criterion} check" if first.criterion is not None else "check"
-        raise CheckFailed(f"{which} failed: {first.check}: {first.detail}{more}")
+        raise CheckFailed(_failures_line(failed))
+
+
+def raise_failures() -> None:
+    """The last cell of a notebook that runs every check before failing: ``CheckFailed`` listing, in one
+    line, every failed check recorded in this kernel (``record_all(..., raise_on_fail=False)``); else nothing."""
+    failed = [c for c in _recorded.values() if c.status == "fail"]
+    if failed:
+        raise CheckFailed(_failures_line(failed))
 
 
 def record_retries(source: Any) -> Check:
@@ -287,6 +338,7 @@ def read_checks(notebook: str | os.PathLike[str] | Any) -> list[Check]:
                 continue
             raw_status = payload.get("status")
             status: Status = raw_status if raw_status in ("pass", "skip") else "fail"
+            subject = payload.get("subject")
             checks.append(Check(
                 criterion=payload.get("criterion"),
                 check=str(payload.get("check", "")),
@@ -296,6 +348,7 @@ def read_checks(notebook: str | os.PathLike[str] | Any) -> list[Check]:
                 notebook=name,
                 cell=index,
                 prompt=cell.get("execution_count"),
+                subject=str(subject) if subject is not None else None,
             ))
     return checks
 
@@ -309,8 +362,10 @@ class Criterion:
 
     number: int
     title: str
-    status: Literal["pass", "fail", "skip", "not run"]
+    status: CriterionStatus
     checks: tuple[Check, ...] = ()
+    #: Why it is not ``pass``, in one line ("" when it passes).
+    reason: str = ""
 
     def links(self) -> list[tuple[str, str]]:
         """``(label, relative link)`` to each cell of the HTML exports that shows this criterion."""
@@ -321,24 +376,53 @@ class Criterion:
         return list(seen.items())
 
 
-def summarize_criteria(checks: Sequence[Check]) -> list[Criterion]:
-    """Each criterion: ``fail`` if a check of it failed, ``pass`` if one passed, ``skip`` if all were
-    skipped, ``not run`` when no check speaks to it."""
+def _skip_reason(detail: str) -> str:
+    return "probe budget" if "probe_budget_usd" in detail else (detail or "no reason given")
+
+
+def _judge(mine: tuple[Check, ...], required: Sequence[str]) -> tuple[CriterionStatus, str]:
+    failed = [c for c in mine if c.status == "fail"]
+    if failed:
+        return "fail", "failed: " + "; ".join(f"{c.check} ({c.detail})" if c.detail else c.check for c in failed)
+    if not mine:
+        return "not run", "no check of it ran: its notebook was not run"
+    skipped = [c for c in mine if c.status == "skip"]
+    covered = {(c.subject or "").partition("/")[0] for c in mine if c.status == "pass"}
+    missing = [p for p in required if p not in covered and not any(
+        (c.subject or "").partition("/")[0] == p for c in skipped)]
+    by_reason: dict[str, list[str]] = {}
+    for check in skipped:
+        by_reason.setdefault(_skip_reason(check.detail), []).append(check.subject or check.check)
+    reasons = [f"skipped: {why} ({', '.join(what)})" for why, what in by_reason.items()]
+    if missing:
+        reasons.append(f"not checked: {', '.join(missing)} (the contract asks it of each of "
+                       f"{', '.join(required)}; add the provider to models)")
+    return ("incomplete", "; ".join(reasons)) if reasons else ("pass", "")
+
+
+def summarize_criteria(checks: Sequence[Check],
+                       required: Mapping[int, Sequence[str]] = REQUIRED_PROVIDERS) -> list[Criterion]:
+    """Each criterion, from the evidence only: ``fail`` if a check of it failed; ``not run`` when no check
+    speaks to it; ``incomplete`` if one was skipped (for the probe budget or any reason) or a provider in
+    ``required`` has no passing check; ``pass`` only when every check it needs ran and passed."""
     summary: list[Criterion] = []
     for number, title in CRITERIA.items():
         mine = tuple(c for c in checks if c.criterion == number)
-        statuses = {c.status for c in mine}
-        status: Literal["pass", "fail", "skip", "not run"]
-        if not mine:
-            status = "not run"
-        elif "fail" in statuses:
-            status = "fail"
-        elif "pass" in statuses:
-            status = "pass"
-        else:
-            status = "skip"
-        summary.append(Criterion(number, title, status, mine))
+        status, reason = _judge(mine, required.get(number, ()))
+        summary.append(Criterion(number, title, status, mine, reason))
     return summary
+
+
+def run_status(criteria: Sequence[Criterion], checks: Sequence[Check], *, target: str,
+               notebook_failed: bool = False, leaked: bool = False) -> RunStatus:
+    """``failed`` (a notebook failed, a check failed, a secret was found), else ``incomplete`` (a criterion
+    not run or incomplete), else ``passed`` on Cloudflare and ``rehearsal-passed`` on the twin."""
+    if notebook_failed or leaked or any(c.status == "fail" for c in checks) or any(
+            c.status == "fail" for c in criteria):
+        return "failed"
+    if any(c.status != "pass" for c in criteria):
+        return "incomplete"
+    return "passed" if target == "cloudflare" else "rehearsal-passed"
 
 
 def _config_variables() -> list[str]:
@@ -467,7 +551,31 @@ def _sha256(path: Path) -> str:
 
 
 def _bundle_files(run_dir: Path) -> list[Path]:
-    return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+    from aigw.provenance import ATTESTATION
+
+    return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name not in {MANIFEST, ATTESTATION})
+
+
+#: Untracked files here change what runs (a module, a notebook, a pin), so they make the checkout dirty.
+_CODE_PATHS: Final = ("lib", "notebooks", "requirements.txt", "tests/requirements.txt", "pyproject.toml")
+
+
+def _git_dirty(root: Path) -> bool | None:
+    """True when a tracked file changed, or an untracked file sits under lib/, notebooks/ or the requirements
+    (ignored files do not count); None outside a git checkout."""
+    tracked = _git(root, "status", "--porcelain", "--untracked-files=no")
+    if tracked is None:
+        return None
+    untracked = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *_CODE_PATHS)
+    return bool(tracked) or bool(untracked)
+
+
+def own_files(run_dir: str | os.PathLike[str], preexisting: Collection[str] = ()) -> list[Path]:
+    """The files the run wrote in ``run_dir``: all but the manifest and ``preexisting`` (paths relative
+    to ``run_dir`` that were there before the run took the folder). Only these are sealed, scanned and,
+    on a secret hit, deleted: a file the run did not write is never touched."""
+    folder = Path(run_dir)
+    return [p for p in _bundle_files(folder) if str(p.relative_to(folder)) not in preexisting]
 
 
 def _redact_value(value: Any, secrets: Sequence[Secret]) -> Any:
@@ -501,23 +609,104 @@ class Bundle:
     status: str
     criteria: tuple[Criterion, ...]
     leaks: tuple[Finding, ...] = ()
+    #: The SUMMARY.md "Why:" line of a failed or incomplete bundle ("" otherwise).
+    why: str = ""
 
     def table(self) -> str:
         """The criteria as a plain-text table (what ``aigw run`` prints)."""
-        lines = [f"{'#':<2} {'result':<8} criterion"]
-        lines += [f"{c.number:<2} {c.status:<8} {c.title}" for c in self.criteria]
+        lines = [f"{'#':<2} {'result':<10} criterion"]
+        lines += [f"{c.number:<2} {c.status:<10} {c.title}" + (f" ({_shortened(c.reason)})" if c.reason else "")
+                  for c in self.criteria]
         return "\n".join(lines)
+
+
+def _shortened(text: str, limit: int = 110) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _why(status: str, criteria: Sequence[Criterion], checks: Sequence[Check], failure: Mapping[str, Any] | None,
+         quarantined: Sequence[Mapping[str, Any]]) -> str:
+    """One line: why a bundle is failed or incomplete ("" when it passed)."""
+    if status == "failed":
+        if quarantined:
+            return f"a configured secret value was found in {', '.join(q['file'] for q in quarantined)} (deleted)"
+        if failure:
+            cell = f" cell {failure['cell']}" if failure.get("cell") is not None else ""
+            return f"{failure['notebook']}{cell} failed: {failure['error']}"
+        failed = [c for c in checks if c.status == "fail"]
+        if failed:
+            return _failures_line(failed)
+    if status in {"failed", "incomplete"}:
+        return "; ".join(f"criterion {c.number} {c.status}: {c.reason}" for c in criteria if c.status != "pass")
+    return ""
+
+
+def _probed_models(checks: Sequence[Check]) -> list[str]:
+    return list(dict.fromkeys(c.subject for c in checks if c.criterion == 3 and c.subject))
+
+
+def contract_differences(checks: Sequence[Check], gateway_id: str | None) -> list[str]:
+    """Where this run departs from the contract's spelling (models, slugs, paths), one item each."""
+    models = _probed_models(checks)
+    items = [
+        f"models: the contract names {', '.join(f'`{m}`' for m in CONTRACT_MODELS)}; this run probed "
+        + (", ".join(f"`{m}`" for m in models) if models else "none (notebook 03 did not run)"),
+        "provider slug: the contract's `google` is Cloudflare's `google-ai-studio` (compat model "
+        "`google-ai-studio/...`, native path `google-ai-studio/v1beta/models/{model}:generateContent`)",
+        "Anthropic's native path is `anthropic/v1/messages` (the contract writes `anthropic/messages`)",
+    ]
+    if gateway_id and gateway_id != CONTRACT_GATEWAY_ID:
+        items.append(f"gateway id `{gateway_id}` (the contract's is `{CONTRACT_GATEWAY_ID}`)")
+    items.append("all of them: docs/PHASE4_API_ENDPOINTS.md, \"Where the contract and Cloudflare differ\"")
+    return items
+
+
+def _status_line(doc: Mapping[str, Any]) -> str:
+    status = doc["status"]
+    if doc.get("production_evidence"):
+        what = "production evidence: checked against real Cloudflare"
+    else:
+        what = "REHEARSAL on the local twin: not production evidence; run with --target cloudflare for that"
+    meaning = {"passed": "every criterion passed", "rehearsal-passed": "every criterion passed",
+               "incomplete": "a criterion was not run, was skipped or lacks a provider",
+               "failed": "a notebook or a check failed"}.get(status, "")
+    return f"**Status: {status.upper()}** ({meaning}) · {what}"
+
+
+def _hosts_markdown(evidence_doc: Mapping[str, Any]) -> str:
+    from aigw.hosts import hosts_line
+
+    text = _md_escape(hosts_line(evidence_doc.get("hosts") or {}))
+    if evidence_doc.get("allow_custom_endpoints"):
+        text += (" — **custom endpoints allowed** (`--allow-custom-endpoints`): the hosts above, not the target "
+                 "label, say where the requests went")
+    return text
 
 
 def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criterion], checks: Sequence[Check],
                       quarantined: Sequence[Mapping[str, Any]]) -> str:
-    mark = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip", "not run": "⬜ not run"}
+    mark = {"pass": "✅ pass", "fail": "❌ fail", "incomplete": "⚠️ incomplete", "not run": "⬜ not run"}
+    rehearsal = not evidence_doc.get("production_evidence")
+    parameters = evidence_doc.get("parameters") or {}
     out = [
         f"# Evidence — run `{evidence_doc['run_id']}`",
         "",
-        f"* **Status:** {evidence_doc['status']}",
+        _status_line(evidence_doc),
+        "",
+    ]
+    if evidence_doc.get("why"):
+        failure = evidence_doc.get("failure") or {}
+        where = (f" ([{failure['notebook']} cell {failure['cell']}]({failure['notebook']}.html#cell-{failure['cell']}))"
+                 if failure.get("notebook") and failure.get("cell") is not None else "")
+        out += [f"**Why:** {_md_escape(evidence_doc['why'])}{where}", ""]
+    out += [
+        "* **Parameters:** " + (", ".join(f"`{k}` = `{json.dumps(v, default=str)}`" for k, v in parameters.items())
+                                if parameters else "none given (every notebook's defaults)"),
+        "* **Contract differences:**",
+        *[f"  * {item}" for item in evidence_doc.get("contract_differences") or ()],
         f"* **Target:** {evidence_doc['target']}" + (" (local twin: emulated Cloudflare, nothing left the machine)"
                                                      if evidence_doc["target"] == "twin" else " (real Cloudflare)"),
+        f"* **Requests went to:** {_hosts_markdown(evidence_doc)}",
         f"* **Account:** `{evidence_doc.get('account_id') or '-'}` · "
         f"**Gateway:** `{evidence_doc.get('gateway_id') or '-'}`",
         f"* **Git commit:** `{evidence_doc.get('git_commit') or 'unknown'}`"
@@ -533,12 +722,14 @@ def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criter
     for criterion in criteria:
         links = ", ".join(f"[{label}]({href})" for label, href in criterion.links()) or (
             "repository check (below)" if criterion.number == 6 and criterion.checks else "—")
-        out.append(f"| {criterion.number} | {criterion.title} | {mark[criterion.status]} | {links} |")
+        reason = f" — {_md_escape(criterion.reason)}" if criterion.reason else ""
+        out.append(f"| {criterion.number} | {criterion.title} | {mark[criterion.status]}{reason} | {links} |")
     out += ["", "## Checks", ""]
     for check in checks:
         where = f" ([{check.where}]({check.notebook}.html#cell-{check.cell}))" if (
             check.notebook is not None and check.cell is not None) else ""
-        out.append(f"* {check.markdown()}{where}")
+        marker = f" — **{REHEARSAL_FIGURE_NOTE}**" if rehearsal and check.check in CLOUDFLARE_ONLY_FIGURES else ""
+        out.append(f"* {check.markdown()}{marker}{where}")
     if quarantined:
         out += ["", "## Quarantined files", "",
                 "These files held a configured secret value and were deleted from the bundle:", ""]
@@ -576,34 +767,57 @@ def seal_bundle(
     root: Path | None = None,
     secrets: Iterable[Secret] = (),
     exported: Iterable[str | os.PathLike[str]] = (),
+    failure: Mapping[str, Any] | None = None,
+    started_at: str | None = None,
+    allow_custom_endpoints: bool = False,
+    signing_key: Ed25519PrivateKey | None = None,
+    preexisting: Collection[str] = (),
 ) -> Bundle:
     """Seal ``run_dir``: HTML exports, ``evidence.json``, ``SUMMARY.md``, secret scan, ``manifest.json``.
 
     **Parameters:**
     * notebooks - the executed notebooks in ``run_dir``, in run order.
     * status - ``"completed"`` or ``"failed"`` (a notebook failed); the bundle's status becomes
-      ``failed``, ``passed`` (all six criteria pass) or ``incomplete``.
+      ``failed``, ``incomplete``, or (every criterion passed) ``passed`` on Cloudflare and
+      ``rehearsal-passed`` on the twin (``run_status``).
     * root - the repository whose documents criterion 6 checks (default: this checkout).
     * secrets - values to look for besides the settings' and the environment's.
     * exported - notebooks whose HTML ``export_run_html`` already wrote from their final content.
+    * failure - the failed notebook's ``{notebook, cell, error}`` (``evidence.json``'s ``failure``), if any.
+    * started_at - when the run started (ISO 8601 UTC), for the provenance.
+    * allow_custom_endpoints - the operator allowed a Cloudflare target on other hosts (recorded, shown).
+    * signing_key - signs the provenance (``provenance.dsse.json``); default: ``AIGW_SIGNING_KEY``, else unsigned.
+    * preexisting - files (relative paths) that were in ``run_dir`` before the run: left out of the
+      scan and the manifest, never deleted (see ``own_files``).
 
     Raises ``EvidenceError`` (after sealing, status ``failed``) when a file held a secret value;
     such files are deleted.
     """
     import nbformat
 
+    from aigw.hosts import collect_hosts, derive_target
+    from aigw.provenance import ci_job, file_sha256, notebook_parameters, requirement_hashes, write_attestation
+    from aigw.signing import SIGNING_KEY_VAR, key_from_environ, private_key_text
+
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     root = root or repo_root()
-    known = [*configured_secrets(settings), *secrets]
+    # Before anything is written: a bad key is one line, and no half-sealed bundle.
+    key = signing_key if signing_key is not None else key_from_environ()
+    hosts = collect_hosts(folder)
+    extra_secrets = [Secret(private_key_text(key), SIGNING_KEY_VAR)] if key is not None else []
+    known = [*configured_secrets(settings), *secrets, *extra_secrets]
     done = {Path(p).resolve() for p in exported}
     checks: list[Check] = []
     notebook_docs: list[dict[str, Any]] = []
+    ran_with: dict[str, dict[str, Any]] = {}
     for raw in notebooks:
         path = Path(raw)
         nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        ran_with[path.stem] = notebook_parameters(nb)
         checks += [
-            Check(c.criterion, c.check, c.status, c.detail, c.time, path.stem, c.cell) for c in read_checks(nb)]
+            Check(c.criterion, c.check, c.status, c.detail, c.time, path.stem, c.cell, subject=c.subject)
+            for c in read_checks(nb)]
         html_path = run_html_path(folder, path)
         if path.resolve() not in done or not html_path.is_file():
             export_html(nb, html_path, title=f"{path.stem} — run {run_id}")
@@ -613,43 +827,55 @@ def seal_bundle(
     all_checks = checks + repo_checks
     criteria = summarize_criteria(all_checks)
     commit = _git(root, "rev-parse", "HEAD")
-    porcelain = _git(root, "status", "--porcelain", "--untracked-files=no")
+    dirty = _git_dirty(root)
+
+    failed = dict(failure) if failure else None
+    if status == "failed" and failed is None:
+        failed = {"notebook": None, "cell": None, "error": "a notebook failed (no further detail was given)"}
 
     def final_status(leaked: bool) -> str:
-        if status == "failed" or leaked:
-            return "failed"
-        return "passed" if all(c.status == "pass" for c in criteria) else "incomplete"
+        return run_status(criteria, all_checks, target=target, notebook_failed=status == "failed", leaked=leaked)
 
     def write(quarantined: list[dict[str, Any]]) -> dict[str, Any]:
+        verdict = final_status(bool(quarantined))
         doc: dict[str, Any] = {
             "run_id": run_id,
             "target": target,
             "account_id": settings.account_id if settings else None,
             "gateway_id": settings.gateway_id if settings else None,
             "git_commit": commit,
-            "git_dirty": bool(porcelain) if porcelain is not None else None,
+            "git_dirty": dirty,
             "tools": _tool_versions(),
             "parameters": _redact_value(dict(parameters), known),
             "notebooks": notebook_docs,
-            "criteria": [{"number": c.number, "title": c.title, "status": c.status,
+            "criteria": [{"number": c.number, "title": c.title, "status": c.status, "reason": c.reason,
                           "links": [href for _, href in c.links()]} for c in criteria],
             "checks": [{**c.payload(), "notebook": c.notebook, "cell": c.cell} for c in all_checks],
             "retries": _retries(checks, retries),
+            "hosts": hosts,
+            "hosts_target": derive_target(hosts),
+            "allow_custom_endpoints": allow_custom_endpoints,
             "quarantined": quarantined,
-            "status": final_status(bool(quarantined)),
+            "status": verdict,
+            # Only a run against Cloudflare is evidence about production; a rehearsal shows the runbook works.
+            "production_evidence": target == "cloudflare",
+            "failure": failed,
+            "why": _why(verdict, criteria, all_checks, failed, quarantined) or None,
+            "contract_differences": contract_differences(all_checks, settings.gateway_id if settings else None),
             "sealed_at": _now(),
         }
         doc = _redact_value(doc, known)
         (folder / "evidence.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         summary = _summary_markdown(doc, criteria, [Check(c.criterion, redact(c.check, known), c.status,
-                                                          redact(c.detail, known), c.time, c.notebook, c.cell)
+                                                          redact(c.detail, known), c.time, c.notebook, c.cell,
+                                                          subject=c.subject)
                                                     for c in all_checks], quarantined)
         (folder / "SUMMARY.md").write_text(summary, encoding="utf-8")
         return doc
 
     quarantined: list[dict[str, Any]] = []
     write(quarantined)
-    leaks = scan_paths(_bundle_files(folder), known, shapes=False)
+    leaks = scan_paths(own_files(folder, preexisting), known, shapes=False)
     if leaks:
         by_file: dict[str, list[str]] = {}
         for finding in leaks:
@@ -662,9 +888,33 @@ def seal_bundle(
                 doc["status"] = "quarantined"
         write(quarantined)
     manifest = {"run_id": run_id, "algorithm": "sha256",
-                "files": {str(p.relative_to(folder)): _sha256(p) for p in _bundle_files(folder)}}
+                "files": {str(p.relative_to(folder)): _sha256(p) for p in own_files(folder, preexisting)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    bundle = Bundle(folder, final_status(bool(leaks)), tuple(criteria), tuple(leaks))
+    verdict = final_status(bool(leaks))
+    predicate = {
+        "run_id": run_id,
+        "target": target,
+        "status": verdict,
+        "started_at": started_at,
+        "finished_at": _now(),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "requirements": requirement_hashes(root),
+        "notebooks": {stem: file_sha256(source) for stem in ran_with
+                      if (source := root / "notebooks" / f"{stem}.ipynb").is_file()},
+        "parameters": _redact_value({"operator": dict(parameters), "notebooks": ran_with}, known),
+        "hosts": hosts,
+        "hosts_target": derive_target(hosts),
+        "allow_custom_endpoints": allow_custom_endpoints,
+        "ci": ci_job(),
+    }
+    statement = json.dumps(predicate, default=str)
+    if scan_text(statement, known, shapes=False):
+        raise EvidenceError("the provenance would hold a configured secret value; it was not written",
+                            hint="A parameter holds a secret: secrets come from .dev.vars, never -p")
+    write_attestation(folder, predicate, key)
+    bundle = Bundle(folder, verdict, tuple(criteria), tuple(leaks),
+                    _why(verdict, criteria, all_checks, failed, quarantined))
     if leaks:
         names = ", ".join(sorted({q["file"] for q in quarantined}))
         raise EvidenceError(
@@ -674,31 +924,36 @@ def seal_bundle(
     return bundle
 
 
-def verify_bundle(run_dir: str | os.PathLike[str]) -> list[str]:
-    """The files of ``run_dir`` checked against its manifest; ``EvidenceError`` names any file added,
-    missing or changed since sealing."""
-    folder = Path(run_dir)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise EvidenceError(f"{folder} has no {MANIFEST}", hint="Seal it with `aigw run`, or check the path")
-    try:
-        listed: Mapping[str, str] = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EvidenceError(f"{manifest_path} is not a valid manifest ({type(exc).__name__})") from None
-    present = {str(p.relative_to(folder)): p for p in _bundle_files(folder)}
-    added = sorted(set(present) - set(listed))
-    missing = sorted(set(listed) - set(present))
-    changed = sorted(name for name in set(listed) & set(present) if _sha256(present[name]) != listed[name])
-    problems = [f"{label}: {', '.join(names)}" for label, names in
-                (("changed", changed), ("missing", missing), ("added", added)) if names]
-    if problems:
-        raise EvidenceError(f"{folder} does not match its manifest — {'; '.join(problems)}",
-                            hint="The evidence was altered after sealing; re-run `aigw run` for fresh evidence")
-    return sorted(listed)
+def verify_bundle(run_dir: str | os.PathLike[str], public_key: Any = None) -> list[str]:
+    """Check ``run_dir``: its signature (with ``public_key``), its files against the provenance and the manifest,
+    and what evidence.json and SUMMARY.md say against its notebooks (``aigw.verify``). ``EvidenceError``
+    names the first thing wrong; otherwise the files, by path in the run folder."""
+    from aigw.verify import verify_evidence
+
+    return list(verify_evidence(Path(run_dir), public_key).files)
 
 
 def verify_from_args(args: argparse.Namespace) -> int:
-    """``aigw verify-evidence RUN_DIR``."""
-    files = verify_bundle(args.run_dir)
-    print(f"aigw: {args.run_dir}: all {len(files)} files match the manifest")
+    """``aigw verify-evidence RUN_DIR [--key PUB]``."""
+    from aigw.signing import load_public_key
+    from aigw.verify import verify_evidence
+
+    key_path = getattr(args, "key", None)
+    public_key = load_public_key(key_path) if key_path is not None else None
+    for line in verify_evidence(args.run_dir, public_key).lines(args.run_dir):
+        print(line)
+    print(f"aigw: {_sealed_status(Path(args.run_dir))}")
     return 0
+
+
+def _sealed_status(folder: Path) -> str:
+    """What the sealed bundle says of itself: its status, production or rehearsal, and why (an intact
+    bundle may still be a failed or incomplete one: integrity is not approval)."""
+    try:
+        doc = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "status unknown: evidence.json is missing or unreadable"
+    status = str(doc.get("status", "unknown"))
+    kind = "production evidence" if doc.get("production_evidence") else "rehearsal: not production evidence"
+    why = f"; why: {doc['why']}" if doc.get("why") else ""
+    return f"status {status} ({kind}){why}"

@@ -11,8 +11,9 @@
 Each probe answers a ``ProbeResult``: status, latency, the ``cf-aig-*`` response headers, the gateway's
 error code (Cloudflare's ``AiGatewayError`` body) or the provider's error type, a short redacted excerpt.
 By default no provider key is sent through the gateway (BYOK: the gateway adds the stored key).
-A provider's own 4xx (its error body, passed through) proves the path works ("valid provider error");
-a gateway 401/403 never counts as healthy. Probes tag themselves with ``cf-aig-metadata``
+A provider's own 4xx (its error body, passed through) proves the path works ("valid provider error"),
+unless it is about the key or a 429; a provider 5xx or 429 that survives the retries, no answer, and a gateway
+401/403 never count as healthy. Probes tag themselves with ``cf-aig-metadata``
 (``aigw_run_id``, ``aigw_check``) so the logs API finds them.
 """
 
@@ -32,6 +33,7 @@ import httpx
 from aigw._http import ClientStats, RetryPolicy, parse_retry_after
 from aigw.config import DEFAULT_GATEWAY_BASE_URL, PROVIDERS, Secret, Settings, redact
 from aigw.errors import ConfigError, GatewayError
+from aigw.hosts import EVENT_HOOKS
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -101,11 +103,21 @@ class ProbeResult:
         return self.status in (401, 403) or self.provider_error_type == "API_KEY_INVALID"
 
     @property
+    def provider_unavailable(self) -> bool:
+        """The provider's own 429 or 5xx, still there after the retries: it proves nothing about the path
+        (an outage answers the same whether the path is right or not), so it is a failed probe."""
+        return self.outcome == "provider_error" and self.status is not None and (
+            self.status == 429 or self.status >= 500)
+
+    @property
     def healthy(self) -> bool:
-        """The path works: a 2xx, or a provider's own error that is not about credentials."""
+        """The path works: a 2xx, or a provider's own 4xx that is not about credentials nor a rate limit
+        (e.g. an unknown model: the request reached the provider, which judged it). A 429, a 5xx, no answer
+        or the gateway's own error never counts."""
         if self.outcome == "ok":
             return True
-        return self.outcome == "provider_error" and not self.key_rejected
+        return (self.outcome == "provider_error" and self.status is not None and 400 <= self.status < 500
+                and not self.key_rejected and not self.provider_unavailable)
 
     @property
     def rejected_by_gateway(self) -> bool:
@@ -344,7 +356,8 @@ class GatewayProber:
         self._rng = random.Random(seed)
         self._sleep = time.sleep
         # One client, one keep-alive pool, for the gateway and the direct calls alike: a fair comparison.
-        self._http = httpx.Client(timeout=timeout, transport=transport, headers={"User-Agent": "aigw-runbook"})
+        self._http = httpx.Client(timeout=timeout, transport=transport, headers={"User-Agent": "aigw-runbook"},
+                                  event_hooks=dict(EVENT_HOOKS))
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> GatewayProber:

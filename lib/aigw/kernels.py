@@ -104,6 +104,24 @@ class PreparedKernel:
         run_sync(self.manager.start_kernel)(cwd=str(self.cwd), extra_arguments=extra)
         return self
 
+    def send_signal(self, signum: int) -> bool:
+        """Send ``signum`` to the kernel's process group (Jupyter's interrupt sends SIGINT there); False
+        when no kernel process runs. No I/O and no event loop: safe inside a signal handler."""
+        provisioner = getattr(self.manager, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        pgid = getattr(provisioner, "pgid", None)
+        if not isinstance(pid, int) or pid <= 1:
+            return False
+        try:
+            # The kernel leads its own session (jupyter_client starts it so); never signal our own group.
+            if isinstance(pgid, int) and pgid > 1 and pgid != os.getpgrp():
+                os.killpg(pgid, signum)
+            else:
+                os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync
 

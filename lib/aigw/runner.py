@@ -9,7 +9,10 @@
   that is a configured secret or looks like a key is refused.
 * Progress goes to stderr, a line per notebook and per cell. A failing notebook stops the run: its
   partial output is kept, the bundle is sealed with status ``failed`` and ``RunError`` names the
-  notebook, the cell and the error in one line.
+  notebook, the cell and the error in one line (also ``evidence.json``'s ``failure``).
+* Exit code (``EXIT_CODES``): 0 when the bundle is ``passed`` (Cloudflare) or ``rehearsal-passed``
+  (twin); 1 when it is ``failed`` (and for every other error); 3 when it is ``incomplete`` (a criterion
+  not run, skipped or missing a provider: e.g. ``--notebooks 01,02``). 2 is argparse's, for bad usage.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,23 +36,32 @@ from typing import Any, Final
 from aigw.config import (
     DEFAULT_GATEWAY_ID,
     PROVIDERS,
+    VARIABLES,
     Secret,
     Settings,
     find_env_file,
     load_settings,
+    masked,
     read_env,
     redact,
     validate_account_id,
     validate_gateway_id,
 )
 from aigw.errors import AigwError, ConfigError, RunError
-from aigw.evidence import Bundle, export_run_html, repo_root, seal_bundle
-from aigw.secrets_scan import looks_like_key, secrets_from_environ
-from aigw.session import has_real_credentials
+from aigw.evidence import Bundle, export_run_html, own_files, repo_root, seal_bundle
+from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints
+from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
+from aigw.session import NO_ENV_FILE_VAR, has_real_credentials
+from aigw.signing import SIGNING_KEY_VAR, key_from_environ, load_private_key
 
 __all__ = [
+    "EXIT_CODES",
+    "EXIT_FAILED",
+    "EXIT_INCOMPLETE",
     "NotebookFailure",
+    "RunInterrupted",
     "RunResult",
+    "check_run_folder",
     "declared_parameters",
     "discover_notebooks",
     "parse_parameter_value",
@@ -64,6 +79,11 @@ _RUN_PARAMETERS: Final = ("run_id", "run_dir")
 #: Notebooks that talk only to the gateway (CF_AIG_TOKEN will do); every other one calls the v4 API.
 _GATEWAY_TOKEN_ONLY: Final = ("verify_endpoints",)
 _ENGINE: Final = "aigw"
+#: ``aigw run``'s exit code by bundle status: only a bundle whose every criterion passed exits 0.
+EXIT_FAILED: Final = 1
+EXIT_INCOMPLETE: Final = 3
+EXIT_CODES: Final[Mapping[str, int]] = {"passed": 0, "rehearsal-passed": 0, "incomplete": EXIT_INCOMPLETE,
+                                        "failed": EXIT_FAILED}
 
 
 def discover_notebooks(folder: Path) -> list[Path]:
@@ -92,6 +112,25 @@ def select_notebooks(folder: Path, spec: str | None, target: str) -> list[Path]:
         if matches[0] not in chosen:
             chosen.append(matches[0])
     return sorted(chosen)
+
+
+def check_run_folder(run_dir: Path, *, twin_state: str | None = None) -> None:
+    """The run folder must be new or empty: sealing lists, scans and (on a secret hit) deletes what the
+    run wrote there, so a user's files or an earlier run's must not be in it. Checked before anything runs."""
+    if run_dir.exists() or run_dir.is_symlink():
+        hint = "Choose a new or empty folder, or leave --out out for a fresh outputs/<UTC time>-<target>"
+        if not run_dir.is_dir():
+            raise ConfigError(f"--out {str(run_dir)!r} is not a folder", hint=hint)
+        try:
+            entries = sum(1 for _ in run_dir.iterdir())
+        except OSError as exc:
+            raise ConfigError(f"--out {str(run_dir)!r} cannot be read ({exc.strerror})", hint=hint) from None
+        if entries:
+            raise ConfigError(f"--out {str(run_dir)!r} is not empty ({entries} entries): the run would seal "
+                              "them into its evidence", hint=hint)
+    if twin_state and twin_state != ":memory:" and Path(twin_state).resolve().is_relative_to(run_dir.resolve()):
+        raise ConfigError(f"--twin-state {twin_state!r} is inside the run folder (the twin's state would be "
+                          "sealed into the evidence)", hint="Keep the state file outside --out")
 
 
 def parse_parameter_value(text: str) -> Any:
@@ -130,10 +169,19 @@ def _check_parameters(
             )
         _check_parameter_type(name, value, declared)
         text = str(value)
-        if any(s.reveal() == text or (len(s) >= 8 and s.reveal() in text) for s in secrets) or looks_like_key(text):
+        whole = any(s.reveal() == text or (len(s) >= 8 and s.reveal() in text) for s in secrets)
+        if whole or looks_like_key(text):
             raise ConfigError(
                 f"-p {name}: the value is a secret or looks like a key; secrets are never parameters "
                 "(papermill writes parameters into the notebook)",
+                hint="Put it in .dev.vars or the environment instead",
+            )
+        shared = shares_secret(text, secrets)
+        if shared is not None:
+            raise ConfigError(
+                f"-p {name} ({len(text)} characters, not shown): the value shares {SHARED_RUN} or more characters "
+                f"in a row with {shared.name}; secrets are never parameters (papermill writes parameters into "
+                "the notebook)",
                 hint="Put it in .dev.vars or the environment instead",
             )
 
@@ -157,7 +205,7 @@ def _check_parameter_type(name: str, value: Any, declared: Mapping[Path, Mapping
             continue
         if not isinstance(value, allowed) or (kind in {"int", "float"} and isinstance(value, bool)):
             article = "an" if kind[0] in "aeiou" else "a"
-            raise ConfigError(f"-p {name} {value!r}: {name} is {article} {kind} parameter",
+            raise ConfigError(f"-p {name} {masked(str(value))}: {name} is {article} {kind} parameter",
                               hint=_TYPE_HINTS.get(kind, "Check the value"))
 
 
@@ -171,6 +219,10 @@ class NotebookFailure:
         where = f" cell {self.cell}" if self.cell is not None else ""
         return f"{self.notebook}{where}: {self.error}"
 
+    def as_dict(self) -> dict[str, Any]:
+        """``evidence.json``'s ``failure``: the notebook, the index of its failed cell, the error line."""
+        return {"notebook": self.notebook, "cell": self.cell, "error": self.error}
+
 
 @dataclass
 class RunResult:
@@ -182,12 +234,137 @@ class RunResult:
     bundle: Bundle | None = None
 
 
+def _iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` (empty) with mode 0600 before SQLite does: the twin's state holds the seeded keys.
+    An existing file keeps its mode (it is the operator's)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"--twin-state {str(path)!r}: cannot create it ({exc.strerror})",
+                          hint="Choose a file in a folder that exists and that you can write") from None
+
+
 def _utc_stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _progress(message: str) -> None:
     print(f"aigw: {message}", file=sys.stderr, flush=True)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """``aigw run`` was stopped by SIGINT (Ctrl-C) or SIGTERM; raised once what ran is sealed.
+
+    ``signum``: the first signal; ``bundle``: the sealed bundle, None when nothing was sealed (the stop
+    came before the run folder was made, or the sealing itself failed)."""
+
+    def __init__(self, signum: int, bundle: Bundle | None = None) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.bundle = bundle
+
+
+class _Stopped(Exception):
+    """Raised by the per-cell hook when a stop came while the kernel sat between cells."""
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM for the whole of ``run_notebooks``, handled once and only here.
+
+    The handler never raises: an exception raised from a signal handler lands wherever the main thread
+    happens to be (papermill's event loop, a kernel's shutdown in a ``finally``, the sealing) and skipped
+    the sealing of 4 Ctrl-Cs in 10. It records the first signal and interrupts the running notebook's
+    kernel as Jupyter does (SIGINT to its process group): the cell stops with ``KeyboardInterrupt``,
+    papermill returns, and the runner seals what ran. Between cells, the per-cell hook stops papermill
+    before the next one. A kernel still running ``GRACE_S`` after the signal, or at a second signal, is
+    killed: the notebook then fails as a dead kernel, sealed all the same.
+    """
+
+    GRACE_S: Final = 10.0
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        #: The kernel of the notebook that runs now (a ``PreparedKernel``), None between notebooks.
+        self.kernel: Any = None
+        self._saved: dict[int, Any] = {}
+        self._wake = threading.Event()
+        self._closed = False
+        self._watchdog = threading.Thread(target=self._kill_after_grace, name="aigw-stop", daemon=True)
+
+    def stopped(self) -> bool:
+        """A method, not a property: the signal handler changes it behind the type checker's back."""
+        return self.signum is not None
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._saved[signum] = signal.signal(signum, self._handle)
+            self._watchdog.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, previous in self._saved.items():
+            signal.signal(signum, previous)
+        self._closed = True
+        self._wake.set()
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signum is not None:
+            self._kill()
+            return
+        self.signum = signum
+        # os.write, not print: the main thread may be inside a print to the same stream.
+        with contextlib.suppress(OSError):
+            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook; what ran will be "
+                        "sealed\n".encode())
+        kernel = self.kernel
+        if kernel is not None:
+            kernel.send_signal(signal.SIGINT)
+        self._wake.set()
+
+    def _kill(self) -> None:
+        kernel = self.kernel
+        if kernel is not None:
+            kernel.send_signal(signal.SIGKILL)
+
+    def _kill_after_grace(self) -> None:
+        self._wake.wait()
+        deadline = time.monotonic() + self.GRACE_S
+        while not self._closed and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not self._closed:
+            self._kill()
+
+
+#: The stop of the run in progress in this thread (the per-cell hook of the papermill engine reads it).
+_current = threading.local()
+
+
+def _active_stop() -> _StopSignals | None:
+    stop: _StopSignals | None = getattr(_current, "stop", None)
+    return stop
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[_StopSignals]:
+    """The run's ``_StopSignals``: installed by the outermost caller (``run_from_args``, before its first
+    line, or ``run_notebooks`` called on its own), shared by the inner one."""
+    active = _active_stop()
+    if active is not None:
+        yield active
+        return
+    with _StopSignals() as stop:
+        _current.stop = stop
+        try:
+            yield stop
+        finally:
+            _current.stop = None
 
 
 def _register_engine() -> None:
@@ -205,7 +382,12 @@ def _register_engine() -> None:
                     first = next((line for line in str(cell.get("source", "")).splitlines()
                                   if line.strip() and not line.lstrip().startswith("#")), "")
                     _progress(f"  {name} cell {cell_index}: {first[:80]}")
-                return original(cell, cell_index, **more)
+                started = original(cell, cell_index, **more)
+                stop = _active_stop()
+                if stop is not None and stop.stopped():
+                    # The cell is marked started, so the stopped notebook shows it as the one that failed.
+                    raise _Stopped("the run was stopped before this cell")
+                return started
 
             nb_man.cell_start = cell_start
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
@@ -214,9 +396,11 @@ def _register_engine() -> None:
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``values`` over it (the kernels inherit it), restored afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
+def _environment(values: Mapping[str, str], drop: Sequence[str] = ()) -> Iterator[None]:
+    """``os.environ`` without ``drop`` and with ``values`` over it (the kernels inherit it), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in (*drop, *values)}
+    for name in drop:
+        os.environ.pop(name, None)
     os.environ.update(values)
     try:
         yield
@@ -291,6 +475,14 @@ def _prepare_kernel(notebook: Path) -> Any:
         return None
 
 
+def _unstarted_kernel(notebook: Path) -> Any:
+    """A kernel manager papermill starts itself (when the one prepared ahead failed to start): made here,
+    so that the runner can interrupt its kernel and shut it down like a prepared one."""
+    from aigw.kernels import PreparedKernel
+
+    return PreparedKernel(notebook.parent)
+
+
 def _execute(notebook: Path, output: Path, parameters: Mapping[str, Any], cwd: Path,
              secrets: Sequence[Secret], kernel: Any = None) -> NotebookFailure | None:
     import papermill
@@ -325,17 +517,49 @@ def run_notebooks(
     faults: str | None = None,
     twin_state: str | None = None,
     root: Path | None = None,
+    allow_custom_endpoints: bool = False,
+    signing_key: Path | None = None,
 ) -> RunResult:
     """Run ``notebooks`` in order against ``target`` into ``run_dir`` and seal the bundle.
 
     Stops at the first failing notebook (its partial output stays). ``EvidenceError`` when a secret
-    was found in the bundle; otherwise the result says whether a notebook failed.
+    was found in the bundle; otherwise the result says whether a notebook failed. SIGINT and SIGTERM
+    stop the run: what ran is sealed, then ``RunInterrupted`` is raised (see ``_StopSignals``).
     """
+    with _stop_signals() as stop:
+        return _run_notebooks(notebooks, target=target, run_dir=run_dir, parameters=parameters,
+                              env_file=env_file, faults=faults, twin_state=twin_state, root=root, stop=stop,
+                              allow_custom_endpoints=allow_custom_endpoints, signing_key=signing_key)
+
+
+def _run_notebooks(
+    notebooks: Sequence[Path],
+    *,
+    target: str,
+    run_dir: Path,
+    parameters: Mapping[str, Any] | None,
+    env_file: Path | None,
+    faults: str | None,
+    twin_state: str | None,
+    root: Path | None,
+    stop: _StopSignals,
+    allow_custom_endpoints: bool,
+    signing_key: Path | None,
+) -> RunResult:
     if target not in {"twin", "cloudflare"}:
         raise ConfigError(f"--target {target!r} is not a target", hint="Use twin or cloudflare")
     if faults and target != "twin":
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
+    if allow_custom_endpoints and target != "cloudflare":
+        raise ConfigError("--allow-custom-endpoints works only with --target cloudflare",
+                          hint="A twin run talks to loopback only: drop --allow-custom-endpoints")
+    started_at = _iso_now()
+    # The key is read now: a bad key is one line before anything runs, not an unsigned bundle afterwards.
+    key = load_private_key(str(signing_key)) if signing_key is not None else key_from_environ()
     parameters = dict(parameters or {})
+    check_run_folder(run_dir, twin_state=twin_state)
+    if stop.stopped():
+        raise RunInterrupted(stop.signum or signal.SIGINT)
     _skip_unused_import_tax()
     root = root or repo_root()
     run_dir = run_dir.resolve()
@@ -343,6 +567,9 @@ def run_notebooks(
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     file_env = read_env(env_file or find_env_file(Path.cwd()))
     run_env = {"AIGW_TARGET": target, "AIGW_RUN_ID": run_id, "AIGW_RUN_DIR": str(run_dir)}
+    # What a kernel must not inherit from this process: the signing key always; on the twin every setting
+    # too, so that the kernels see only --env-file (or the generated seed) and nothing found elsewhere.
+    hidden: tuple[str, ...] = (SIGNING_KEY_VAR, ALLOW_CUSTOM_VAR, NO_ENV_FILE_VAR)
     settings: Settings | None = None
     if target == "cloudflare":
         # Checked here, before a kernel starts or the run folder exists: a missing or malformed setting
@@ -350,7 +577,10 @@ def run_notebooks(
         found = env_file or find_env_file(Path.cwd()) or find_env_file(notebooks[0].parent if notebooks else root)
         kernel_env = {"AIGW_ENV_FILE": str(found)} if found is not None else {}
         kernel_env.update(run_env)
+        if allow_custom_endpoints:
+            kernel_env[ALLOW_CUSTOM_VAR] = "1"
         settings = load_settings(found, environ={**os.environ, **kernel_env})
+        check_endpoints("cloudflare", settings, allow_custom=allow_custom_endpoints)
         if any(not any(word in nb.stem for word in _GATEWAY_TOKEN_ONLY) for nb in notebooks):
             settings.require_api_token()
         settings.require_gateway_token()
@@ -365,16 +595,21 @@ def run_notebooks(
         if env_file is not None and file_env.get("CLOUDFLARE_ACCOUNT_ID"):
             # The runbook's own rule and message first: the twin's seeding has its own, in its own words.
             validate_account_id(file_env["CLOUDFLARE_ACCOUNT_ID"])
+        hidden = (*hidden, *VARIABLES, "AIGW_ENV_FILE")
         try:
             # A state file keeps its seed's account: a re-run converges on what a killed run half-made.
-            kept = kept_seed_account(twin_state) if twin_state else None
-            seed = (seed_from_env_file(env_file) if env_file is not None
-                    else generated_seed(gateway_id, account_id=kept))
+            kept_account = kept_seed_account(twin_state) if twin_state else None
+            # The twin reads the file with the environment over it: without the environment's settings.
+            with _environment({}, drop=hidden):
+                seed = (seed_from_env_file(env_file) if env_file is not None
+                        else generated_seed(gateway_id, account_id=kept_account))
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
         # Before the twin starts: a bad -p is one line, with nothing started.
         _check_parameters(parameters, declared, secrets_from_environ({**file_env, **seed.to_environ()}))
     twin: Any = None
+    if stop.stopped():  # checked before each step that makes something: the twin, the run folder
+        raise RunInterrupted(stop.signum or signal.SIGINT)
     try:
         if target == "twin":
             from cftwin.context import TwinOptions
@@ -382,14 +617,23 @@ def run_notebooks(
 
             # The rehearsal's providers take 25 +/- 10 ms, so that 03's and 04's latency figures are not all 0.
             options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)
+            if twin_state and twin_state != ":memory:":
+                _create_private(Path(twin_state))
             twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
             kernel_env = seed.to_environ(twin)
+            # One source of settings: the kernels read --env-file, or nothing but this environment.
+            if env_file is not None:
+                kernel_env["AIGW_ENV_FILE"] = str(env_file.resolve())
+            else:
+                kernel_env[NO_ENV_FILE_VAR] = "1"
             # The client keeps to the budget the twin enforces (Cloudflare's, unless it was scaled).
             budget = f"{options.api_budget_requests}/{options.api_budget_window_s:g}"
             kernel_env["AIGW_API_BUDGET"] = budget
             kernel_env.update(run_env)
             _progress(f"twin serving at {twin.url} (state {twin_state or 'in memory'})")
-            settings = load_settings(env_file, search_from=Path.cwd(), environ={**os.environ, **kernel_env})
+            kept = {k: v for k, v in os.environ.items() if k not in hidden}
+            settings = load_settings(env_file, environ={**kept, **kernel_env}, search=False)
+            check_endpoints("twin", settings)
         assert settings is not None
         secrets = [*settings.secrets(), *secrets_from_environ({**file_env, **kernel_env})]
         # A rehearsal on the twin is the whole lifecycle: its rollback deletes for real (the twin is
@@ -397,19 +641,24 @@ def run_notebooks(
         target_defaults: dict[str, Any] = {}
         if target == "twin":
             target_defaults["confirm_delete"] = settings.gateway_id
+        if stop.stopped():  # before the run folder exists: nothing to seal, nothing made
+            raise RunInterrupted(stop.signum or signal.SIGINT)
         run_dir.mkdir(parents=True, exist_ok=True)
+        # Checked empty above; anything that came in since is not the run's and is left alone.
+        preexisting = frozenset(str(p.relative_to(run_dir)) for p in own_files(run_dir))
         _register_engine()
         result = RunResult(run_dir=run_dir, target=target, run_id=run_id)
         # Each notebook's HTML is made in this thread while the next notebook runs in its kernel.
         exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-html")
         exports: list[tuple[Path, Future[Path]]] = []
         upcoming: Any = None
-        interrupted = False
         try:
-            with _environment(kernel_env):
+            with _environment(kernel_env, drop=hidden):
                 upcoming = _prepare_kernel(notebooks[0]) if notebooks else None
                 for index, notebook in enumerate(notebooks):
-                    kernel, upcoming = upcoming, None
+                    if stop.stopped():
+                        break
+                    kernel, upcoming = upcoming or _unstarted_kernel(notebook), None
                     # Safe to start now: a kernel sees only the environment and folder, which are the same
                     # for every notebook of the run; if this notebook fails, it is shut down unused.
                     if index + 1 < len(notebooks):
@@ -420,16 +669,19 @@ def run_notebooks(
                     output = run_dir / notebook.name
                     started = time.monotonic()
                     _progress(f"{notebook.stem}: running ({', '.join(f'{k}={v}' for k, v in mine.items())})")
+                    stop.kernel = kernel
                     try:
                         failure = _execute(notebook, output, mine, notebook.parent, secrets, kernel)
-                    except KeyboardInterrupt:
-                        # Ctrl-C: the partial output stays, sealed as failed, then the stop goes on.
-                        failure = NotebookFailure(notebook.stem, _failed_cell(output),
-                                                  "interrupted: the run was stopped before the notebook finished")
-                        interrupted = True
                     finally:
-                        if kernel is not None:
+                        stop.kernel = None
+                        with contextlib.suppress(Exception):  # a kernel that will not stop must not skip the seal
                             kernel.shutdown()
+                    if failure is not None and stop.stopped():
+                        # A notebook that returned without a failure ran to its end: it stays completed.
+                        name = signal.Signals(stop.signum or signal.SIGINT).name
+                        failure = NotebookFailure(notebook.stem, _failed_cell(output),
+                                                  f"interrupted: the run was stopped ({name}) before the notebook "
+                                                  "finished")
                     if failure is not None:
                         failure = _mark_stopped_cell(output, failure)
                     if output.is_file():
@@ -443,20 +695,59 @@ def run_notebooks(
                     _progress(f"{notebook.stem}: done in {took:.1f} s")
         finally:
             if upcoming is not None:
-                upcoming.shutdown()
+                with contextlib.suppress(Exception):
+                    upcoming.shutdown()
             exporter.shutdown(wait=True)
         exported = [path for path, done in exports if done.exception() is None]
-        result.bundle = seal_bundle(
-            run_dir, run_id=run_id, target=target, settings=settings, parameters=parameters,
-            notebooks=result.executed, status="failed" if result.failure else "completed", root=root,
-            secrets=secrets, exported=exported,
-        )
-        if interrupted:
-            raise KeyboardInterrupt
+        # Stopped before every notebook ran: the run is failed even when the last one that ran completed.
+        unfinished = stop.stopped() and len(result.executed) < len(notebooks)
+        try:
+            result.bundle = seal_bundle(
+                run_dir, run_id=run_id, target=target, settings=settings, parameters=parameters,
+                notebooks=result.executed, status="failed" if result.failure or unfinished else "completed",
+                root=root, secrets=secrets, exported=exported, preexisting=preexisting,
+                failure=result.failure.as_dict() if result.failure else None,
+                started_at=started_at, allow_custom_endpoints=allow_custom_endpoints, signing_key=key,
+            )
+        except Exception as exc:
+            if not stop.stopped():
+                raise
+            # Stopped: the stop is what the caller reports; whether the folder is sealed, it checks itself.
+            _progress(f"sealing {run_dir} failed: {redact(' '.join(str(exc).split()), secrets)}")
+        if stop.stopped():
+            raise RunInterrupted(stop.signum or signal.SIGINT, result.bundle)
         return result
     finally:
         if twin is not None:
             twin.close()
+
+
+def sealed_status(run_dir: Path) -> str | None:
+    """The status of ``run_dir``'s evidence when the folder is sealed (it verifies against its
+    manifest); None when it is not."""
+    from aigw.evidence import verify_bundle
+
+    try:
+        verify_bundle(run_dir)
+        status = json.loads((run_dir / "evidence.json").read_text(encoding="utf-8"))["status"]
+    except (AigwError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(status)
+
+
+def _report_stop(run_dir: Path | None) -> None:
+    """What a stopped run says: sealed only when the folder verifies (never on the sealer's word)."""
+    again = "run the same command again to finish: the notebooks converge on the same state"
+    if run_dir is None or not run_dir.exists():
+        _progress(f"stopped before the run folder was made: nothing ran, nothing to seal; {again}")
+        return
+    print(f"run folder: {run_dir}")
+    status = sealed_status(run_dir)
+    if status is None:
+        _progress(f"stopped: {run_dir} is NOT sealed (the stop came before its evidence was complete); "
+                  "do not use it as evidence; " + again)
+    else:
+        _progress(f"stopped: what ran is sealed as {status} in {run_dir} (SUMMARY.md shows where); {again}")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -476,26 +767,38 @@ def run_from_args(args: argparse.Namespace) -> int:
         while run_dir.exists():
             suffix += 1
             run_dir = stamp_dir.with_name(f"{stamp_dir.name}-{suffix}")
-    _progress(f"target {target}; notebooks {', '.join(p.stem for p in notebooks)}; run folder {run_dir}")
+    # A refused --out (not empty, not a folder) is the user's: never named as this run's folder.
     try:
-        result = run_notebooks(
-            notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
-            faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
-        )
-    except AigwError:
-        if run_dir.exists():
-            print(f"run folder: {run_dir}")
-        raise
-    except KeyboardInterrupt:
-        if run_dir.exists():
-            print(f"run folder: {run_dir}")
-            _progress(f"stopped: what ran is sealed as failed in {run_dir} (SUMMARY.md shows where); run the same "
-                      "command again to finish: the notebooks converge on the same state")
-        raise
+        ours = not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir()))
+    except OSError:
+        ours = False
+    # From the first line on, a SIGINT or SIGTERM is the runner's to handle (see _StopSignals).
+    with _stop_signals():
+        _progress(f"target {target}; notebooks {', '.join(p.stem for p in notebooks)}; run folder {run_dir}")
+        try:
+            result = run_notebooks(
+                notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
+                faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
+                allow_custom_endpoints=bool(getattr(args, "allow_custom_endpoints", False)),
+                signing_key=getattr(args, "signing_key", None),
+            )
+        except AigwError:
+            if ours and run_dir.exists():
+                print(f"run folder: {run_dir}")
+            raise
+        except KeyboardInterrupt:
+            _report_stop(run_dir if ours else None)
+            raise
     print(f"run folder: {result.run_dir}")
     if result.bundle is not None:
         print(f"status: {result.bundle.status}")
         print(result.bundle.table())
     if result.failure is not None:
         raise RunError(str(result.failure), notebook=result.failure.notebook, cell=result.failure.cell)
-    return 0
+    if result.bundle is None:
+        return EXIT_FAILED
+    status = result.bundle.status
+    if status in {"failed", "incomplete"}:
+        # One line, to stderr as every error: what is missing and why (SUMMARY.md's "Why:" line).
+        print(f"aigw: {status}: {result.bundle.why}", file=sys.stderr)
+    return EXIT_CODES.get(status, EXIT_FAILED)

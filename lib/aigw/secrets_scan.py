@@ -24,6 +24,7 @@ from aigw.config import PROVIDER_KEY_VARS, Secret, find_env_file, read_env
 __all__ = [
     "KEY_SHAPES",
     "SECRET_VARIABLES",
+    "SHARED_RUN",
     "Finding",
     "find_key_shapes",
     "looks_like_key",
@@ -32,6 +33,7 @@ __all__ = [
     "scan_paths",
     "scan_text",
     "secrets_from_environ",
+    "shares_secret",
 ]
 
 #: The variables whose values are secrets (the rest of the settings are not).
@@ -82,6 +84,24 @@ def looks_like_key(text: str) -> str | None:
     for kind, pattern in KEY_SHAPES:
         if pattern.search(text):
             return kind
+    return None
+
+
+#: A value holding this many characters of a secret in a row carries most of it (a secret minus one
+#: character is still the secret to anyone who tries 64 endings).
+SHARED_RUN: Final = 12
+
+
+def shares_secret(text: str, secrets: Iterable[Secret], run: int = SHARED_RUN) -> Secret | None:
+    """The first of ``secrets`` that ``text`` shares ``run`` or more characters in a row with (a secret
+    shorter than ``run``: the whole of it, when 8 characters or more, or ``text`` equal to it); None."""
+    for secret in secrets:
+        value = secret.reveal()
+        if len(value) < run:
+            if value and (value == text or (len(value) >= 8 and value in text)):
+                return secret
+        elif any(value[start:start + run] in text for start in range(len(value) - run + 1)):
+            return secret
     return None
 
 

@@ -67,6 +67,11 @@ that are not placeholders, and an API URL that is not loopback); else ``twin``: 
 ``python -m cftwin serve`` on ``127.0.0.1:8787`` (``AIGW_TWIN_PORT``) with its state and its seed
 (``.dev.vars`` values where present, generated ones otherwise; mode 0600) in the user cache dir
 (``AIGW_CACHE_DIR``; default ``~/.cache/aigw``), never under outputs/.
+
+Settings come from ``AIGW_ENV_FILE`` when set (``aigw run`` passes the file it chose), from the environment
+alone with ``AIGW_NO_ENV_FILE=1`` (a twin run without ``--env-file``), else from the nearest ``.dev.vars``
+upwards. Then, before any request, the URLs must fit the target (``aigw.hosts.check_endpoints``): a twin
+session talks to loopback only; a Cloudflare one to Cloudflare's hosts unless ``AIGW_ALLOW_CUSTOM_ENDPOINTS=1``.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ import contextlib
 import datetime as dt
 import os
 import secrets as _random
+import signal
 import subprocess
 import sys
 import time
@@ -92,10 +98,12 @@ from aigw.config import (
     Settings,
     find_env_file,
     load_settings,
+    masked,
     read_env,
     validate_account_id,
 )
 from aigw.errors import ConfigError
+from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, count_url, endpoint_hosts, host_kind
 from aigw.notebook_errors import show_errors_as_one_line
 
 if TYPE_CHECKING:
@@ -109,6 +117,7 @@ __all__ = [
     "can_ask_user",
     "ensure_background_twin",
     "has_real_credentials",
+    "is_twin_process",
     "open_session",
     "project_root",
     "twin_admin_headers",
@@ -119,6 +128,8 @@ Target = Literal["twin", "cloudflare"]
 TARGETS: Final = ("twin", "cloudflare")
 DEFAULT_TWIN_PORT: Final = 8787
 _TWIN_START_TIMEOUT_S: Final = 30.0
+#: Set by ``aigw run`` on the twin without ``--env-file``: the kernel's settings are its environment alone.
+NO_ENV_FILE_VAR: Final = "AIGW_NO_ENV_FILE"
 
 
 def has_real_credentials(env: Mapping[str, str]) -> bool:
@@ -186,6 +197,7 @@ def twin_admin_headers() -> dict[str, str]:
 
 
 def _twin_alive(base_url: str) -> bool:
+    count_url(base_url)
     try:
         return httpx.get(f"{base_url}/__twin__/health", headers=twin_admin_headers(), timeout=2.0).status_code == 200
     except httpx.HTTPError:
@@ -201,6 +213,23 @@ def _write_private(path: Path, text: str) -> None:
 
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def is_twin_process(pid: int, port: int) -> bool:
+    """True when ``pid`` is a twin serving ``port``: its command line (``/proc/PID/cmdline``) runs
+    ``cftwin serve`` with ``--port PORT``. A pid file outlives its process, and by now the number may
+    be anyone's: only a process that passes this check is ever signalled."""
+    if pid <= 1:  # 0, -1 and 1 would signal the process group, every process, init
+        return False
+    try:
+        words = [w.decode(errors="replace") for w in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        # ASSUMPTION: without /proc (not Linux) or once the process is gone, nothing can be told: no signal.
+        return False
+    cftwin = any(w == "cftwin" or w.endswith("/cftwin") for w in words)
+    ports = {words[i + 1] for i, w in enumerate(words[:-1]) if w == "--port"}
+    ports |= {w.removeprefix("--port=") for w in words if w.startswith("--port=")}
+    return cftwin and "serve" in words and str(port) in ports
 
 
 def _seed_environ(env_file_values: Mapping[str, str], seed_file: Path) -> dict[str, str]:
@@ -235,13 +264,21 @@ def ensure_background_twin(env_file_values: Mapping[str, str] | None = None) -> 
     alive = _twin_alive(base_url)
     if alive and changed and pid_file.is_file():
         # ASSUMPTION: a twin we started (pid recorded) may be restarted to pick up a new seed; one
-        # started by hand is left alone and keeps its own seed.
-        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-            os.kill(int(pid_file.read_text().strip()), 15)
-        deadline = time.monotonic() + 10
-        while _twin_alive(base_url) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        alive = _twin_alive(base_url)
+        # started by hand is left alone and keeps its own seed. A pid that is not that twin (stale file,
+        # number reused) is never signalled: the file is dropped and the twin left as one started by hand.
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if is_twin_process(pid, port):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _twin_alive(base_url) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            alive = _twin_alive(base_url)
+        else:
+            pid_file.unlink(missing_ok=True)
     if not alive:
         ready = folder / f"twin.ready.{_random.token_hex(4)}"
         log = open(folder / "twin.log", "ab")  # noqa: SIM115 - handed to the detached process
@@ -307,13 +344,22 @@ class Session:
         return can_ask_user()
 
     def describe(self) -> dict[str, str]:
-        where = ("local twin (emulated Cloudflare; nothing leaves this machine)" if self.target == "twin"
-                 else "Cloudflare (real account; changes are real)")
+        """What the session talks to: the hosts first (a label alone proves nothing), then account and run."""
+        hosts = endpoint_hosts(self.settings)
+        kinds = {host_kind(h) for part, h in hosts.items() if part != "providers"}
+        if self.target == "twin":
+            where = "local twin: every host below is loopback (checked), nothing leaves this machine"
+        elif kinds == {"cloudflare"}:
+            where = "Cloudflare (real account; changes are real)"
+        else:
+            where = "Cloudflare target on custom endpoints (allowed by --allow-custom-endpoints)"
         return {
             "target": f"{self.target}: {where}",
+            **{f"{part} host": host for part, host in hosts.items()},
             "account": self.settings.account_id,
             "gateway": self.settings.gateway_id,
             "API": self.settings.api_base_url,
+            "settings from": str(self.settings.env_file) if self.settings.env_file else "the environment only",
             "run": self.run_id,
             "evidence folder": str(self.run_dir),
         }
@@ -324,7 +370,8 @@ class Session:
     def _repr_markdown_(self) -> str:
         rows = "\n".join(f"| {k} | `{v}` |" for k, v in self.describe().items())
         title = "⚠️ **Target: Cloudflare**" if self.target == "cloudflare" else "🧪 **Target: twin**"
-        return f"{title} — account `{self.settings.account_id}`\n\n| | |\n|---|---|\n{rows}\n"
+        hosts = ", ".join(f"{part} `{host}`" for part, host in endpoint_hosts(self.settings).items())
+        return f"{title} — requests go to {hosts}; account `{self.settings.account_id}`\n\n| | |\n|---|---|\n{rows}\n"
 
     def __repr__(self) -> str:
         return str(self)
@@ -348,6 +395,20 @@ def can_ask_user() -> bool:
     return bool(getattr(kernel, "_allow_stdin", False))
 
 
+def chosen_env_file(here: Path) -> tuple[Path | None, bool]:
+    """The settings file of this session and whether a ``.dev.vars`` may be searched for.
+
+    ``AIGW_ENV_FILE`` names the file (``aigw run`` passes the one it chose); ``AIGW_NO_ENV_FILE=1`` (a twin
+    run with generated credentials) means the environment alone; otherwise the nearest ``.dev.vars`` upwards.
+    """
+    if os.environ.get(NO_ENV_FILE_VAR) == "1":
+        return None, False
+    configured = os.environ.get("AIGW_ENV_FILE")
+    if configured:
+        return Path(configured), False
+    return find_env_file(here), True
+
+
 def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Session:
     """Settings, target, run id and evidence folder for the notebook running in the current folder.
 
@@ -357,23 +418,24 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     """
     show_errors_as_one_line()
     here = Path.cwd()
-    env_file_setting = os.environ.get("AIGW_ENV_FILE")
-    env_file = Path(env_file_setting) if env_file_setting else find_env_file(here)
+    env_file, search = chosen_env_file(here)
     requested = os.environ.get("AIGW_TARGET", "").strip().lower()
     if requested and requested not in TARGETS:
-        raise ConfigError(f"AIGW_TARGET {requested!r} is not a target", hint="Use twin or cloudflare")
+        raise ConfigError(f"AIGW_TARGET {masked(requested)} is not a target", hint="Use twin or cloudflare")
     merged = read_env(env_file)
     if requested:
         target: Target = "twin" if requested == "twin" else "cloudflare"
-        settings = load_settings(env_file, search_from=here)
+        settings = load_settings(env_file, search_from=here, search=search)
     elif has_real_credentials(merged):
         target = "cloudflare"
-        settings = load_settings(env_file, search_from=here)
+        settings = load_settings(env_file, search_from=here, search=search)
     else:
         target = "twin"
         file_values = read_env(env_file, environ={}) if env_file else {}
         twin_env = ensure_background_twin(file_values)
-        settings = load_settings(env_file, search_from=here, environ={**os.environ, **twin_env})
+        settings = load_settings(env_file, search_from=here, environ={**os.environ, **twin_env}, search=search)
+    # Before any request: a twin session that would reach a real host (or the reverse) stops here.
+    check_endpoints(target, settings, allow_custom=os.environ.get(ALLOW_CUSTOM_VAR) == "1")
     evidence.use_secrets(settings.secrets())
     resolved_id = run_id or os.environ.get("AIGW_RUN_ID") or f"interactive-{_utc_stamp()}"
     folder = Path(run_dir or os.environ.get("AIGW_RUN_DIR") or project_root(here) / "outputs" / resolved_id)

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin import jsonbody
-from cftwin.auth import PERMISSIONS, create_account, create_token, revoke_token
+from cftwin.auth import PERMISSIONS, TOKEN_KINDS, create_account, create_token, revoke_token
 from cftwin.context import TwinContext
 from cftwin.faults import FaultInjector, FaultSpec, parse_fault_spec
 from cftwin.seed import TwinSeed, apply_seed
@@ -78,6 +78,7 @@ async def reset(request: Request) -> Response:
     context = _context(request)
     context.db.reset()
     context.budget.clear()
+    context.gateway_limiter.clear()
     return JSONResponse({"status": "reset"})
 
 
@@ -104,9 +105,15 @@ async def add_token(request: Request) -> Response:
         raise _BadRequest(f"permissions must be a list of {list(PERMISSIONS)}")
     if value is not None and (not isinstance(value, str) or not value):
         raise _BadRequest("value must be a non-empty string")
+    kind = body.get("kind", "account")
+    user = body.get("user", "user")
+    if kind not in TOKEN_KINDS:
+        raise _BadRequest(f"kind must be one of {list(TOKEN_KINDS)}")
+    if not isinstance(user, str) or not user:
+        raise _BadRequest("user must be a non-empty string (the owner of a user token)")
     db = _context(request).db
     create_account(db, account)
-    token = create_token(db, [account], permissions, value=value)
+    token = create_token(db, [account], permissions, value=value, kind=kind, user=user)
     return JSONResponse({"id": token.id, "value": token.value}, status_code=201)
 
 

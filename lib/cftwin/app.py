@@ -4,7 +4,7 @@ Route lists carry their full paths (``/client/v4/...``, ``/v1/...``, ``/__provid
 admin route lists, which are relative to ``/__twin__``. ``request.app.state.twin`` is the
 ``TwinContext``. One pure-ASGI middleware (``TwinMiddleware``) applies what is cross-cutting:
 the request body limit (``cftwin.limits``), the admin API's gate (``cftwin.adminauth``), control-plane
-fault injection, and the ``X-RateLimit-*`` headers.
+fault injection, and the ``Ratelimit`` / ``Ratelimit-Policy`` headers of the API budget.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cftwin import admin, auth
 from cftwin.adminauth import admin_refusal
+from cftwin.auth import ratelimit_headers
 from cftwin.context import TwinContext
 from cftwin.dataplane import admin as dataplane_admin
 from cftwin.dataplane import responses as dataplane_responses
@@ -154,12 +155,13 @@ class TwinMiddleware:
             })
             return
         if decision is not None and decision.kind == "rate_limited":
-            limit = self.context.options.api_budget_requests
+            options = self.context.options
+            headers = ratelimit_headers(options.api_budget_requests, 0, int(decision.retry_after),
+                                        options.api_budget_window_s)
             await _send_json(send, 429, {
                 "success": False, "messages": [], "result": None,
                 "errors": [{"code": CODE_RATE_LIMITED, "message": "Too many requests (injected fault)"}],
-            }, {"Retry-After": str(decision.retry_after), "X-RateLimit-Limit": str(limit),
-                "X-RateLimit-Remaining": "0"})
+            }, {**headers, "Retry-After": str(decision.retry_after)})
             return
         state: MutableMapping[str, Any] = scope.setdefault("state", {})
         held: list[Message] = []
@@ -167,13 +169,12 @@ class TwinMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                limits = state.get("aigw_ratelimit")
+                limits: dict[str, str] | None = state.get("cftwin_ratelimit")
                 if limits is not None:
                     headers = list(message.get("headers", []))
                     names = {name.lower() for name, _ in headers}
-                    if b"x-ratelimit-limit" not in names:
-                        headers.append((b"x-ratelimit-limit", str(limits[0]).encode()))
-                        headers.append((b"x-ratelimit-remaining", str(limits[1]).encode()))
+                    if b"ratelimit" not in names:
+                        headers += [(k.lower().encode(), v.encode()) for k, v in limits.items()]
                     message = {**message, "headers": headers}
             if hang:
                 held.append(message)

@@ -1,18 +1,33 @@
-"""Accounts, API tokens, permissions and the per-token API budget of the twin's v4 API.
+"""Accounts, API tokens, permissions and the API budget of the twin's v4 API.
 
 Every ``/client/v4`` handler calls ``require(request, account_id, permission)`` first. Answers:
 
 * no ``Authorization: Bearer``, or a token the twin does not know (or revoked): **401**,
   ``{"code": 10000, "message": "Authentication error"}``.
+* an account id no account has: **400**, 7003 "Could not route to ..., perhaps your object identifier
+  is invalid?" and 7000 "No route for that URI" (as Cloudflare answers an invalid identifier).
 * a known token that lacks the permission or the account: **403**, the same item. Cloudflare uses
   10000 for both (the SDK maps them to ``AuthenticationError`` / ``PermissionDeniedError`` by status).
-* a token over its budget (``TwinOptions.api_budget_requests`` per ``api_budget_window_s``, sliding):
-  **429** with ``Retry-After`` (seconds), ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
-  ``{"code": 10100, "message": "More than 1200 requests per 300 seconds reached. ..."}``. Every
-  authenticated answer carries ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining``.
+* an owner over its budget: **429** with ``Retry-After`` and ``{"code": 10100, ...}``.
 
-Permission names: ``ai_gateway:read``, ``ai_gateway:write``, ``ai_gateway:run``,
-``secrets_store:read``, ``secrets_store:write``. A read is satisfied by read or write.
+The budget (developers.cloudflare.com/fundamentals/api/reference/limits): 1,200 requests per five
+minutes *per user*, whatever token or key the user calls with; once exceeded, every call is blocked for
+the rest of the window. The twin counts fixed windows per token owner (``TwinOptions.api_budget_requests``
+per ``api_budget_window_s``) and sends the IETF draft headers Cloudflare sends since 2025-09-03 on every
+authenticated answer: ``Ratelimit: "default";r=<remaining>;t=<seconds to the window's end>`` and
+``Ratelimit-Policy: "default";q=<limit>;w=<window>``, ``Retry-After`` only on a 429.
+ASSUMPTION: an account-owned token's owner is its account (all of the account's tokens share one
+budget); a window starts at its owner's first request.
+
+Tokens have a kind (Cloudflare's two: user tokens, made under My Profile, and account-owned tokens):
+``GET /user/tokens/verify`` verifies user tokens only and answers an account token 401 / 1000;
+``GET /accounts/{a}/tokens/verify`` verifies the account's own tokens (Cloudflare staff, cloudflare-docs
+#29486). ASSUMPTION: a user token on the account endpoint is 401 / 1000 as well (it is not one of the
+account's tokens), though it may act on the account.
+
+Permission names: ``ai_gateway:read``, ``ai_gateway:write``, ``ai_gateway:run`` (Cloudflare's three
+AI Gateway permission groups: Read, Edit, Run), ``secrets_store:read``, ``secrets_store:write``. A read
+is satisfied by read or write; Run is apart: neither Read nor Write grants it.
 """
 
 from __future__ import annotations
@@ -22,10 +37,9 @@ import math
 import secrets
 import threading
 import time
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,6 +55,7 @@ from cftwin.envelope import (
     new_hex_id,
     now_iso,
     ok,
+    unknown_account,
 )
 
 if TYPE_CHECKING:
@@ -49,8 +64,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_PERMISSIONS",
     "PERMISSIONS",
+    "TOKEN_KINDS",
     "ApiBudget",
+    "BudgetState",
     "Token",
+    "TokenKind",
     "account_exists",
     "account_gateway_limit",
     "authenticate",
@@ -59,6 +77,7 @@ __all__ = [
     "create_token",
     "find_token",
     "has_permission",
+    "ratelimit_headers",
     "require",
     "revoke_token",
     "routes",
@@ -72,6 +91,8 @@ PERMISSIONS: Final = (
     "secrets_store:write",
 )
 ALL_PERMISSIONS: Final = frozenset(PERMISSIONS)
+TokenKind = Literal["user", "account"]
+TOKEN_KINDS: Final = ("user", "account")
 
 register_schema(
     "auth",
@@ -87,6 +108,8 @@ register_schema(
         account_ids TEXT NOT NULL,
         permissions TEXT NOT NULL,
         status TEXT NOT NULL DEFAULT 'active',
+        kind TEXT NOT NULL DEFAULT 'account',
+        owner TEXT NOT NULL DEFAULT '',
         created_at TEXT NOT NULL
     );
     """,
@@ -100,10 +123,14 @@ class Token:
     account_ids: tuple[str, ...]
     permissions: frozenset[str]
     status: str = "active"
+    kind: TokenKind = "account"
+    #: Whose budget the token spends: ``account:<id>`` for an account token, ``user:<name>`` for a user's.
+    owner: str = ""
 
     def __repr__(self) -> str:
         # The value is a credential: never in a repr, a log line or a traceback.
-        return f"Token(id={self.id!r}, account_ids={self.account_ids!r}, permissions={sorted(self.permissions)!r})"
+        return (f"Token(id={self.id!r}, kind={self.kind!r}, account_ids={self.account_ids!r}, "
+                f"permissions={sorted(self.permissions)!r})")
 
 
 def create_account(db: Database, account_id: str, *, gateway_limit: int | None = None) -> None:
@@ -132,23 +159,35 @@ def create_token(
     permissions: Iterable[str],
     *,
     value: str | None = None,
+    kind: TokenKind = "account",
+    user: str = "user",
 ) -> Token:
-    """Create (or, for a known ``value``, replace the grants of) a token; returns it."""
+    """Create (or, for a known ``value``, replace the grants of) a token; returns it.
+
+    ``kind`` ``account``: owned by its (first) account; ``user``: owned by ``user``, who may hold many.
+    """
     perms = frozenset(permissions)
     unknown = perms - ALL_PERMISSIONS
     if unknown:
         raise ValueError(f"unknown permissions {sorted(unknown)}; known: {list(PERMISSIONS)}")
+    if kind not in TOKEN_KINDS:
+        raise ValueError(f"unknown token kind {kind!r}; known: {list(TOKEN_KINDS)}")
     accounts = tuple(dict.fromkeys(account_ids))
+    if kind == "account" and len(accounts) != 1:
+        raise ValueError("an account token belongs to exactly one account")
+    owner = f"account:{accounts[0]}" if kind == "account" else f"user:{user}"
     token_value = value if value is not None else secrets.token_urlsafe(30)
     existing = find_token(db, token_value)
     token_id = existing.id if existing is not None else new_hex_id()
     db.execute(
-        "INSERT INTO tokens (id, value_sha256, account_ids, permissions, status, created_at) "
-        "VALUES (?, ?, ?, ?, 'active', ?) ON CONFLICT(value_sha256) DO UPDATE SET "
-        "account_ids = excluded.account_ids, permissions = excluded.permissions, status = 'active'",
-        (token_id, sha256_hex(token_value), json.dumps(list(accounts)), json.dumps(sorted(perms)), now_iso()),
+        "INSERT INTO tokens (id, value_sha256, account_ids, permissions, status, kind, owner, created_at) "
+        "VALUES (?, ?, ?, ?, 'active', ?, ?, ?) ON CONFLICT(value_sha256) DO UPDATE SET "
+        "account_ids = excluded.account_ids, permissions = excluded.permissions, status = 'active', "
+        "kind = excluded.kind, owner = excluded.owner",
+        (token_id, sha256_hex(token_value), json.dumps(list(accounts)), json.dumps(sorted(perms)), kind, owner,
+         now_iso()),
     )
-    return Token(token_id, token_value, accounts, perms)
+    return Token(token_id, token_value, accounts, perms, kind=kind, owner=owner)
 
 
 def revoke_token(db: Database, token_id: str) -> bool:
@@ -167,6 +206,8 @@ def find_token(db: Database, value: str) -> Token | None:
         account_ids=tuple(json.loads(row["account_ids"])),
         permissions=frozenset(json.loads(row["permissions"])),
         status=row["status"],
+        kind="user" if row["kind"] == "user" else "account",
+        owner=row["owner"],
     )
 
 
@@ -177,29 +218,60 @@ def has_permission(token: Token, permission: str) -> bool:
     return action == "read" and f"{service}:write" in token.permissions
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """One request's count against its owner's window: allowed, and what the headers say."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: int  # whole seconds to the window's end, rounded up (at least 1)
+    window_s: float
+
+
 class ApiBudget:
-    """Sliding-window request counts per token id (in memory: a restart refills every budget)."""
+    """Fixed-window request counts per token owner (in memory: a restart refills every budget).
 
-    def __init__(self) -> None:
+    A window opens at the owner's first request and lasts ``window_s``; past ``limit`` requests every
+    request of the owner is refused until the window ends (Cloudflare: "all API calls for the next
+    five minutes will be blocked").
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
-        self._hits: dict[str, deque[float]] = {}
+        self._clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}  # owner -> (window start, requests counted)
 
-    def charge(self, token_id: str, limit: int, window_s: float) -> tuple[bool, int, int]:
-        """Count one request: ``(allowed, remaining, retry_after_s)``. A refused request is not counted."""
-        now = time.monotonic()
+    def charge(self, owner: str, limit: int, window_s: float) -> BudgetState:
+        """Count one request of ``owner``. A refused request is not counted (the window is spent anyway)."""
+        now = self._clock()
         with self._lock:
-            hits = self._hits.setdefault(token_id, deque())
-            while hits and hits[0] <= now - window_s:
-                hits.popleft()
-            if len(hits) >= limit:
-                retry_after = max(1, math.ceil(hits[0] + window_s - now)) if hits else 1
-                return False, 0, retry_after
-            hits.append(now)
-            return True, max(0, limit - len(hits)), 0
+            start, count = self._windows.get(owner, (now, 0))
+            if now >= start + window_s:
+                start, count = now, 0
+            reset_s = max(1, math.ceil(start + window_s - now))
+            if count >= limit:
+                self._windows[owner] = (start, count)
+                return BudgetState(False, limit, 0, reset_s, window_s)
+            count += 1
+            self._windows[owner] = (start, count)
+            return BudgetState(True, limit, limit - count, reset_s, window_s)
 
     def clear(self) -> None:
         with self._lock:
-            self._hits.clear()
+            self._windows.clear()
+
+
+def _format_window(window_s: float) -> str:
+    return str(int(window_s)) if float(window_s).is_integer() else f"{window_s:g}"
+
+
+def ratelimit_headers(limit: int, remaining: int, reset_s: int, window_s: float) -> dict[str, str]:
+    """Cloudflare's ``Ratelimit`` / ``Ratelimit-Policy`` (IETF draft structured fields)."""
+    return {
+        "Ratelimit": f'"default";r={max(0, remaining)};t={max(0, reset_s)}',
+        "Ratelimit-Policy": f'"default";q={limit};w={_format_window(window_s)}',
+    }
 
 
 def _auth_error(status: int) -> CloudflareAPIError:
@@ -219,10 +291,6 @@ def _context(request: Request) -> TwinContext:
     return context
 
 
-def _format_window(window_s: float) -> str:
-    return str(int(window_s)) if float(window_s).is_integer() else f"{window_s:g}"
-
-
 def authenticate(request: Request, *, charge: bool = True) -> Token:
     """The request's active token (401 otherwise), charged against its budget (429 when spent)."""
     context = _context(request)
@@ -234,26 +302,26 @@ def authenticate(request: Request, *, charge: bool = True) -> Token:
     if charge:
         limit = context.options.api_budget_requests
         window = context.options.api_budget_window_s
-        allowed, remaining, retry_after = context.budget.charge(token.id, limit, window)
-        if not allowed:
+        state = context.budget.charge(token.owner or f"token:{token.id}", limit, window)
+        headers = ratelimit_headers(state.limit, state.remaining, state.reset_s, state.window_s)
+        if not state.allowed:
             raise CloudflareAPIError.single(
                 429,
                 CODE_RATE_LIMITED,
                 f"More than {limit} requests per {_format_window(window)} seconds reached. "
                 "Please wait and consider throttling your request speed",
-                headers={
-                    "Retry-After": str(retry_after),
-                    "X-RateLimit-Limit": str(limit),
-                    "X-RateLimit-Remaining": "0",
-                },
+                headers={**headers, "Retry-After": str(state.reset_s)},
             )
-        request.state.aigw_ratelimit = (limit, remaining)
+        # The middleware adds them to the answer, whatever the handler returns or raises.
+        request.state.cftwin_ratelimit = headers
     return token
 
 
 def require(request: Request, account_id: str, permission: str) -> Token:
-    """Authenticate, charge the budget, and check ``permission`` on ``account_id`` (401/429/403)."""
+    """Authenticate, charge the budget, and check ``permission`` on ``account_id`` (401/429/400/403)."""
     token = authenticate(request)
+    if account_id not in token.account_ids and not account_exists(_context(request).db, account_id):
+        raise unknown_account(request.url.path)
     if account_id not in token.account_ids or not has_permission(token, permission):
         raise _auth_error(403)
     return token
@@ -278,13 +346,18 @@ def _verify_token(request: Request) -> Token:
 
 
 async def verify_user_token(request: Request) -> Response:
-    return ok(_verify_result(_verify_token(request)))
+    token = _verify_token(request)
+    # An account-owned token is not a user token: Cloudflare answers it here with 401 (docs #29486).
+    if token.kind != "user":
+        raise _invalid_token()
+    return ok(_verify_result(token))
 
 
 async def verify_account_token(request: Request) -> Response:
     token = _verify_token(request)
-    # ASSUMPTION: a token not granted on this account is, to this endpoint, not an account token.
-    if request.path_params["account_id"] not in token.account_ids:
+    # ASSUMPTION: only the account's own tokens verify here; a user token, or another account's token,
+    # is not one of them (401 / 1000).
+    if token.kind != "account" or token.owner != f"account:{request.path_params['account_id']}":
         raise _invalid_token()
     return ok(_verify_result(token))
 

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cftwin.errors import TwinConfigError
+from cftwin.timing import NO_DELAYS, REALISTIC_DELAYS
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "delay_options", "main"]
 
 
 def build_parser(prog: str = "cftwin") -> argparse.ArgumentParser:
@@ -30,7 +31,33 @@ def build_parser(prog: str = "cftwin") -> argparse.ArgumentParser:
                        help="write the admin API's token here (mode 0600; default: STATE.admin-token)")
     serve.add_argument("--faults", default=None, help="fault injection spec (see docs/TWIN.md)")
     serve.add_argument("--ready-file", type=Path, default=None, help="write the base URL here once serving")
+    # Time on Cloudflare (cftwin.timing); the defaults are the realistic ones, --no-delays turns all off.
+    serve.add_argument("--log-delay-s", type=float, default=None, metavar="S",
+                       help=f"a log reaches the logs API S seconds after the request "
+                            f"(default {REALISTIC_DELAYS['log_delay_s']:g})")
+    serve.add_argument("--cache-write-delay-s", type=float, default=None, metavar="S",
+                       help=f"a cached response is readable S seconds after the MISS that stored it "
+                            f"(default {REALISTIC_DELAYS['cache_write_delay_s']:g})")
+    serve.add_argument("--secret-pending-s", type=float, default=None, metavar="S",
+                       help=f"a new secret is 'pending' for S seconds, then 'active' "
+                            f"(default {REALISTIC_DELAYS['secret_pending_s']:g})")
+    serve.add_argument("--no-delays", action="store_true",
+                       help="no delays at all (everything visible at once; the options above still win)")
     return parser
+
+
+def delay_options(args: argparse.Namespace) -> dict[str, float]:
+    """The ``TwinOptions`` delays that ``serve``'s arguments ask for; a negative one is a TwinConfigError."""
+    delays = dict(NO_DELAYS if args.no_delays else REALISTIC_DELAYS)
+    for name in REALISTIC_DELAYS:
+        value: float | None = getattr(args, name)
+        if value is None:
+            continue
+        if value < 0:
+            raise TwinConfigError(f"--{name.replace('_', '-')} is {value:g}, below 0",
+                                  hint="Give a number of seconds, 0 or more (0: no delay)")
+        delays[name] = value
+    return delays
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "cftwin") -> int:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from cftwin.adminauth import new_admin_token
 from cftwin.auth import ApiBudget
+from cftwin.dataplane.ratelimit import RateLimiter
 from cftwin.db import Database
+from cftwin.timing import REALISTIC_DELAYS
 
 if TYPE_CHECKING:
     from cftwin.faults import FaultInjector
@@ -22,7 +24,8 @@ class TwinOptions:
     admin_enabled: bool = False
     #: Gateways per account: 10 on Cloudflare's free plan, 20 on paid.
     gateway_limit: int = 10
-    #: The per-token API budget: requests per window (seconds). Cloudflare: 1,200 per 300 s.
+    #: The API budget per token owner (user, or account for account tokens): requests per fixed window
+    #: (seconds). Cloudflare: 1,200 per 300 s, per user.
     api_budget_requests: int = 1200
     api_budget_window_s: float = 300.0
     #: Secrets Store (open beta): one store per account, 100 secrets per account.
@@ -36,6 +39,13 @@ class TwinOptions:
     #: Where the gateway data plane of this twin is reached (``http://host:port/v1``); the control
     #: plane answers it from ``GET .../url/{provider}``. Set by the server once it knows its port.
     gateway_base_url: str = ""
+    #: Time on Cloudflare (``cftwin.timing``): a log reaches the logs API, a cached response becomes
+    #: readable, a new secret turns from ``pending`` to ``active``, that many seconds later. The
+    #: defaults are the realistic ones a rehearsal meets (ASSUMPTION: the durations, see
+    #: ``cftwin.timing``); ``NO_DELAYS`` turns them off.
+    log_delay_s: float = REALISTIC_DELAYS["log_delay_s"]
+    cache_write_delay_s: float = REALISTIC_DELAYS["cache_write_delay_s"]
+    secret_pending_s: float = REALISTIC_DELAYS["secret_pending_s"]
     #: The largest request body served (``cftwin.limits``; Cloudflare Free/Pro: 100 MB); larger ones get 413.
     max_request_body_bytes: int = 100 * 2**20
 
@@ -78,7 +88,9 @@ class TwinContext:
     db: Database
     options: TwinOptions
     faults: FaultInjector | None = None
-    #: Per-token request counts for the API budget (in memory; a restart refills it).
+    #: Per-owner request counts for the API budget (in memory; a restart refills it).
     budget: ApiBudget = field(default_factory=ApiBudget)
+    #: The gateways' own rate-limit counters (data plane; in memory, see ``dataplane.ratelimit``).
+    gateway_limiter: RateLimiter = field(default_factory=RateLimiter)
     #: What the admin API asks for (``cftwin.adminauth``): random per twin, never in a repr.
     admin_token: str = field(default_factory=new_admin_token, repr=False)

@@ -26,18 +26,19 @@ from cftwin import jsonbody
 
 __all__ = [
     "CODE_AUTH",
-    "CODE_CONFLICT",
     "CODE_INVALID_TOKEN",
     "CODE_NOT_FOUND",
     "CODE_NO_ROUTE",
-    "CODE_QUOTA",
+    "CODE_NO_ROUTE_FOR_URI",
     "CODE_RATE_LIMITED",
+    "CODE_SECRETS_INVALID",
+    "CODE_SECRETS_REFUSED",
     "CODE_SERVER",
     "CODE_VALIDATION",
     "CloudflareAPIError",
     "ErrorItem",
+    "already_exists",
     "api_error_response",
-    "conflict",
     "handle_api_error",
     "new_hex_id",
     "not_found",
@@ -46,20 +47,32 @@ __all__ = [
     "page_slice",
     "parse_bool_param",
     "parse_page_params",
+    "quota_exceeded",
     "read_json",
     "read_json_object",
+    "secrets_invalid",
+    "secrets_not_found",
+    "secrets_refused",
+    "unknown_account",
     "validation_error",
 ]
 
+# Codes as Cloudflare's live API answers them, recorded by alchemy-run/distilled's live tests
+# (packages/cloudflare/src/services/{ai-gateway,secrets-store}.ts error matchers):
+# * AI Gateway: GatewayAlreadyExists is code 7001 (the validation code; sometimes a 504 instead),
+#   GatewayNotFound 7002.
+# * Secrets Store: 1001 with store_not_found / secret_not_found / secret_name_empty /
+#   secret_scope_invalid / secret_scopes_empty / invalid_json_body in the message; 1003 with
+#   secret_name_already_exists / maximum_stores_exceeded.
+# * Every service: InvalidAccountId is 7003 ("Could not route to ..., perhaps your object identifier is
+#   invalid?", HTTP 400, with 7000 "No route for that URI": cloudflare/cloudflare-go#118).
 CODE_INVALID_TOKEN: Final = 1000
+CODE_SECRETS_INVALID: Final = 1001
+CODE_SECRETS_REFUSED: Final = 1003
+CODE_NO_ROUTE_FOR_URI: Final = 7000
 CODE_VALIDATION: Final = 7001
 CODE_NOT_FOUND: Final = 7002
 CODE_NO_ROUTE: Final = 7003
-# ASSUMPTION: "already exists" is 7005 (seen for AI Gateway dynamic routes by third parties, 2026);
-# the twin uses it, with HTTP 409, for every duplicate (gateway id, provider config, secret name).
-CODE_CONFLICT: Final = 7005
-# ASSUMPTION: no public source names the gateways-per-account error; the twin answers 400 / 7006.
-CODE_QUOTA: Final = 7006
 CODE_SERVER: Final = 10001
 CODE_AUTH: Final = 10000
 CODE_RATE_LIMITED: Final = 10100
@@ -113,8 +126,51 @@ def not_found(what: str = "Not Found") -> CloudflareAPIError:
     return CloudflareAPIError.single(404, CODE_NOT_FOUND, what)
 
 
-def conflict(message: str) -> CloudflareAPIError:
-    return CloudflareAPIError.single(409, CODE_CONFLICT, message)
+def already_exists(message: str, path: Sequence[str] | None = None) -> CloudflareAPIError:
+    """A duplicate in AI Gateway (gateway id, provider config): code 7001, as Cloudflare answers it.
+
+    ASSUMPTION: HTTP 400 (the code is the validation code; no source gives the status); the message says
+    "already exists", the words a client can tell it from other 7001s by.
+    """
+    return CloudflareAPIError.single(400, CODE_VALIDATION, message, path=path)
+
+
+def quota_exceeded(message: str) -> CloudflareAPIError:
+    """A per-account limit of AI Gateway (gateways per account).
+
+    ASSUMPTION: no source names this error; the twin answers 400 / 7001 with Cloudflare's usual words
+    ("maximum number of ..."), not a code of its own that a client could come to rely on.
+    """
+    return CloudflareAPIError.single(400, CODE_VALIDATION, message)
+
+
+def secrets_invalid(reason: str, detail: str, path: Sequence[str] | None = None) -> CloudflareAPIError:
+    """Secrets Store's 1001 (``reason`` is its snake_case word, e.g. ``secret_name_empty``).
+
+    ASSUMPTION: HTTP 400 (no source gives the status); the message is the word, then what is wrong.
+    """
+    return CloudflareAPIError.single(400, CODE_SECRETS_INVALID, f"{reason}: {detail}", path=path)
+
+
+def secrets_not_found(reason: str, detail: str) -> CloudflareAPIError:
+    """Secrets Store's 1001 ``store_not_found`` / ``secret_not_found``. ASSUMPTION: HTTP 404."""
+    return CloudflareAPIError.single(404, CODE_SECRETS_INVALID, f"{reason}: {detail}")
+
+
+def secrets_refused(reason: str, detail: str) -> CloudflareAPIError:
+    """Secrets Store's 1003 (``secret_name_already_exists``, ``maximum_stores_exceeded``).
+
+    ASSUMPTION: HTTP 400 (one third-party note says "HTTP 400 code 1003" for maximum_stores_exceeded).
+    """
+    return CloudflareAPIError.single(400, CODE_SECRETS_REFUSED, f"{reason}: {detail}")
+
+
+def unknown_account(path: str) -> CloudflareAPIError:
+    """An account id no account has: 400, 7003 "Could not route to ..." then 7000, as Cloudflare answers."""
+    return CloudflareAPIError(400, [
+        {"code": CODE_NO_ROUTE, "message": f"Could not route to {path}, perhaps your object identifier is invalid?"},
+        {"code": CODE_NO_ROUTE_FOR_URI, "message": "No route for that URI"},
+    ])
 
 
 def ok(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from dotenv import dotenv_values
 
-from cftwin.auth import ALL_PERMISSIONS, create_account, create_token
+from cftwin.auth import create_account, create_token
 from cftwin.db import register_schema
 from cftwin.errors import TwinConfigError
 from cftwin.validation import is_account_id, is_gateway_id
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from cftwin.context import TwinContext
 
 __all__ = [
+    "AIG_TOKEN_PERMISSIONS",
+    "API_TOKEN_PERMISSIONS",
     "DEFAULT_GATEWAY_ID",
     "PROVIDER_KEY_VARS",
     "TwinSeed",
@@ -54,6 +56,12 @@ PROVIDER_KEY_VARS: Final[dict[str, str]] = {
 PROVIDERS: Final = tuple(PROVIDER_KEY_VARS)
 #: The gateway a seed names when its file names none (the Stage 1 contract's).
 DEFAULT_GATEWAY_ID: Final = "github-ai-agent"
+#: What ``.dev.vars.example`` tells a user ``CLOUDFLARE_API_TOKEN`` needs: AI Gateway Read + Write and
+#: Secrets Store Write. Not Run: the data plane's ``cf-aig-authorization`` needs a token with AI Gateway
+#: Run (``CF_AIG_TOKEN``), a permission group of its own (cloudflare-docs configuration/authentication.mdx).
+API_TOKEN_PERMISSIONS: Final = frozenset({"ai_gateway:read", "ai_gateway:write", "secrets_store:write"})
+#: ``CF_AIG_TOKEN``: AI Gateway Run only.
+AIG_TOKEN_PERMISSIONS: Final = frozenset({"ai_gateway:run"})
 # Values that only say "fill me in" (as in an unfilled copy of an example file) count as unset.
 _PLACEHOLDER: Final = re.compile(r"^\s*(<.*>|your[-_].*|changeme|xxx+|\.\.\.)\s*$", re.IGNORECASE)
 
@@ -238,8 +246,12 @@ def kept_seed_account(state: str | Path) -> str | None:
 
 
 def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
-    """Create the account, the API token (all five permissions), the AIG token (``ai_gateway:run``)
-    and register the provider keys as valid with the emulated providers. Idempotent."""
+    """Create the account, the API token (``API_TOKEN_PERMISSIONS``), the AIG token (``ai_gateway:run``)
+    and register the provider keys as valid with the emulated providers. Idempotent.
+
+    ASSUMPTION: both are account-owned tokens (what platform teams create for automation), so they
+    verify at ``/accounts/{a}/tokens/verify`` and not at ``/user/tokens/verify``.
+    """
     db = context.db
     if seed.provider_keys:
         # Imported here (and before the transaction: an import registers tables): the providers
@@ -249,9 +261,14 @@ def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
         create_account(db, seed.account_id)
         db.execute("INSERT INTO seed_account (id, account_id) VALUES (1, ?) "
                    "ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id", (seed.account_id,))
-        create_token(db, [seed.account_id], ALL_PERMISSIONS, value=seed.api_token)
-        if seed.aig_token and seed.aig_token != seed.api_token:
-            create_token(db, [seed.account_id], {"ai_gateway:run"}, value=seed.aig_token)
+        if seed.aig_token == seed.api_token:
+            # One token for both roles (the runbook's fallback when CF_AIG_TOKEN is unset): it then
+            # holds Run as well, because the user said so by giving the same value.
+            create_token(db, [seed.account_id], API_TOKEN_PERMISSIONS | AIG_TOKEN_PERMISSIONS, value=seed.api_token)
+        else:
+            create_token(db, [seed.account_id], API_TOKEN_PERMISSIONS, value=seed.api_token)
+            if seed.aig_token:
+                create_token(db, [seed.account_id], AIG_TOKEN_PERMISSIONS, value=seed.aig_token)
         if seed.provider_keys:
             for provider, key in seed.provider_keys.items():
                 add_provider_key(db, provider, key)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -189,6 +190,8 @@ class TwinProcess(_Urls):
     * admin - enable the admin API.
     * faults - fault spec.
     * env - the child's environment (default: this process's).
+    * delays - ``TwinOptions`` delays by name (``cftwin.timing``; e.g. ``NO_DELAYS``); unnamed ones keep
+      ``cftwin serve``'s realistic defaults.
     """
 
     def __init__(
@@ -201,8 +204,10 @@ class TwinProcess(_Urls):
         host: str = "127.0.0.1",
         port: int = 0,
         env: dict[str, str] | None = None,
+        delays: Mapping[str, float] | None = None,
     ) -> None:
         self.state = str(state)
+        self.delays = dict(delays or {})
         self.env_file = Path(env_file) if env_file is not None else None
         self.admin = admin
         self.faults = faults
@@ -222,6 +227,8 @@ class TwinProcess(_Urls):
             cmd += ["--admin", "--admin-token-file", str(ready_file.with_name("admin-token"))]
         if self.faults is not None:
             cmd += ["--faults", self.faults]
+        for name, seconds in self.delays.items():
+            cmd += [f"--{name.replace('_', '-')}", f"{float(seconds)!r}"]
         return cmd
 
     def start(self, timeout_s: float = _START_TIMEOUT_S) -> TwinProcess:
@@ -302,7 +309,10 @@ def serve_from_args(args: argparse.Namespace) -> int:
     if not is_loopback_host(host):
         print(f"cftwin: warning: the twin is serving on non-loopback host {host!r}; anyone who can reach it "
               "can use its tokens", file=sys.stderr)
+    from cftwin.cli import delay_options
+
     options = TwinOptions(admin_enabled=bool(args.admin))
+    options.update(delay_options(args))
     try:
         faults = FaultInjector(args.faults) if args.faults else FaultInjector()
     except ValueError as exc:

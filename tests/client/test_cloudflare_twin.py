@@ -65,6 +65,37 @@ def new_token(admin: httpx.Client, account_id: str, permissions: list[str]) -> s
     return value
 
 
+def test_verify_token_finds_account_and_user_tokens(cf: CloudflareClient, twin: Any, admin: httpx.Client) -> None:
+    # The seeded API token is account-owned: the twin (as Cloudflare) answers it 401 on /user/tokens/verify,
+    # and the client's fallback to the account's endpoint is what verifies it.
+    status = cf.verify_token()
+    assert (status.active, status.scope) == (True, "account")
+    answer = admin.post("/tokens", json={"account_id": twin.account_id, "permissions": ["ai_gateway:read"],
+                                         "kind": "user"})
+    answer.raise_for_status()
+    with make_client(twin, answer.json()["value"]) as user:
+        assert (user.verify_token().scope, user.verify_token().id) == ("user", answer.json()["id"])
+
+
+def test_a_full_store_is_a_quota_error_and_a_duplicate_secret_a_conflict(cf: CloudflareClient) -> None:
+    store = cf.create_store("first")
+    with pytest.raises(QuotaExceededError, match=r"code 1003: maximum_stores_exceeded.*use the existing store"):
+        cf.create_store("second")
+    key = Secret(secrets.token_urlsafe(20))
+    cf.create_secret(store.id, "dup_secret", key)
+    with pytest.raises(ConflictError, match="code 1003: secret_name_already_exists"):
+        cf.create_secret(store.id, "dup_secret", key)
+
+
+def test_unknown_account_is_not_found(twin: Any) -> None:
+    with (
+        CloudflareClient(base_url=twin.server.api_base_url, account_id="e" * 32, retry=FAST,
+                         api_token=Secret(twin.seed.api_token), budget=RequestBudget(100, 1.0)) as stranger,
+        pytest.raises(NotFoundError, match="code 7003: Could not route to"),
+    ):
+        stranger.list_gateways()
+
+
 def test_gateway_lifecycle(cf: CloudflareClient, twin: Any) -> None:
     assert cf.verify_token().active
     assert cf.find_gateway("gw-life") is None

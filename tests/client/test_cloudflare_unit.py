@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from aigw._http import RateLimitHeaders, parse_rate_limit
 from aigw.cloudflare import (
     CloudflareClient,
     Gateway,
@@ -147,9 +148,20 @@ def fail_body(code: int | None, message: str, **item: Any) -> dict[str, Any]:
         (403, fail_body(9106, "Missing X-Auth-Key"), AuthenticationError, 9106),
         (403, fail_body(10000, "Authentication error"), PermissionDeniedError, 10000),
         (404, fail_body(7002, "Not Found"), NotFoundError, 7002),
-        (409, fail_body(7005, "already exists"), ConflictError, 7005),
+        (409, fail_body(None, "in use"), ConflictError, None),
+        # Cloudflare's recorded codes: a duplicate gateway is 7001 "already exists"; Secrets Store says 1003
+        # secret_name_already_exists / maximum_stores_exceeded and 1001 store_not_found / secret_not_found;
+        # an account id that names no account 7003 (with 7000).
+        (400, fail_body(7001, "A gateway with id 'gw' already exists", path=["body", "id"]), ConflictError, 7001),
+        (400, fail_body(1003, "secret_name_already_exists"), ConflictError, 1003),
+        (400, fail_body(1003, "maximum_stores_exceeded"), QuotaExceededError, 1003),
+        (404, fail_body(1001, "store_not_found"), NotFoundError, 1001),
+        (400, fail_body(1001, "secret_not_found: no such secret"), NotFoundError, 1001),
+        (400, fail_body(1001, "secret_scope_invalid"), ValidationError, 1001),
+        (400, fail_body(7003, "Could not route to /client/v4/accounts/x/ai-gateway/gateways, perhaps your object "
+                              "identifier is invalid?"), NotFoundError, 7003),
         (400, fail_body(7001, "Input Validation Error", path=["body", "cache_ttl"]), ValidationError, 7001),
-        (400, fail_body(7006, "gateways per account"), QuotaExceededError, 7006),
+        (400, fail_body(7001, "Maximum number of gateways (10) reached for this account"), QuotaExceededError, 7001),
         (400, {**fail_body(None, "Maximum number of gateways reached"), "result": {}}, QuotaExceededError, None),
         (429, {"code": 10100, "message": "More than 1200 requests per 300 seconds reached."}, RateLimitedError, 10100),
         (503, fail_body(10001, "Internal"), ServerError, 10001),
@@ -166,6 +178,12 @@ def test_error_mapping(status: int, body: dict[str, Any], expected: type[Cloudfl
     assert "\n" not in text and f"HTTP {status}" in text and "GET /x" in text
     if code is not None:
         assert err.codes == (code,) and f"code {code}" in text
+
+
+def test_a_full_store_is_a_quota_error_with_the_fix() -> None:
+    with pytest.raises(QuotaExceededError) as caught:
+        parse_envelope(400, json.dumps(fail_body(1003, "maximum_stores_exceeded")).encode(), method="POST", path="/s")
+    assert "one store per account" in str(caught.value) and "code 1003" in str(caught.value)
 
 
 def test_validation_error_names_the_field_path() -> None:
@@ -299,6 +317,7 @@ class GatewayServer:
         self.gateways: dict[str, dict[str, Any]] = {}
         self.post_outcomes = post_outcomes
         self.calls: list[tuple[str, str]] = []
+        self.stale_gets = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls.append((request.method, request.url.path))
@@ -311,7 +330,8 @@ class GatewayServer:
                 return failure(502, None, "bad gateway")
             body = json.loads(request.content)
             if body["id"] in self.gateways:
-                return failure(409, 7005, "already exists")
+                # As Cloudflare answers a duplicate gateway (GatewayAlreadyExists: code 7001).
+                return failure(400, 7001, f"A gateway with id '{body['id']}' already exists", path=["body", "id"])
             self.gateways[body["id"]] = {**GATEWAY, **body}
             if outcome == "timeout-after":
                 raise httpx.ReadTimeout("lost", request=request)
@@ -321,6 +341,9 @@ class GatewayServer:
                 return failure(502, None, "bad gateway")
             return httpx.Response(200, json=envelope(self.gateways[body["id"]]))
         gateway_id = path.rsplit("/", 1)[-1]
+        if request.method == "GET" and self.stale_gets > 0:
+            self.stale_gets -= 1  # a read that does not see the write yet
+            return failure(404, 7002, "Not Found")
         if request.method == "GET" and gateway_id in self.gateways:
             return httpx.Response(200, json=envelope(self.gateways[gateway_id]))
         return failure(404, 7002, "Not Found")
@@ -337,6 +360,18 @@ def test_create_whose_answer_was_lost_is_found_not_repeated(lost: str) -> None:
     assert gateway.id == "gw-new"
     assert server.count("POST") == 1 and server.count("GET") == 1
     assert client.stats.snapshot()["recoveries_by_outcome"] == {"took_effect": 1}
+
+
+def test_lost_create_then_already_exists_is_checked_and_adopted() -> None:
+    # The check after the lost answer reads a stale "not found", so the create is repeated and Cloudflare
+    # answers 7001 "already exists": the client checks again and adopts what its first request made.
+    server = GatewayServer(["timeout-after"])
+    server.stale_gets = 1
+    client = make_client(server)
+    gateway = client.create_gateway("gw-new", {"collect_logs": True})
+    assert gateway.id == "gw-new"
+    assert server.count("POST") == 2 and server.count("GET") == 2
+    assert client.stats.snapshot()["recoveries_by_outcome"] == {"absent": 1, "took_effect": 1}
 
 
 def test_create_that_did_not_happen_is_checked_then_repeated() -> None:
@@ -358,7 +393,7 @@ def test_create_of_an_existing_gateway_is_a_conflict() -> None:
     server = GatewayServer([])
     server.gateways["gw-1"] = dict(GATEWAY)
     client = make_client(server)
-    with pytest.raises(ConflictError, match="code 7005"):
+    with pytest.raises(ConflictError, match="code 7001: A gateway with id 'gw-1' already exists"):
         client.create_gateway("gw-1")
 
 
@@ -465,6 +500,73 @@ def test_budget_adapts_to_rate_limit_headers() -> None:
     assert fake.sleeps == []
     budget.acquire()
     assert fake.sleeps == [pytest.approx(10.0)]
+
+
+def test_rate_limit_headers_are_read_in_the_ietf_form_and_the_old_one() -> None:
+    ietf = parse_rate_limit(httpx.Headers({"Ratelimit": '"default";r=50;t=30',
+                                           "Ratelimit-Policy": '"default";q=1200;w=300'}))
+    assert ietf == RateLimitHeaders(limit=1200, remaining=50, reset_s=30.0, window_s=300.0)
+    several = parse_rate_limit(httpx.Headers({"Ratelimit": '"burst";r=5;t=1, "default";r=7;t=9'}))
+    assert (several.remaining, several.reset_s, several.limit) == (7, 9.0, None)
+    old = parse_rate_limit(httpx.Headers({"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "3"}))
+    assert (old.limit, old.remaining, old.reset_s) == (10, 3, None)
+    assert parse_rate_limit(httpx.Headers({"Ratelimit": "garbage;r=x"})).remaining is None
+
+
+def test_budget_forgets_requests_of_others_when_the_servers_window_ends() -> None:
+    fake = FakeTime()
+    budget = RequestBudget(10, 300.0, clock=fake.clock, sleep=fake.sleep)
+    budget.observe(limit=10, remaining=0, reset_s=20.0)  # spent elsewhere; the server's window ends in 20 s
+    budget.acquire()
+    assert fake.sleeps == [pytest.approx(20.0)]  # not a whole 300 s window
+
+
+def test_client_follows_the_ratelimit_headers() -> None:
+    fake = FakeTime()
+    budget = RequestBudget(100, 300.0, clock=fake.clock, sleep=fake.sleep)
+    headers = {"Ratelimit": '"default";r=0;t=42', "Ratelimit-Policy": '"default";q=4;w=300'}
+    client = make_client(lambda r: httpx.Response(200, json=envelope(GATEWAY), headers=headers),
+                         budget=budget, fake=fake)
+    client.get_gateway("gw-1")
+    assert budget.capacity == 4
+    client.get_gateway("gw-1")  # the server has no room left: wait for its window's end, then send
+    assert fake.sleeps == [pytest.approx(42.0)]
+
+
+def test_a_spent_budget_is_waited_out_past_the_operation_deadline_with_progress(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            return httpx.Response(429, json=fail_body(10100, "More than 1200 requests per 300 seconds reached."),
+                                  headers={"Retry-After": "287", "Ratelimit": '"default";r=0;t=287'})
+        return httpx.Response(200, json=envelope(GATEWAY))
+
+    fake = FakeTime()
+    client = make_client(handler, deadline=60.0, fake=fake)
+    with caplog.at_level(logging.WARNING, logger="aigw.cloudflare"):
+        assert client.get_gateway("gw-1").id == "gw-1"
+    assert sum(fake.sleeps) == pytest.approx(287.0)
+    assert len(calls) == 2
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("Cloudflare's API budget is spent (429 on GET ") and "waiting 287 s" in lines[0]
+    assert any("s left" in line for line in lines[1:])
+
+
+def test_a_spent_budget_is_not_waited_past_the_runs_deadline() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json=fail_body(10100, "More than 1200 requests per 300 seconds reached."),
+                              headers={"Retry-After": "300"})
+
+    fake = FakeTime()
+    client = make_client(handler, fake=fake)
+    client.run_deadline_at = fake.now + 100.0
+    with pytest.raises(RateLimitedError, match=r"blocked for 300 s more, past the run's deadline"):
+        client.get_gateway("gw-1")
+    assert fake.sleeps == []
 
 
 def test_client_under_a_budget_waits_instead_of_sending() -> None:

@@ -64,3 +64,18 @@ def test_a_refused_key_is_never_healthy(status: int, kind: str, healthy: bool) -
     result = ProbeResult(check="c", provider="p", model="m", url="u", status=status, outcome="provider_error",
                          latency_ms=1.0, provider_error_type=kind)
     assert result.healthy is healthy and result.key_rejected is not healthy
+
+
+@pytest.mark.parametrize(("status", "kind"), [(500, "api_error"), (502, "INTERNAL"), (503, "server_error"),
+                                              (429, "rate_limit_exceeded")])
+def test_a_provider_outage_after_retries_is_never_healthy(status: int, kind: str) -> None:
+    result = ProbeResult(check="c", provider="p", model="m", url="u", status=status, outcome="provider_error",
+                         latency_ms=1.0, attempts=3, provider_error_type=kind)
+    assert not result.healthy and result.provider_unavailable and not result.key_rejected
+
+
+@pytest.mark.parametrize("outcome", ["no_answer", "error", "gateway_error"])
+def test_no_answer_or_a_gateway_error_is_never_healthy(outcome: str) -> None:
+    result = ProbeResult(check="c", provider="p", model="m", url="u", status=None if outcome == "no_answer" else 502,
+                         outcome=outcome, latency_ms=1.0)  # type: ignore[arg-type]
+    assert not result.healthy

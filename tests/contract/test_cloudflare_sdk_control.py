@@ -74,9 +74,12 @@ def test_sdk_error_types(twin: TwinHandle, client: Cloudflare) -> None:
     with pytest.raises(cloudflare.BadRequestError):
         client.ai_gateway.create(account_id=account, id="no-auth", **REQUIRED, authentication=False)
     client.ai_gateway.create(account_id=account, id="dup", **REQUIRED)
-    with pytest.raises(cloudflare.ConflictError) as dup:
+    # Cloudflare's recorded GatewayAlreadyExists: code 7001 (the status, 400, is the twin's ASSUMPTION).
+    with pytest.raises(cloudflare.BadRequestError) as dup:
         client.ai_gateway.create(account_id=account, id="dup", **REQUIRED)
-    assert dup.value.status_code == 409
+    dup_body: Any = dup.value.body
+    assert dup_body["errors"][0]["code"] == 7001
+    assert "already exists" in dup_body["errors"][0]["message"]
     with pytest.raises(cloudflare.NotFoundError):
         client.ai_gateway.delete("never-made", account_id=account)
     with Cloudflare(api_token="wrong-token", base_url=twin.server.api_base_url, max_retries=0) as wrong:
@@ -84,6 +87,12 @@ def test_sdk_error_types(twin: TwinHandle, client: Cloudflare) -> None:
             wrong.ai_gateway.list(account_id=account)
         with pytest.raises(cloudflare.AuthenticationError):
             wrong.user.tokens.verify()
+        with pytest.raises(cloudflare.AuthenticationError):
+            wrong.accounts.tokens.verify(account_id=account)
+    with pytest.raises(cloudflare.BadRequestError) as unknown:
+        client.ai_gateway.list(account_id="e" * 32)
+    unknown_body: Any = unknown.value.body
+    assert [e["code"] for e in unknown_body["errors"]] == [7003, 7000]
     admin = httpx.post(f"{twin.server.admin_url}/tokens",
                        json={"account_id": account, "permissions": ["ai_gateway:read"]},
                        headers=twin.server.admin_headers)
@@ -98,14 +107,21 @@ def test_nested_gateway_settings_through_the_sdk(twin: TwinHandle, client: Cloud
     account = twin.account_id
     rule: Any = {"limit": 50, "limit_type": "cost", "window": 86400,
                  "provider": {"mode": "filter", "values": ["openai"]}}
-    created = client.ai_gateway.create(account_id=account, id="nested-gw", **REQUIRED,
+    # These settings are update-only: AIGatewayCreateParams has none of them (raw create to send one).
+    with pytest.raises(cloudflare.BadRequestError) as on_create:
+        client.post(f"/accounts/{account}/ai-gateway/gateways", cast_to=object,
+                    body={"id": "nested-gw", **REQUIRED, "spend_limits": {"enabled": True, "rules": [rule]}})
+    create_body: Any = on_create.value.body
+    assert (create_body["errors"][0]["code"], create_body["errors"][0]["path"]) == (7001, ["body", "spend_limits"])
+    client.ai_gateway.create(account_id=account, id="nested-gw", **REQUIRED)
+    updated = client.ai_gateway.update("nested-gw", account_id=account, **REQUIRED,
                                        spend_limits={"enabled": True, "rules": [rule]},
                                        otel=[{"url": "https://otel.example/v1/traces", "headers": {}}])
-    assert created.spend_limits is not None and created.spend_limits.rules
-    assert created.spend_limits.rules[0].limit_type == "cost"
+    assert updated.spend_limits is not None and updated.spend_limits.rules
+    assert updated.spend_limits.rules[0].limit_type == "cost"
     bad_guardrails: Any = {"prompt": {"s1": "ALLOW"}, "response": {}}
     with pytest.raises(cloudflare.BadRequestError) as refused:
-        client.ai_gateway.create(account_id=account, id="nested-bad", **REQUIRED, guardrails=bad_guardrails)
+        client.ai_gateway.update("nested-gw", account_id=account, **REQUIRED, guardrails=bad_guardrails)
     body: Any = refused.value.body
     error = body["errors"][0]
     assert (error["code"], error["path"]) == (7001, ["body", "guardrails", "prompt", "S1"])
@@ -133,11 +149,13 @@ def test_byok_flow_with_secrets_store_and_provider_configs(twin: TwinHandle, cli
     assert config.rate_limit_period == 60
     configs = list(client.ai_gateway.provider_configs.list("byok", account_id=account))
     assert [c.id for c in configs] == [config.id]
-    with pytest.raises(cloudflare.ConflictError):
+    with pytest.raises(cloudflare.BadRequestError) as duplicate:
         client.ai_gateway.provider_configs.create(
             "byok", account_id=account, provider_slug="google-ai-studio", alias="default", default_config=True,
             secret=key,
         )
+    duplicate_body: Any = duplicate.value.body
+    assert duplicate_body["errors"][0]["code"] == 7001
     with pytest.raises(cloudflare.BadRequestError):
         client.ai_gateway.provider_configs.create(
             "byok", account_id=account, provider_slug="no-such-provider", alias="default", default_config=True,
@@ -169,10 +187,13 @@ def test_secrets_crud(twin: TwinHandle, client: Cloudflare) -> None:
     assert edited is not None and edited.comment == "rotated"
     listed = client.secrets_store.stores.secrets.list(store.id, account_id=account, scopes=["ai_gateway"])
     assert [s.id for s in listed] == [secret_id]
-    with pytest.raises(cloudflare.ConflictError):
+    with pytest.raises(cloudflare.BadRequestError) as duplicate:
         client.secrets_store.stores.secrets.create(
             store.id, account_id=account, body=[{"name": "my_secret", "value": "v", "scopes": ["workers"]}]
         )
+    duplicate_body: Any = duplicate.value.body
+    assert duplicate_body["errors"][0]["code"] == 1003
+    assert duplicate_body["errors"][0]["message"].startswith("secret_name_already_exists")
     with pytest.raises(cloudflare.ConflictError):
         client.secrets_store.stores.delete(store.id, account_id=account)
     client.secrets_store.stores.secrets.delete(secret_id, account_id=account, store_id=store.id)
@@ -185,8 +206,12 @@ def test_secrets_crud(twin: TwinHandle, client: Cloudflare) -> None:
 
 
 def test_token_verify(twin: TwinHandle, client: Cloudflare) -> None:
-    verified = client.user.tokens.verify()
+    # The seeded token is account-owned: it verifies on the account's endpoint, and the user endpoint
+    # answers it 401 as Cloudflare does.
+    verified = client.accounts.tokens.verify(account_id=twin.account_id)
     assert verified is not None and verified.status == "active"
+    with pytest.raises(cloudflare.AuthenticationError):
+        client.user.tokens.verify()
 
 
 def test_serve_from_env_file_with_the_sdk(tmp_path: Path) -> None:
@@ -204,7 +229,7 @@ def test_serve_from_env_file_with_the_sdk(tmp_path: Path) -> None:
     with TwinProcess(env_file=env_file, env=environ) as twin, Cloudflare(
         api_token=seed.api_token, base_url=twin.api_base_url, max_retries=0
     ) as sdk:
-        assert sdk.user.tokens.verify() is not None
+        assert sdk.accounts.tokens.verify(account_id=seed.account_id) is not None
         created = sdk.ai_gateway.create(account_id=seed.account_id, id=seed.gateway_id, **REQUIRED)
         assert created.id == seed.gateway_id
         assert [g.id for g in sdk.ai_gateway.list(account_id=seed.account_id)] == [seed.gateway_id]

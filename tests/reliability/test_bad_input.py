@@ -1,9 +1,9 @@
 """Bad input: one clear line (what is wrong and the fix, with Cloudflare's code where there is one), a
 non-zero exit, no traceback without ``--debug``, and nothing half-made in the twin's state.
 
-Rows about the runbook run ``aigw run`` as a subprocess (``--target cloudflare`` with an env file aimed
-at this module's twin, so the token and account are the test's; ``--target twin`` where the runner's
-own twin is meant). Rows about one function call the library.
+Rows about the runbook run ``aigw run`` as a subprocess (``--target cloudflare --allow-custom-endpoints``
+with an env file aimed at this module's twin, so the token and account are the test's; ``--target twin``
+where the runner's own twin is meant). Rows about one function call the library.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ def _run(folder: Path, env_file: Path | None, *args: str, target: str = "cloudfl
          notebooks: str = "01") -> tuple[int, str, Path]:
     out = folder / "run"
     command = ["run", "--target", target, "--notebooks", notebooks, "--out", str(out), *args]
+    if target == "cloudflare":
+        # Issue 11: a cloudflare target on the twin's loopback URLs is refused unless allowed explicitly.
+        command.append("--allow-custom-endpoints")
     if env_file is not None:
         command += ["--env-file", str(env_file)]
     done = aigw(*command, cwd=folder)
@@ -129,8 +132,8 @@ def test_account_id_not_32_hex(tmp_path: Path, twin: TwinHandle) -> None:
     env_file = _env(twin, tmp_path, "account", CLOUDFLARE_ACCOUNT_ID="ABC123")
     code, line, out = _run(tmp_path, env_file, target="twin")
     assert code == 1
-    assert line == ("aigw: error: CLOUDFLARE_ACCOUNT_ID 'ABC123' is not an account id (32 lowercase hex characters). "
-                    "Copy it from the dashboard: Account Home > the account's menu > Copy account ID")
+    assert line == ("aigw: error: CLOUDFLARE_ACCOUNT_ID 'A…' (6 characters) is not an account id (32 lowercase hex "
+                    "characters). Copy it from the dashboard: Account Home > the account's menu > Copy account ID")
     assert not out.exists()
 
 
@@ -143,7 +146,8 @@ def test_gateway_id_off_the_pattern_or_too_long(fresh: TwinHandle, tmp_path: Pat
     env_file = _env(fresh, tmp_path, "gw", CLOUDFLARE_GATEWAY_ID=gateway_id)
     code, line, out = _run(tmp_path, env_file)
     assert code == 1
-    shown = re.escape(repr(gateway_id))
+    # Masked (a token pasted into the wrong variable would otherwise be printed): two characters and the length.
+    shown = re.escape(f"'{gateway_id[:min(2, len(gateway_id) // 4)]}…' ({len(gateway_id)} characters)")
     # From .dev.vars: refused before any kernel starts, so no notebook and no run folder.
     assert re.fullmatch(rf"aigw: error: CLOUDFLARE_GATEWAY_ID "
                         rf"{shown} is not a valid gateway id\. {re.escape(_GATEWAY_HINT)}", line), line
@@ -163,7 +167,7 @@ def test_gateway_id_off_the_pattern_or_too_long(fresh: TwinHandle, tmp_path: Pat
 def test_papermill_parameter_of_the_wrong_type(fresh: TwinHandle, tmp_path: Path) -> None:
     code, line, out = _run(tmp_path, _env(fresh, tmp_path, "ok"), "-p", "dry_run", "maybe")
     assert code == 1
-    assert line == "aigw: error: -p dry_run 'maybe': dry_run is a bool parameter. Use True or False"
+    assert line == "aigw: error: -p dry_run 'm…' (5 characters): dry_run is a bool parameter. Use True or False"
     assert not out.exists()
     _nothing_made(fresh)
 

@@ -31,6 +31,7 @@ import pytest
 from aigw.cloudflare import CloudflareClient
 from aigw.config import load_settings
 from aigw.evidence import verify_bundle
+from aigw.runner import EXIT_INCOMPLETE
 from aigw.session import Session
 from cftwin.context import TwinOptions
 from cftwin.faults import ControlFault, FaultInjector
@@ -283,7 +284,8 @@ def test_killed_in_the_middle_of_02_then_rerun_converges(interrupted_setup: dict
     setup = interrupted_setup
     seed = setup["seed"]
     common = ["run", "--target", "twin", "--env-file", str(setup["env_file"]), "--twin-state", setup["state"]]
-    assert aigw(*common, "--notebooks", "01", "--out", str(setup["base"] / "first")).returncode == 0
+    # A partial run is incomplete evidence: exit 3 (issue 11: was 0).
+    assert aigw(*common, "--notebooks", "01", "--out", str(setup["base"] / "first")).returncode == EXIT_INCOMPLETE
     partial = setup["base"] / "partial"
     process = _start_run([*common, "--notebooks", "02", "--faults", _SLOW_02, "--out", str(partial)])
     seen: list[str] = []
@@ -321,7 +323,7 @@ def test_killed_in_the_middle_of_02_then_rerun_converges(interrupted_setup: dict
 
     again = setup["base"] / "again"
     done = aigw(*common, "--notebooks", "01,02", "--out", str(again))
-    assert done.returncode == 0, last_line(done.stderr)
+    assert done.returncode == EXIT_INCOMPLETE, last_line(done.stderr)
     criteria = {c["number"]: c["status"] for c in evidence(again)["criteria"]}
     assert criteria[1] == "pass" and criteria[2] == "pass"
     counts = read_state_file(setup["state"], seed.account_id)

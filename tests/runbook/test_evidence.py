@@ -84,7 +84,69 @@ def test_summarize_criteria() -> None:
     checks = [Check(1, "a", "pass"), Check(1, "b", "pass"), Check(2, "c", "pass"), Check(2, "d", "fail"),
               Check(3, "e", "skip"), Check(None, "note", "fail")]
     statuses = {c.number: c.status for c in summarize_criteria(checks)}
-    assert statuses == {1: "pass", 2: "fail", 3: "skip", 4: "not run", 5: "not run", 6: "not run"}
+    # A skipped check makes its criterion incomplete (issue 11: it used to read "skip" and count for nothing).
+    assert statuses == {1: "pass", 2: "fail", 3: "incomplete", 4: "not run", 5: "not run", 6: "not run"}
+
+
+_PROVIDERS = ("google-ai-studio/gemini-2.5-flash", "openai/gpt-4o", "anthropic/claude-sonnet-4-5")
+
+
+def _by_number(checks: list[Check]) -> dict[int, evidence.Criterion]:
+    return {c.number: c for c in summarize_criteria(checks)}
+
+
+def test_criteria_3_and_4_pass_only_with_a_passing_check_for_each_provider() -> None:
+    every = [Check(n, f"{m} answers", "pass", subject=m) for n in (3, 4) for m in _PROVIDERS]
+    assert {n: _by_number(every)[n].status for n in (3, 4)} == {3: "pass", 4: "pass"}
+    one = [Check(n, "openai answers", "pass", subject="openai/gpt-4o") for n in (3, 4)]
+    for criterion in _by_number(one)[3], _by_number(one)[4]:
+        assert criterion.status == "incomplete"
+        assert "not checked: google-ai-studio, anthropic" in criterion.reason
+
+
+def test_a_skip_makes_a_criterion_incomplete_and_says_why() -> None:
+    checks = [Check(4, f"{m} answers", "pass", subject=m) for m in _PROVIDERS[:2]]
+    checks.append(Check(4, "anthropic answers", "skip", "not sent: its worst case $0.001 would pass probe_budget_usd",
+                        subject=_PROVIDERS[2]))
+    criterion = _by_number(checks)[4]
+    assert criterion.status == "incomplete"
+    assert criterion.reason == "skipped: probe budget (anthropic/claude-sonnet-4-5)"
+
+
+def test_a_failed_check_fails_its_criterion_even_with_every_provider_passing() -> None:
+    checks = [Check(4, f"{m} answers", "pass", subject=m) for m in _PROVIDERS]
+    checks.append(Check(4, "log ids", "fail", "no cf-aig-log-id"))
+    assert _by_number(checks)[4].status == "fail" and "log ids (no cf-aig-log-id)" in _by_number(checks)[4].reason
+
+
+def test_run_status_words() -> None:
+    passing = [Check(n, "c", "pass", subject=m) for n in range(1, 7) for m in _PROVIDERS]
+    criteria = summarize_criteria(passing)
+    assert evidence.run_status(criteria, passing, target="twin") == "rehearsal-passed"
+    assert evidence.run_status(criteria, passing, target="cloudflare") == "passed"
+    assert evidence.run_status(criteria, passing, target="cloudflare", notebook_failed=True) == "failed"
+    assert evidence.run_status(criteria, passing, target="cloudflare", leaked=True) == "failed"
+    noted = [*passing, Check(None, "cache MISS then HIT", "fail")]
+    assert evidence.run_status(summarize_criteria(noted), noted, target="cloudflare") == "failed"
+    skipped = [*passing, Check(3, "unified", "skip", "budget", subject=_PROVIDERS[0])]
+    assert evidence.run_status(summarize_criteria(skipped), skipped, target="cloudflare") == "incomplete"
+
+
+def test_raise_failures_lists_every_failure_once(capsys: pytest.CaptureFixture[str]) -> None:
+    evidence._recorded.clear()
+    evidence.raise_failures()  # nothing failed: nothing raised
+    checks = [Check(4, "openai", "fail", "503 server_error"), Check(3, "unified", "pass"),
+              Check(None, "cache", "fail", "MISS then MISS")]
+    evidence.record_all(checks, raise_on_fail=False)
+    with pytest.raises(evidence.CheckFailed) as caught:
+        evidence.raise_failures()
+    assert str(caught.value) == ("2 checks failed: (1) criterion 4: openai: 503 server_error; "
+                                 "(2) note: cache: MISS then MISS")
+    # A cell run again (JupyterLab) replaces its earlier result: only what is still failing is listed.
+    evidence.record(4, "openai", "pass", "200")
+    with pytest.raises(evidence.CheckFailed, match=r"^check failed: cache: MISS then MISS$"):
+        evidence.raise_failures()
+    evidence._recorded.clear()
 
 
 def test_criterion_6_fails_without_docs_and_passes_with_them(tmp_path: Path) -> None:
@@ -132,7 +194,8 @@ def test_seal_then_verify_and_tamper(tmp_path: Path) -> None:
     run.mkdir()
     _executed_notebook(run / "01_demo.ipynb")
     bundle = _seal(run, root)
-    assert bundle.status == "incomplete"
+    # A failed check (criterion 2 "keys") fails the bundle (issue 11: it used to read "incomplete").
+    assert bundle.status == "failed"
     names = {p.name for p in run.iterdir()}
     assert {"01_demo.ipynb", "01_demo.html", "evidence.json", "SUMMARY.md", "manifest.json"} <= names
     doc = json.loads((run / "evidence.json").read_text())
@@ -199,3 +262,65 @@ def test_links_are_labelled_as_the_reader_sees_the_cell(tmp_path: Path) -> None:
     assert checks[0].where == "01_demo In [7]" and checks[0].cell == 2
     summary = evidence.summarize_criteria(checks)
     assert summary[0].links() == [("01_demo In [7]", "01_demo.html#cell-2")]
+
+
+def _overhead_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("evidence.record_all(overhead)")]
+    nb.cells[0].outputs = [_check_output(None, "gateway overhead within the contract's budget", "pass",
+                                         "median 121.0 ms")]
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.parametrize("target", ["twin", "cloudflare"])
+def test_a_failed_bundle_says_why_at_the_top(tmp_path: Path, target: str) -> None:
+    root = _repo(tmp_path / "repo", docs=True, example_vars=_all_config_vars())
+    run = tmp_path / "run"
+    run.mkdir()
+    _overhead_notebook(run / "03_demo.ipynb")
+    failure = {"notebook": "03_demo", "cell": 0, "error": "CheckFailed: criterion 4 check failed: openai: 503"}
+    evidence.seal_bundle(run, run_id="r1", target=target, settings=None, parameters={"models": "openai/gpt-4o"},
+                         notebooks=[run / "03_demo.ipynb"], status="failed", root=root, failure=failure)
+    doc = json.loads((run / "evidence.json").read_text())
+    assert doc["status"] == "failed" and doc["failure"] == failure
+    assert doc["production_evidence"] is (target == "cloudflare")
+    assert doc["why"] == "03_demo cell 0 failed: CheckFailed: criterion 4 check failed: openai: 503"
+    lines = (run / "SUMMARY.md").read_text().splitlines()
+    assert lines[2].startswith("**Status: FAILED**")
+    assert ("REHEARSAL on the local twin: not production evidence" in lines[2]) is (target == "twin")
+    assert lines[4] == ("**Why:** 03\\_demo cell 0 failed: CheckFailed: criterion 4 check failed: openai: 503 "
+                        "([03_demo cell 0](03_demo.html#cell-0))")
+    assert lines[6] == '* **Parameters:** `models` = `"openai/gpt-4o"`'
+    assert lines[7] == "* **Contract differences:**" and "`google/gemini-2.5-flash`" in lines[8]
+    overhead = next(line for line in lines if "gateway overhead" in line)
+    assert ("rehearsal: shows the measurement works" in overhead) is (target == "twin")
+
+
+def test_an_incomplete_bundle_names_the_criteria_and_a_passed_one_has_no_why(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "repo", docs=True, example_vars=_all_config_vars())
+    run = tmp_path / "run"
+    run.mkdir()
+    _overhead_notebook(run / "03_demo.ipynb")
+    bundle = evidence.seal_bundle(run, run_id="r2", target="twin", settings=None, parameters={},
+                                  notebooks=[run / "03_demo.ipynb"], status="completed", root=root)
+    doc = json.loads((run / "evidence.json").read_text())
+    assert bundle.status == doc["status"] == "incomplete" and doc["failure"] is None
+    assert doc["why"].startswith("criterion 1 not run: no check of it ran")
+    assert "criterion 6" not in doc["why"]
+    assert "**Why:** criterion 1 not run" in (run / "SUMMARY.md").read_text()
+    assert "none given (every notebook's defaults)" in (run / "SUMMARY.md").read_text()
+
+
+def test_verify_evidence_states_the_sealed_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aigw.cli import main
+
+    root = _repo(tmp_path / "repo", docs=True, example_vars=_all_config_vars())
+    run = tmp_path / "run"
+    run.mkdir()
+    _overhead_notebook(run / "03_demo.ipynb")
+    evidence.seal_bundle(run, run_id="r3", target="twin", settings=None, parameters={},
+                         notebooks=[run / "03_demo.ipynb"], status="completed", root=root)
+    assert main(["verify-evidence", str(run)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("aigw: status incomplete (rehearsal: not production evidence); why: criterion 1 not run")

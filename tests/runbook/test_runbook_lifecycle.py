@@ -31,7 +31,13 @@ def test_the_default_run_on_the_twin_is_the_whole_lifecycle(tmp_path: Path) -> N
     assert [n["name"] for n in doc["notebooks"]] == [
         "01_create_gateway", "02_provider_keys", "03_verify_endpoints", "04_logs_analysis", "05_rollback"]
     assert {c["number"]: c["status"] for c in doc["criteria"]} == {n: "pass" for n in range(1, 7)}
-    assert doc["status"] == "passed"
+    # On the twin every criterion passing is a rehearsal, never production evidence (issue 11: was "passed").
+    assert doc["status"] == "rehearsal-passed" and doc["production_evidence"] is False
+    assert doc["failure"] is None and doc["why"] is None
+    summary = (out / "SUMMARY.md").read_text()
+    assert summary.splitlines()[2].startswith("**Status: REHEARSAL-PASSED**") and "**Why:**" not in summary
+    overhead = next(line for line in summary.splitlines() if "gateway overhead within" in line)
+    assert "rehearsal: shows the measurement works" in overhead
     assert verify_bundle(out)
 
     # Rolled back for real: the runner confirmed 05 on the disposable twin.

@@ -15,6 +15,7 @@ import pytest
 from aigw.cli import main
 from aigw.config import PROVIDER_KEY_VARS
 from aigw.evidence import verify_bundle
+from aigw.runner import EXIT_INCOMPLETE
 from aigw.secrets_scan import scan_paths
 from cftwin.seed import TwinSeed, generated_seed
 
@@ -57,7 +58,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_first_run_passes_criteria_1_and_2_and_verifies(runs: dict[str, Any]) -> None:
     done = runs["first"]
-    assert done.returncode == 0, done.stderr[-2000:]
+    # 01,02 only: criteria 3-5 not run, so the bundle is incomplete: exit 3 (issue 11: was 0).
+    assert done.returncode == EXIT_INCOMPLETE, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].startswith("aigw: incomplete: criterion 3 not run")
     run_dir = runs["base"] / "first"
     doc = _evidence(run_dir)
     criteria = {c["number"]: c["status"] for c in doc["criteria"]}
@@ -67,17 +70,18 @@ def test_first_run_passes_criteria_1_and_2_and_verifies(runs: dict[str, Any]) ->
     assert doc["retries"]["01_create_gateway"]["requests"] > 0
     assert f"run folder: {run_dir}" in done.stdout and "1  pass" in done.stdout
     assert re.search(r"01_create_gateway cell \d+: preflight = create_gateway\.preflight\(session\)", done.stderr)
-    assert len(verify_bundle(run_dir)) == 6
+    # Issue 11 adds where the requests went (hosts.json) and the provenance (provenance.dsse.json).
+    assert len(verify_bundle(run_dir)) == 8
     assert {p.name for p in run_dir.iterdir()} == {
         "01_create_gateway.ipynb", "01_create_gateway.html", "02_provider_keys.ipynb", "02_provider_keys.html",
-        "evidence.json", "SUMMARY.md", "manifest.json"}
+        "evidence.json", "SUMMARY.md", "manifest.json", "hosts.json", "provenance.dsse.json"}
     changes = {c["check"]: c["detail"] for c in doc["checks"] if "change" in c["check"]}
     assert changes["gateway change"] == "created"
     assert changes["openai key change"] == "secret created, provider config created"
 
 
 def test_second_run_on_the_same_state_changes_nothing(runs: dict[str, Any]) -> None:
-    assert runs["second"].returncode == 0, runs["second"].stderr[-2000:]
+    assert runs["second"].returncode == EXIT_INCOMPLETE, runs["second"].stderr[-2000:]
     doc = _evidence(runs["base"] / "second")
     changes = {c["check"]: c["detail"] for c in doc["checks"] if "change" in c["check"]}
     assert set(changes.values()) == {"no change"}
@@ -119,6 +123,8 @@ def test_a_failing_notebook_names_its_cell_and_keeps_the_evidence(runs: dict[str
     cell = int(last.split(" cell ")[1].split(":")[0])
     doc = _evidence(out)
     assert doc["status"] == "failed"
+    error = last.split(f" cell {cell}: ", 1)[1]
+    assert doc["failure"] == {"notebook": "02_provider_keys", "cell": cell, "error": error}
     assert doc["notebooks"][0]["status"] == "failed"
     assert (out / "02_provider_keys.ipynb").is_file() and verify_bundle(out)
     assert f'id="cell-{cell}"' in (out / "02_provider_keys.html").read_text()

@@ -61,8 +61,8 @@ def test_a_parameter_of_the_wrong_type_is_refused_before_the_twin_starts(
     out = elsewhere / "run"
     assert main(["run", "--target", "twin", "--notebooks", "03", "--out", str(out), "-p", "max_tokens", "many"]) == 1
     captured = capsys.readouterr()
-    assert _last_line(captured.err) == ("aigw: error: -p max_tokens 'many': max_tokens is an int parameter. "
-                                        "Use a whole number, e.g. 0")
+    assert _last_line(captured.err) == ("aigw: error: -p max_tokens 'm…' (4 characters): max_tokens is an int "
+                                        "parameter. Use a whole number, e.g. 0")
     assert "twin serving" not in captured.err and "run folder:" not in captured.out
     assert not out.exists()
 
@@ -72,7 +72,7 @@ def test_ctrl_c_says_where_the_partial_run_is_and_how_to_finish(
     out = elsewhere / "run"
 
     def interrupted(*_args: object, **_kwargs: object) -> runner.RunResult:
-        out.mkdir()  # what run_notebooks leaves after Ctrl-C: a folder sealed as failed
+        out.mkdir()  # a folder the stop left unsealed (no manifest): it must not be called sealed
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "run_notebooks", interrupted)
@@ -83,5 +83,5 @@ def test_ctrl_c_says_where_the_partial_run_is_and_how_to_finish(
     captured = capsys.readouterr()
     assert captured.out.strip() == f"run folder: {out}"
     assert _last_line(captured.err) == (
-        f"aigw: stopped: what ran is sealed as failed in {out} (SUMMARY.md shows where); run the same command "
-        "again to finish: the notebooks converge on the same state")
+        f"aigw: stopped: {out} is NOT sealed (the stop came before its evidence was complete); do not use it as "
+        "evidence; run the same command again to finish: the notebooks converge on the same state")

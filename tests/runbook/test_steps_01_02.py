@@ -131,3 +131,29 @@ def test_missing_required_key_is_one_clear_error(session: Session) -> None:
     assert "openai" in optional.skipped and optional.key("openai") is None
     assert provider_keys.collect_keys(without, providers="anthropic,openai",
                                       required_providers="anthropic").providers == ("anthropic", "openai")
+
+
+def test_verify_waits_for_pending_secrets_to_turn_active(twin, session: Session) -> None:  # type: ignore[no-untyped-def]
+    # Cloudflare may show a new secret as pending for a moment; the twin does for secret_pending_s.
+    twin.reset(secret_pending_s=0.5)
+    _create(session)
+    keys = provider_keys.collect_keys(session)
+    store = provider_keys.ensure_store(session)
+    provider_keys.store_provider_keys(session, store, keys)
+    assert {s.status for s in session.client.list_secrets(store.store.id)} == {"pending"}
+    verified = provider_keys.verify_provider_keys(session, keys, store, pending_wait_s=30)
+    assert {c.status for c in verified.checks} == {"pass"}
+    assert any("reads of the store" in c.detail for c in verified.checks)
+    assert {row[3] for row in verified.rows} == {"active"}
+
+
+def test_verify_fails_on_a_secret_still_pending_after_its_wait(twin, session: Session) -> None:  # type: ignore[no-untyped-def]
+    twin.reset(secret_pending_s=60)
+    _create(session)
+    keys = provider_keys.collect_keys(session)
+    store = provider_keys.ensure_store(session)
+    provider_keys.store_provider_keys(session, store, keys)
+    verified = provider_keys.verify_provider_keys(session, keys, store, pending_wait_s=0.2)
+    failed = [c for c in verified.checks if c.status == "fail"]
+    assert len(failed) == len(PROVIDERS) + 1  # each provider, and the total
+    assert all("still pending after 0.2 s" in c.detail for c in failed[:-1])

@@ -189,3 +189,53 @@ def test_overhead_over_budget_fails(twin: Any, session: Session) -> None:
     report = ve.measure_overhead(session, plan)
     assert _statuses(report)["gateway overhead within the contract's budget"] == "fail"
     assert report.result is not None and report.result.median_ms > 200
+
+
+def test_the_cache_pair_is_repeated_until_the_volatile_cache_hits(twin: Any, session: Session) -> None:
+    # Cloudflare's cache is volatile: the first repeat may miss. The twin's write lands after 0.3 s.
+    _store_keys(session)
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 0.3},
+              headers=twin.server.admin_headers).raise_for_status()
+    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    assert plan.find("cache")[0].requests == 2 + len(ve.CACHE_REPEAT_WAITS_S)  # priced for every repeat
+    cache = ve.verify_cache(session, plan, repeat_waits_s=(0.5, 1.0, 2.0))
+    statuses = [p.cache_status for p in cache.probes]
+    assert statuses[0] == "MISS" and statuses[-1] == "HIT" and set(statuses[1:-1]) <= {"MISS"}, statuses
+    assert cache.checks[0].status == "pass", cache.checks[0]
+    assert "cf-aig-cache-status MISS then" in cache.checks[0].detail and "of 4 allowed" in cache.checks[0].detail
+
+
+def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twin: Any, session: Session) -> None:
+    _store_keys(session)
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 60},
+              headers=twin.server.admin_headers).raise_for_status()
+    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    cache = ve.verify_cache(session, plan, repeat_waits_s=(0.01, 0.01))
+    assert [p.cache_status for p in cache.probes] == ["MISS"] * 4
+    check = cache.checks[0]
+    assert check.status == "fail"
+    assert check.detail.startswith("cf-aig-cache-status MISS then MISS then MISS then MISS")
+    assert "3 repeat(s) of 3 allowed, waits 0.01, 0.01 s" in check.detail
+
+
+def test_a_provider_outage_that_survives_the_retries_fails_criterion_4(twin: Any, session: Session) -> None:
+    _store_keys(session)
+    twin.context.faults.set_spec("seed=1,provider.5xx=1")
+    try:
+        plan = ve.plan_probes(session, models=MODELS, overhead_samples=0)
+        providers = ve.verify_providers(session, plan)
+    finally:
+        twin.context.faults.set_spec("")
+    outcomes = [(p.outcome, p.status is not None and p.status >= 500, p.attempts) for p in providers.probes]
+    assert outcomes == [("provider_error", True, 3)] * 3, outcomes
+    answers = [c for c in providers.checks if c.subject]
+    assert [c.status for c in answers] == ["fail"] * 3
+    assert all("proves nothing about the path" in c.detail and "after 3 attempts" in c.detail for c in answers)
+    assert [c.subject for c in answers] == MODELS
+
+
+def test_checks_of_criteria_3_and_4_name_their_provider_even_when_skipped(session: Session) -> None:
+    plan = ve.plan_probes(session, models=MODELS, probe_budget_usd=0)
+    for step, criterion in ((ve.verify_unified, 3), (ve.verify_providers, 4)):
+        checks = step(session, plan).checks
+        assert [(c.criterion, c.status, c.subject) for c in checks] == [(criterion, "skip", m) for m in MODELS]

@@ -126,3 +126,25 @@ def test_criterion_5_finds_this_runs_probes(twin: Any, tmp_path: Path) -> None:
         assert "no probes of run run-other" in fallback.checks[0].detail
     finally:
         session.close()
+
+
+def test_criterion_5_waits_for_logs_that_arrive_late(twin: Any, tmp_path: Path) -> None:
+    # On Cloudflare a log reaches the logs API seconds after the request; the twin's arrive after 3 s.
+    twin.reset(log_delay_s=3.0)
+    settings = load_settings(environ=twin.seed.to_environ(twin.server))
+    session = Session(settings=settings, target="twin", run_id="run-late", run_dir=tmp_path)
+    try:
+        desired = create_gateway.desired_gateway(session)
+        create_gateway.apply_gateway_plan(session, create_gateway.plan_gateway_change(session, desired))
+        store = provider_keys.ensure_store(session)
+        provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+        plan = verify_endpoints.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+        probes = verify_endpoints.verify_unified(session, plan).probes
+        assert [p.status for p in probes] == [200]
+        assert logs_analysis.check_run_logs(session, None, wait_s=0).checks[0].status == "fail"  # not there yet
+        result = logs_analysis.check_run_logs(session, None, wait_s=30)
+        assert [c.status for c in result.checks] == ["pass"], result.checks
+        assert probes[0].log_id in set(result.frame["id"])
+    finally:
+        session.close()
+        twin.reset()

@@ -97,7 +97,21 @@ def test_create_get_list_update_delete(api: httpx.Client) -> None:
         (gateway_body("gw", workers_ai_billing_mode="prepaid"), ["body", "workers_ai_billing_mode"]),
         (gateway_body("gw", store_id="0" * 32), ["body", "store_id"]),
         (gateway_body("gw", authentication=False), ["body", "authentication"]),
-        # Nested settings, shaped as the SDKs' AIGatewayCreateParams declare them.
+    ],
+)
+def test_create_validation(api: httpx.Client, body: dict[str, Any], path: list[str]) -> None:
+    response = api.post("/ai-gateway/gateways", json=body)
+    assert response.status_code == 400, response.text
+    error = error_of(response)
+    assert error["code"] == 7001
+    assert error["path"] == path
+    assert api.get("/ai-gateway/gateways").json()["result"] == []  # nothing half-made
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        # Nested settings (update only), shaped as the SDKs' AIGatewayUpdateParams declare them.
         (gateway_body("gw", dlp={"enabled": "yes"}), ["body", "dlp", "action"]),
         (gateway_body("gw", dlp={"action": "DROP", "enabled": True, "profiles": []}), ["body", "dlp", "action"]),
         (gateway_body("gw", dlp={"enabled": True, "policies": [{"id": "p", "action": "FLAG", "check": ["BOTH"],
@@ -122,13 +136,39 @@ def test_create_get_list_update_delete(api: httpx.Client) -> None:
         (gateway_body("gw", stripe={"authorization": "x"}), ["body", "stripe", "usage_events"]),
     ],
 )
-def test_create_validation(api: httpx.Client, body: dict[str, Any], path: list[str]) -> None:
-    response = api.post("/ai-gateway/gateways", json=body)
+def test_update_validates_nested_settings(api: httpx.Client, body: dict[str, Any], path: list[str]) -> None:
+    assert api.post("/ai-gateway/gateways", json=gateway_body("gw")).status_code == 200
+    response = api.put("/ai-gateway/gateways/gw", json=body)
     assert response.status_code == 400, response.text
     error = error_of(response)
-    assert error["code"] == 7001
-    assert error["path"] == path
-    assert api.get("/ai-gateway/gateways").json()["result"] == []  # nothing half-made
+    assert (error["code"], error["path"]) == (7001, path)
+    stored = api.get("/ai-gateway/gateways/gw").json()["result"]
+    assert stored.get(path[1]) is None  # nothing half-made
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dlp", {"action": "FLAG", "enabled": False, "profiles": []}),
+        ("guardrails", {"prompt": {}, "response": {}}),
+        ("otel", []),
+        ("spend_limits", {"enabled": False}),
+        ("stripe", {"authorization": "x", "usage_events": []}),
+        ("log_classification", True),
+        ("byok_only", False),
+    ],
+)
+def test_create_refuses_update_only_fields(api: httpx.Client, field: str, value: Any) -> None:
+    # The SDKs' AIGatewayCreateParams have none of these; only AIGatewayUpdateParams does.
+    response = api.post("/ai-gateway/gateways", json=gateway_body("gw", **{field: value}))
+    assert response.status_code == 400, response.text
+    error = error_of(response)
+    assert (error["code"], error["path"]) == (7001, ["body", field])
+    assert api.get("/ai-gateway/gateways").json()["result"] == []
+    assert api.post("/ai-gateway/gateways", json=gateway_body("gw")).status_code == 200
+    updated = api.put("/ai-gateway/gateways/gw", json=gateway_body("gw", **{field: value}))
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["result"][field] == value
 
 
 def test_nested_settings_of_the_documented_shape_round_trip(api: httpx.Client) -> None:
@@ -143,10 +183,12 @@ def test_nested_settings_of_the_documented_shape_round_trip(api: httpx.Client) -
              "provider": {"mode": "filter", "values": ["openai"]}}]},
         "stripe": {"authorization": "stripe-auth", "usage_events": [{"payload": "{}"}]},
     }
-    created = api.post("/ai-gateway/gateways", json=gateway_body("gw", **settings))
-    assert created.status_code == 200, created.text
-    result = created.json()["result"]
+    assert api.post("/ai-gateway/gateways", json=gateway_body("gw")).status_code == 200
+    updated = api.put("/ai-gateway/gateways/gw", json=gateway_body("gw", **settings))
+    assert updated.status_code == 200, updated.text
+    result = updated.json()["result"]
     assert {k: result[k] for k in settings} == settings
+    assert api.get("/ai-gateway/gateways/gw").json()["result"]["guardrails"] == settings["guardrails"]
     put = api.put("/ai-gateway/gateways/gw", json=gateway_body("gw", dlp={"action": "FLAG", "enabled": False,
                                                                           "profiles": []}))
     assert put.status_code == 200, put.text
@@ -188,8 +230,11 @@ def test_not_found_and_bad_json(api: httpx.Client) -> None:
 def test_duplicate_id_conflicts(api: httpx.Client) -> None:
     assert api.post("/ai-gateway/gateways", json=gateway_body("gw")).status_code == 200
     again = api.post("/ai-gateway/gateways", json=gateway_body("gw", cache_ttl=60))
-    assert again.status_code == 409
-    assert error_of(again)["code"] == 7005
+    # Cloudflare's recorded GatewayAlreadyExists is code 7001 (the HTTP status 400 is the twin's ASSUMPTION).
+    assert again.status_code == 400
+    error = error_of(again)
+    assert error["code"] == 7001
+    assert "already exists" in error["message"]
     assert api.get("/ai-gateway/gateways/gw").json()["result"]["cache_ttl"] == 0
 
 
@@ -199,8 +244,8 @@ def test_gateway_quota(twin: TwinHandle, api: httpx.Client) -> None:
         assert api.post("/ai-gateway/gateways", json=gateway_body(name)).status_code == 200
     over = api.post("/ai-gateway/gateways", json=gateway_body("gw-c"))
     assert over.status_code == 400
-    assert error_of(over)["code"] == 7006
-    assert "2" in error_of(over)["message"]
+    assert error_of(over)["code"] == 7001  # no source names a code of its own: the generic one
+    assert "Maximum number of gateways (2)" in error_of(over)["message"]
     api.delete("/ai-gateway/gateways/gw-a")
     assert api.post("/ai-gateway/gateways", json=gateway_body("gw-c")).status_code == 200
 
@@ -261,7 +306,8 @@ def test_provider_config_lifecycle(twin: TwinHandle, api: httpx.Client) -> None:
 
     duplicate = api.post("/ai-gateway/gateways/gw/provider_configs",
                          json={"provider_slug": "openai", "alias": "default", "default_config": False, "secret": key})
-    assert duplicate.status_code == 409
+    assert (duplicate.status_code, error_of(duplicate)["code"]) == (400, 7001)
+    assert "already exists" in error_of(duplicate)["message"]
 
     rotated_key = key[:-6] + "rotate"
     rotated = api.put(f"/ai-gateway/gateways/gw/provider_configs/{config['id']}", json={"secret": rotated_key})

@@ -51,8 +51,10 @@ def test_store_lifecycle_and_limit(twin: TwinHandle, api: httpx.Client) -> None:
     assert api.get("/stores", params={"page": 2}).json()["result"] == []
     # Open beta: one store per account.
     second = api.post("/stores", json={"name": "other"})
+    # Recorded live: 1003 maximum_stores_exceeded (the status 400 is an ASSUMPTION).
     assert second.status_code == 400
-    assert first_error(second)["code"] == 7006
+    assert first_error(second)["code"] == 1003
+    assert first_error(second)["message"].startswith("maximum_stores_exceeded")
     assert api.post("/stores", json={}).status_code == 400
     deleted = api.delete(f"/stores/{store['id']}")
     assert deleted.status_code == 200
@@ -122,24 +124,29 @@ def test_list_secrets_search_scopes_order_pages(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "path"),
+    ("body", "path", "code", "word"),
     [
-        ({"name": "x"}, ["body"]),
-        ([], ["body"]),
-        (["x"], ["body", "0"]),
-        ([{"name": "has space", "value": "v", "scopes": ["workers"]}], ["body", "0", "name"]),
-        ([{"name": "n", "scopes": ["workers"]}], ["body", "0", "value"]),
-        ([{"name": "n", "value": "v", "scopes": []}], ["body", "0", "scopes"]),
-        ([{"name": "n", "value": "v", "scopes": ["email"]}], ["body", "0", "scopes"]),
-        ([{"name": "n", "value": "x" * 65537, "scopes": ["workers"]}], ["body", "0", "value"]),
-        ([{"name": "ok", "value": "v", "scopes": ["workers"]}, {"name": "n", "value": "v"}], ["body", "1", "scopes"]),
+        ({"name": "x"}, ["body"], 7001, ""),
+        ([], ["body"], 7001, ""),
+        (["x"], ["body", "0"], 7001, ""),
+        ([{"name": "has space", "value": "v", "scopes": ["workers"]}], ["body", "0", "name"], 7001, ""),
+        ([{"name": "n", "scopes": ["workers"]}], ["body", "0", "value"], 7001, ""),
+        ([{"name": "n", "value": "x" * 65537, "scopes": ["workers"]}], ["body", "0", "value"], 7001, ""),
+        # Secrets Store's own recorded codes and words.
+        ([{"name": "", "value": "v", "scopes": ["workers"]}], ["body", "0", "name"], 1001, "secret_name_empty"),
+        ([{"value": "v", "scopes": ["workers"]}], ["body", "0", "name"], 1001, "secret_name_empty"),
+        ([{"name": "n", "value": "v", "scopes": []}], ["body", "0", "scopes"], 1001, "secret_scopes_empty"),
+        ([{"name": "n", "value": "v", "scopes": ["email"]}], ["body", "0", "scopes"], 1001, "secret_scope_invalid"),
+        ([{"name": "ok", "value": "v", "scopes": ["workers"]}, {"name": "n", "value": "v"}], ["body", "1", "scopes"],
+         7001, ""),
     ],
 )
-def test_create_secret_validation(api: httpx.Client, body: Any, path: list[str]) -> None:
+def test_create_secret_validation(api: httpx.Client, body: Any, path: list[str], code: int, word: str) -> None:
     store_id = make_store(api)
     response = api.post(f"/stores/{store_id}/secrets", json=body)
     assert response.status_code == 400, response.text
-    assert first_error(response)["code"] == 7001
+    assert first_error(response)["code"] == code
+    assert first_error(response)["message"].startswith(word)
     assert first_error(response)["path"] == path
     assert api.get(f"/stores/{store_id}/secrets").json()["result"] == []
 
@@ -156,10 +163,11 @@ def test_duplicates_conflict_and_non_empty_store(api: httpx.Client) -> None:
     one = [{"name": "dup", "value": "v", "scopes": ["workers"]}]
     assert api.post(f"/stores/{store_id}/secrets", json=one).status_code == 200
     again = api.post(f"/stores/{store_id}/secrets", json=one)
-    assert again.status_code == 409
-    assert first_error(again)["code"] == 7005
+    assert again.status_code == 400
+    assert first_error(again)["code"] == 1003
+    assert first_error(again)["message"].startswith("secret_name_already_exists")
     twice = api.post(f"/stores/{store_id}/secrets", json=[{"name": "x", "value": "v", "scopes": ["workers"]}] * 2)
-    assert twice.status_code == 409
+    assert (twice.status_code, first_error(twice)["code"]) == (400, 1003)
     refused = api.delete(f"/stores/{store_id}")
     assert refused.status_code == 409
     assert "store_not_empty" in first_error(refused)["message"]
@@ -174,7 +182,8 @@ def test_quota_and_secret_limit(twin: TwinHandle, api: httpx.Client) -> None:
     items = [{"name": f"s{i}", "value": "v", "scopes": ["workers"]} for i in range(3)]
     over = api.post(f"/stores/{store_id}/secrets", json=items)
     assert over.status_code == 400
-    assert first_error(over)["code"] == 7006
+    assert first_error(over)["code"] == 1003
+    assert first_error(over)["message"].startswith("maximum_stores_exceeded")
     assert api.post(f"/stores/{store_id}/secrets", json=items[:2]).status_code == 200
     assert api.get("/quota").json()["result"]["secrets"]["usage"] == 2
 
@@ -182,14 +191,17 @@ def test_quota_and_secret_limit(twin: TwinHandle, api: httpx.Client) -> None:
 def test_missing_things_are_404(api: httpx.Client) -> None:
     store_id = make_store(api)
     missing = "0" * 32
-    for response in (
-        api.get(f"/stores/{missing}"),
-        api.delete(f"/stores/{missing}"),
-        api.get(f"/stores/{missing}/secrets"),
-        api.post(f"/stores/{missing}/secrets", json=[{"name": "n", "value": "v", "scopes": ["workers"]}]),
-        api.get(f"/stores/{store_id}/secrets/{missing}"),
-        api.patch(f"/stores/{store_id}/secrets/{missing}", json={"comment": "c"}),
-        api.delete(f"/stores/{store_id}/secrets/{missing}"),
+    for response, word in (
+        (api.get(f"/stores/{missing}"), "store_not_found"),
+        (api.delete(f"/stores/{missing}"), "store_not_found"),
+        (api.get(f"/stores/{missing}/secrets"), "store_not_found"),
+        (api.post(f"/stores/{missing}/secrets", json=[{"name": "n", "value": "v", "scopes": ["workers"]}]),
+         "store_not_found"),
+        (api.get(f"/stores/{store_id}/secrets/{missing}"), "secret_not_found"),
+        (api.patch(f"/stores/{store_id}/secrets/{missing}", json={"comment": "c"}), "secret_not_found"),
+        (api.delete(f"/stores/{store_id}/secrets/{missing}"), "secret_not_found"),
     ):
+        # Recorded live: code 1001 and the word; the status 404 is an ASSUMPTION.
         assert response.status_code == 404, response.text
-        assert first_error(response)["code"] == 7002
+        assert first_error(response)["code"] == 1001
+        assert first_error(response)["message"].startswith(word)

@@ -129,12 +129,20 @@ def test_a_token_without_run_permission_or_of_another_account_is_refused(twin: A
         assert response.json()["error"][0]["code"] == 2009
 
 
-def test_the_api_token_with_run_permission_is_accepted(twin: Any, gw: Gateways, client: httpx.Client) -> None:
+def test_run_is_its_own_permission(twin: Any, gw: Gateways, client: httpx.Client) -> None:
+    # AI Gateway Read, Write and Run are separate groups: the seeded API token (Read + Write, Secrets Store
+    # Write, as .dev.vars.example says) is refused by the data plane; a token that also holds Run is served.
     gateway_id = gw.gateway()
     gw.byok(gateway_id, "openai", twin.seed.provider_keys["openai"])
-    response = client.post(gw.base(gateway_id) + "/openai/chat/completions", json=_chat(),
-                           headers={"cf-aig-authorization": f"Bearer {twin.seed.api_token}"})
-    assert response.status_code == 200, response.text
+    url = gw.base(gateway_id) + "/openai/chat/completions"
+    refused = client.post(url, json=_chat(), headers={"cf-aig-authorization": f"Bearer {twin.seed.api_token}"})
+    assert (refused.status_code, refused.json()["error"][0]["code"]) == (401, 2009)
+    admin = f"{twin.server.url}/__twin__/tokens"
+    both = client.post(admin, json={"account_id": twin.account_id,
+                                    "permissions": ["ai_gateway:write", "ai_gateway:run"]},
+                       headers=twin.server.admin_headers).json()
+    served = client.post(url, json=_chat(), headers={"cf-aig-authorization": f"Bearer {both['value']}"})
+    assert served.status_code == 200, served.text
 
 
 def test_unknown_gateway_is_refused_with_2001(twin: Any, gw: Gateways, client: httpx.Client) -> None:
@@ -233,6 +241,22 @@ def test_byok_alias_header_picks_the_named_key(twin: Any, gw: Gateways, client: 
     assert client.post(url, json=_chat(), headers=_aig(twin)).status_code == 401
     chosen = client.post(url, json=_chat(), headers=_aig(twin, **{"cf-aig-byok-alias": "backup"}))
     assert chosen.status_code == 200, chosen.text
+
+
+def test_without_an_alias_header_only_the_default_alias_serves(twin: Any, gw: Gateways,
+                                                               client: httpx.Client) -> None:
+    # "AI Gateway uses the key with the default alias by default" (BYOK doc): a config marked
+    # default_config under another alias is not a fallback.
+    gateway_id = gw.gateway()
+    gw.byok(gateway_id, "openai", twin.seed.provider_keys["openai"], alias="prod", default=True)
+    url = gw.base(gateway_id) + "/openai/chat/completions"
+    no_key = client.post(url, json=_chat(), headers=_aig(twin))
+    assert no_key.status_code == 401  # the provider's own answer to a request without a key
+    assert no_key.json()["error"]["message"].startswith("You didn't provide an API key")
+    named = client.post(url, json=_chat(), headers=_aig(twin, **{"cf-aig-byok-alias": "prod"}))
+    assert named.status_code == 200, named.text
+    gw.byok(gateway_id, "openai", twin.seed.provider_keys["openai"], alias="default", default=False)
+    assert client.post(url, json=_chat(), headers=_aig(twin)).status_code == 200
 
 
 def test_unknown_byok_alias_is_2040_naming_the_configured_aliases(twin: Any, gw: Gateways,

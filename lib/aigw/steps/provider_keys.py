@@ -20,6 +20,7 @@ import hmac
 import json
 import re
 import secrets as _random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -52,6 +53,8 @@ __all__ = [
 DEFAULT_STORE_NAME: Final = "default_secrets_store"
 _FINGERPRINT: Final = re.compile(r"aigw-fp:v1:([0-9a-f]{32}):([0-9a-f]{32})")
 _SCOPE: Final = "ai_gateway"
+#: How often a pending secret's status is read again.
+_PENDING_POLL_S: Final = 0.5
 
 
 def secret_name(gateway_id: str, provider: str, alias: str) -> str:
@@ -331,14 +334,28 @@ def _contains_value(config: ProviderConfig, key: Secret) -> bool:
 
 
 def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoice | Store, *,
-                         alias: str = "default") -> KeyVerification:
+                         alias: str = "default", pending_wait_s: float = 30.0) -> KeyVerification:
     """Criterion 2: for each provider a provider config of ``alias`` with a ``secret_preview`` and never
-    the value, backed by an ``ai_gateway``-scoped secret whose status is active; all three present."""
+    the value, backed by an ``ai_gateway``-scoped secret whose status is active; all three present.
+
+    A new secret may be ``pending`` for a moment before ``active`` (Cloudflare's status enum, TS
+    ``secrets-store/stores/secrets.ts``): while one of the configs' secrets is, the store is read again,
+    for up to ``pending_wait_s`` seconds; one still pending then fails, naming the wait.
+    """
     client = session.client
     target = store.store if isinstance(store, StoreChoice) else store
     gateway_id = session.settings.gateway_id
     configs = client.list_provider_configs(gateway_id)
-    secrets_by_id = {s.id: s for s in client.list_secrets(target.id)}
+    wanted_ids = {c.secret_id for c in configs if c.alias == alias and c.provider_slug in keys.providers}
+    deadline = time.monotonic() + max(pending_wait_s, 0.0)
+    reads = 1
+    while True:
+        secrets_by_id = {s.id: s for s in client.list_secrets(target.id)}
+        pending = [s for i, s in secrets_by_id.items() if i in wanted_ids and s.status == "pending"]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(min(_PENDING_POLL_S, max(deadline - time.monotonic(), 0.0)))
+        reads += 1
     checks: list[Check] = []
     rows: list[tuple[str, str, str, str, str]] = []
     active = 0
@@ -359,7 +376,10 @@ def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoic
         if stored is None:
             problems.append("its secret is not in the store")
         else:
-            if stored.status != "active":
+            if stored.status == "pending":
+                problems.append(f"secret status still pending after {pending_wait_s:g} s ({reads} reads): "
+                                "run this step again in a minute")
+            elif stored.status != "active":
                 problems.append(f"secret status {stored.status}")
             if _SCOPE not in stored.scopes:
                 problems.append(f"secret scopes {list(stored.scopes)} lack {_SCOPE}")
@@ -371,7 +391,8 @@ def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoic
         preview = (config.secret_preview or "")[:4] + "…" if config.secret_preview else "—"
         checks.append(Check(2, f"{provider} key stored and active", "pass" if ok else "fail",
                             "; ".join(problems) if problems else
-                            f"config {config.id}, secret {stored.name if stored else '?'} active, preview present"))
+                            f"config {config.id}, secret {stored.name if stored else '?'} active"
+                            f"{f' (after {reads} reads of the store)' if reads > 1 else ''}, preview present"))
         rows.append((provider, alias, stored.name if stored else "—", stored.status or "?" if stored else "—", preview))
     wanted = len(PROVIDERS)
     checks.append(Check(2, f"{wanted} provider keys stored and active", "pass" if active >= wanted else "fail",

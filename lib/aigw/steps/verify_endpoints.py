@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import secrets as _random
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +32,13 @@ from aigw.config import PROVIDERS, Secret
 from aigw.errors import AigwError, ConfigError
 from aigw.evidence import Check, Status
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult
+from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
 from aigw.session import Session, twin_admin_headers
 from aigw.steps import markdown_table
 
 __all__ = [
+    "CACHE_REPEAT_WAITS_S",
     "CONTRACT_OVERHEAD_MS",
     "DEFAULT_PRICE",
     "PRICES",
@@ -62,6 +65,9 @@ CONTRACT_OVERHEAD_MS: Final = (50.0, 200.0)
 PROBES_FILE: Final = "03_probes.json"
 PROMPT: Final = "Reply with the word ok."
 _WRONG_TOKEN_PROMPT: Final = "ping"
+#: The cache is volatile ("the first request may not cache in time", cloudflare-docs
+#: ai-gateway/features/caching.mdx): after the first repeat misses, it is sent again after each wait.
+CACHE_REPEAT_WAITS_S: Final = (1.0, 2.0, 4.0)
 
 #: List prices, USD per 1M tokens (input, output), for pricing probes before they are sent.
 PRICES: Final = LIST_PRICES
@@ -200,9 +206,9 @@ def plan_probes(
     """Price every probe before one is sent, and keep what fits ``probe_budget_usd`` (criteria first).
 
     Order: the lock checks (refused by the gateway, but priced as if they got through), one unified
-    probe per model (criterion 3), one native probe per provider (criterion 4), two cache probes on the
-    cheapest model, then the overhead pairs (warm-up included). A probe that would pass the budget is
-    skipped; later, cheaper ones may still fit.
+    probe per model (criterion 3), one native probe per provider (criterion 4), the cache probes on the
+    cheapest model (two, and up to ``CACHE_REPEAT_WAITS_S`` more), then the overhead pairs (warm-up
+    included). A probe that would pass the budget is skipped; later, cheaper ones may still fit.
     """
     pairs = parse_models(models)
     if max_tokens < 1:
@@ -229,7 +235,8 @@ def plan_probes(
     for provider, model in natives.items():
         wanted.append(("provider", provider, model, 1, max_tokens))
     cheapest = min(pairs, key=lambda pm: estimate_cost(pm[0], pm[1], max_tokens=max_tokens))
-    wanted.append(("cache", cheapest[0], cheapest[1], 2, max_tokens))
+    # Priced for the worst case: the first request, its repeat, and every further repeat.
+    wanted.append(("cache", cheapest[0], cheapest[1], 2 + len(CACHE_REPEAT_WAITS_S), max_tokens))
     if overhead_pair is not None:
         wanted.append(("overhead", overhead_pair[0], overhead_pair[1], 2 * (overhead_samples + warmup),
                        overhead_max_tokens))
@@ -295,8 +302,15 @@ class EndpointChecks:
 
 
 def _skip(checks: list[Check], criterion: int | None, name: str, planned: PlannedProbe) -> None:
+    # The subject tells the evidence which provider of the contract this criterion's check is missing for.
+    subject = f"{planned.provider}/{planned.model}" if criterion is not None else None
     checks.append(Check(criterion, name, "skip",
-                        f"not sent: its worst case ${planned.cost_usd:.5f} would pass probe_budget_usd"))
+                        f"not sent: its worst case ${planned.cost_usd:.5f} would pass probe_budget_usd",
+                        subject=subject))
+
+
+def _attempts(probe: ProbeResult) -> str:
+    return f" after {probe.attempts} attempts" if probe.attempts > 1 else ""
 
 
 def _save(session: Session, step: str, data: Any) -> None:
@@ -371,15 +385,16 @@ def verify_unified(session: Session, plan: ProbePlan) -> EndpointChecks:
             if not planned.fits:
                 _skip(result.checks, 3, name, planned)
                 continue
-            probe = prober.probe_unified(f"{planned.provider}/{planned.model}", PROMPT, max_tokens=plan.max_tokens)
+            subject = f"{planned.provider}/{planned.model}"
+            probe = prober.probe_unified(subject, PROMPT, max_tokens=plan.max_tokens)
             result.probes.append(probe)
             if probe.ok:
                 result.checks.append(Check(3, name, "pass", f"{probe.status} in {probe.latency_ms:.0f} ms: "
-                                           f"{probe.excerpt[:60]!r}"))
+                                           f"{probe.excerpt[:60]!r}", subject=subject))
             else:
                 code = f" code {probe.gateway_error_code}" if probe.gateway_error_code is not None else ""
-                result.checks.append(Check(3, name, "fail",
-                                           f"{probe.status} {probe.outcome}{code}: {probe.excerpt}"))
+                result.checks.append(Check(3, name, "fail", f"{probe.status} {probe.outcome}{code}"
+                                           f"{_attempts(probe)}: {probe.excerpt}", subject=subject))
     log_check = _log_id_check(result.probes, 3)
     if log_check is not None:
         result.checks.append(log_check)
@@ -393,7 +408,7 @@ def verify_providers(session: Session, plan: ProbePlan) -> EndpointChecks:
     with _prober(session, plan) as prober:
         for planned in plan.find("provider"):
             url = f"{prober.gateway_url(planned.provider)}/..."
-            name = f"{planned.provider} endpoint answers (200 or a provider error, not 401/403)"
+            name = f"{planned.provider} endpoint answers (200 or a provider's own 4xx, not 401/403)"
             if not planned.fits:
                 _skip(result.checks, 4, name, planned)
                 continue
@@ -409,20 +424,30 @@ def verify_providers(session: Session, plan: ProbePlan) -> EndpointChecks:
                 detail = (f"{probe.status} on {planned.provider}/{path}" if probe.ok else
                           f"{probe.status} {probe.provider_error_type or 'provider error'} from {planned.provider} "
                           f"on {planned.provider}/{path} (the gateway forwarded it): {probe.excerpt}")
+            elif probe.provider_unavailable:
+                # An outage answers the same whatever the path: it proves nothing, so the probe failed.
+                status = "fail"
+                detail = (f"{probe.status} {probe.provider_error_type or 'provider error'} from {planned.provider} "
+                          f"on {planned.provider}/{path}{_attempts(probe)}: the provider is unavailable or rate "
+                          f"limited, which proves nothing about the path; run 03 again later: {probe.excerpt}")
             else:
                 status = "fail"
-                detail = f"{probe.status} {probe.outcome} on {url}: {probe.excerpt}"
-            result.checks.append(Check(4, name, status, detail))
+                detail = f"{probe.status} {probe.outcome} on {url}{_attempts(probe)}: {probe.excerpt}"
+            result.checks.append(Check(4, name, status, detail, subject=f"{planned.provider}/{planned.model}"))
     log_check = _log_id_check(result.probes, 4)
     if log_check is not None:
         result.checks.append(log_check)
     return _saved(session, "provider", result)
 
 
-def verify_cache(session: Session, plan: ProbePlan) -> EndpointChecks:
-    """Caching works when asked for: the same request twice with ``cf-aig-cache-ttl`` is a MISS, then a HIT.
+def verify_cache(session: Session, plan: ProbePlan, *,
+                 repeat_waits_s: Sequence[float] = CACHE_REPEAT_WAITS_S) -> EndpointChecks:
+    """Caching works when asked for: the same request with ``cf-aig-cache-ttl`` is a MISS, then a HIT.
 
-    The prompt carries a random nonce, so the first request cannot be in the cache already.
+    The prompt carries a random nonce, so the first request cannot be in the cache already. Cloudflare's
+    cache is volatile (the first repeat may not find the entry yet), so a repeat that misses is sent
+    again after each of ``repeat_waits_s``; every status is recorded, and the check passes on a first
+    MISS followed, within those repeats, by a HIT of the same answer.
     """
     result = EndpointChecks("Caching (cf-aig-cache-ttl): MISS, then HIT")
     planned = plan.find("cache")[0]
@@ -432,18 +457,39 @@ def verify_cache(session: Session, plan: ProbePlan) -> EndpointChecks:
         return _saved(session, "cache", result)
     prompt = f"{PROMPT} (cache check {_random.token_hex(6)})"
     headers = {"cf-aig-cache-ttl": str(plan.cache_ttl)}
+    waits = [0.0, *repeat_waits_s]  # before the first repeat no wait: the common case is an immediate HIT
     with _prober(session, plan) as prober:
-        for attempt in (1, 2):
-            result.probes.append(prober.probe_unified(
+
+        def probe(attempt: int) -> ProbeResult:
+            sent = prober.probe_unified(
                 f"{planned.provider}/{planned.model}", prompt, max_tokens=plan.max_tokens,
                 metadata={"aigw_probe": f"cache-{attempt}"}, extra_headers=headers,
-            ))
-    first, second = result.probes
+            )
+            result.probes.append(sent)
+            return sent
+
+        first = probe(1)
+        if first.ok and (first.cache_status or "").upper() == "MISS":
+            for attempt, wait in enumerate(waits, start=2):
+                if wait > 0:
+                    time.sleep(wait)
+                repeat = probe(attempt)
+                if not repeat.ok or (repeat.cache_status or "").upper() != "MISS":
+                    break
     statuses = [(p.cache_status or "none").upper() for p in result.probes]
-    passed = first.ok and second.ok and statuses == ["MISS", "HIT"]
-    detail = f"cf-aig-cache-status {statuses[0]} then {statuses[1]} ({planned.provider}/{planned.model})"
-    if not (first.ok and second.ok):
-        detail += f"; answers {first.status} and {second.status}"
+    last = result.probes[-1]
+    passed = (len(result.probes) > 1 and all(p.ok for p in result.probes) and statuses[0] == "MISS"
+              and statuses[-1] == "HIT" and set(statuses[1:-1]) <= {"MISS"})
+    repeats = len(result.probes) - 1
+    detail = (f"cf-aig-cache-status {' then '.join(statuses)} ({planned.provider}/{planned.model}); "
+              f"{repeats} repeat(s) of {len(waits)} allowed")
+    if repeats > 1:
+        detail += f", waits {', '.join(f'{w:g}' for w in waits[1:repeats])} s"
+    if not all(p.ok for p in result.probes):
+        detail += f"; answers {', '.join(str(p.status) for p in result.probes)}"
+    elif passed and last.excerpt != first.excerpt:
+        passed = False
+        detail += "; the HIT's answer differs from the MISS's"
     result.checks.append(Check(None, name, "pass" if passed else "fail", detail))
     return _saved(session, "cache", result)
 
@@ -457,6 +503,7 @@ def _twin_overhead_ms(session: Session) -> float | None:
         return None
     base = session.settings.gateway_base_url.rsplit("/v1", 1)[0]
     try:
+        count_url(base)
         answer = httpx.get(f"{base}/__twin__/config", headers=twin_admin_headers(), timeout=5.0)
         value = answer.json().get("gateway_overhead_ms") if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError, AttributeError):

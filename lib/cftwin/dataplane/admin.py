@@ -18,7 +18,6 @@ from starlette.routing import Route
 
 from cftwin import jsonbody
 from cftwin.context import TwinContext
-from cftwin.dataplane.responses import RATE_LIMITER
 from cftwin.providers.models import PROVIDER_SLUGS, add_provider_key, count_provider_keys, revoke_provider_key
 
 __all__ = ["routes"]
@@ -77,7 +76,7 @@ async def list_keys(request: Request) -> Response:
 
 async def reset_dataplane(request: Request) -> Response:
     _context(request).db.execute("DELETE FROM gateway_cache")
-    RATE_LIMITER.clear()
+    _context(request).gateway_limiter.clear()
     return JSONResponse({"status": "reset"})
 
 

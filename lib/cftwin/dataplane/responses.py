@@ -64,7 +64,7 @@ from cftwin.dataplane.options import (
     read_options,
     retry_delay_ms,
 )
-from cftwin.dataplane.ratelimit import RateLimiter, limits_of
+from cftwin.dataplane.ratelimit import limits_of
 from cftwin.gateways.models import KNOWN_PROVIDER_SLUGS, count_gateways, create_gateway, get_gateway
 from cftwin.limits import MAX_CACHEABLE_REQUEST_BYTES, MAX_STORED_LOG_BYTES
 from cftwin.logs.models import LogRow, new_log_id
@@ -74,10 +74,8 @@ from cftwin.providers.pricing import cost_usd
 from cftwin.providers.registry import PROVIDERS
 from cftwin.providers.responses import render
 
-__all__ = ["RATE_LIMITER", "routes"]
+__all__ = ["routes"]
 
-#: The gateways' rate-limit counters (in memory; see ``ratelimit``).
-RATE_LIMITER: Final = RateLimiter()
 _RUN_PERMISSION: Final = "ai_gateway:run"
 _RETRYABLE: Final = frozenset({429, 500, 502, 503, 504, 529})
 #: What the gateway sends a provider with a request it translated (compat): the provider's own headers.
@@ -278,7 +276,7 @@ def _rate_limited(flow: _Flow) -> bool:
     if limits is None:
         return False
     key = (flow.account_id, str(flow.gateway["id"]), str(flow.gateway.get("created_at")))
-    allowed, _ = RATE_LIMITER.allow(key, *limits)
+    allowed, _ = flow.ctx.gateway_limiter.allow(key, *limits)
     return not allowed
 
 
@@ -312,7 +310,8 @@ async def gateway_endpoint(request: Request) -> Response:
     request_key = bearer_value(headers.get("authorization")) if target.compat else provider.request_key(headers, query)
     # Only provider-native endpoints honour cf-aig-byok-alias; the compat endpoint uses the default key.
     choice = resolve_key(db, account_id, gateway, target.slug, request_key,
-                         None if target.compat else options.byok_alias)
+                         None if target.compat else options.byok_alias,
+                         secret_pending_s=ctx.options.secret_pending_s)
     if isinstance(choice, KeyRefusal):
         return await _finish(flow, refusal=gateway_error(choice.status, choice.code, choice.message, extended=True))
 
@@ -351,7 +350,8 @@ async def gateway_endpoint(request: Request) -> Response:
     if cache_key is not None and not options.skip_cache and result.status == 200 and not result.streamed:
         gateway_cache.cache_put(db, cache_key, account_id, gateway_id, gateway_cache.CachedResponse(
             result.status, result.content_type, result.body, target.slug, result.model or target.model,
-            result.tokens_in, result.tokens_out), options.cache_ttl_s)
+            result.tokens_in, result.tokens_out), options.cache_ttl_s,
+            readable_after_s=flow.ctx.options.cache_write_delay_s)
     return await _finish(flow, result=result)
 
 
@@ -401,7 +401,7 @@ async def _finish(
             authentication=bool(flow.gateway.get("authentication")),
             wholesale=False,
             compatibility_mode=target.path.startswith("compat/"),
-        ))
+        ), delay_s=flow.ctx.options.log_delay_s)
         flow.headers["cf-aig-log-id"] = flow.log_id
     if refusal is not None:
         refusal.headers.update(flow.headers)
@@ -490,7 +490,7 @@ async def universal_endpoint(request: Request) -> Response:
             outcome = target.refusal
             continue
         choice = resolve_key(ctx.db, account_id, gateway, target.slug, target.provider.request_key(step_headers, {}),
-                             None)
+                             None, secret_pending_s=ctx.options.secret_pending_s)
         if isinstance(choice, KeyRefusal):
             outcome = gateway_error(choice.status, choice.code, choice.message, extended=True)
             continue

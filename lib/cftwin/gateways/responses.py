@@ -17,13 +17,13 @@ from cftwin.auth import Token, account_gateway_limit, has_permission, require
 from cftwin.context import TwinContext
 from cftwin.envelope import (
     CODE_AUTH,
-    CODE_QUOTA,
     CloudflareAPIError,
-    conflict,
+    already_exists,
     not_found,
     ok,
     page_slice,
     parse_page_params,
+    quota_exceeded,
     read_json_object,
     validation_error,
 )
@@ -32,7 +32,7 @@ from cftwin.logs import models as logs
 from cftwin.secrets_store import models as secrets
 from cftwin.validation import is_gateway_id
 
-__all__ = ["routes", "secret_preview"]
+__all__ = ["UPDATE_ONLY_FIELDS", "routes", "secret_preview"]
 
 _PREFIX: Final = "/client/v4/accounts/{account_id}/ai-gateway/gateways"
 CLOUDFLARE_GATEWAY_HOST: Final = "https://gateway.ai.cloudflare.com/v1"
@@ -258,6 +258,12 @@ _OPTIONAL: Final[Mapping[str, Check]] = {
     "spend_limits": _SPEND_LIMITS,
     "stripe": _STRIPE,
 }
+#: Fields only an update takes: the SDKs' AIGatewayCreateParams lack them, AIGatewayUpdateParams has them
+#: (cloudflare-typescript ``resources/ai-gateway/ai-gateway.ts``). ASSUMPTION: create refuses them
+#: (400 / 7001 at the field's path) rather than dropping them, so that a client learns of it.
+UPDATE_ONLY_FIELDS: Final = frozenset(
+    {"dlp", "guardrails", "otel", "spend_limits", "stripe", "log_classification", "byok_only"}
+)
 #: What a new gateway holds for optional fields the body leaves out.
 # ASSUMPTION: defaults not documented by Cloudflare are null/false; rate_limiting_technique "fixed".
 _DEFAULTS: Final[Mapping[str, Any]] = {
@@ -302,8 +308,11 @@ def _validate_gateway(
             raise validation_error(f"{name} is required", ["body", name])
         gateway[name] = check(body[name], ["body", name])
     for name, check in _OPTIONAL.items():
-        if name in body:
-            gateway[name] = check(body[name], ["body", name])
+        if name not in body:
+            continue
+        if existing is None and name in UPDATE_ONLY_FIELDS:
+            raise validation_error(f"{name} is set by an update (PUT), not on create", ["body", name])
+        gateway[name] = check(body[name], ["body", name])
     # ASSUMPTION: unknown fields and read-only ones (created_at, modified_at, is_default) are ignored.
     if existing is None:
         merged = {**_DEFAULTS, **gateway}
@@ -372,12 +381,10 @@ async def create_gateway(request: Request) -> Response:
     gateway["is_default"] = gateway_id == "default"
     with context.db.transaction():
         if models.get_gateway(context.db, account_id, gateway_id) is not None:
-            raise conflict(f"A gateway with id '{gateway_id}' already exists")
+            raise already_exists(f"A gateway with id '{gateway_id}' already exists", ["body", "id"])
         limit = account_gateway_limit(context.db, account_id, context.options.gateway_limit)
         if models.count_gateways(context.db, account_id) >= limit:
-            raise CloudflareAPIError.single(
-                400, CODE_QUOTA, f"Maximum number of gateways ({limit}) reached for this account"
-            )
+            raise quota_exceeded(f"Maximum number of gateways ({limit}) reached for this account")
         created = models.create_gateway(context.db, account_id, {"id": gateway_id, **gateway})
     return ok(created)
 
@@ -529,7 +536,9 @@ async def create_provider_config(request: Request) -> Response:
     with context.db.transaction():
         gateway = _existing_gateway(context, account_id, gateway_id)
         if models.find_provider_config(context.db, account_id, gateway_id, slug, alias) is not None:
-            raise conflict(f"A provider config for '{slug}' with alias '{alias}' already exists on this gateway")
+            # ASSUMPTION: a duplicate provider config is answered as a duplicate gateway is (7001).
+            raise already_exists(f"A provider config for '{slug}' with alias '{alias}' already exists on this gateway",
+                                 ["body", "alias"])
         if value is not None:
             store_id = _gateway_store(context, account_id, gateway)
             # ASSUMPTION: the key is stored as the secret the gateway looks up at run time,

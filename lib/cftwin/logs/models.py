@@ -569,13 +569,20 @@ def _order_clause(order_by: str, descending: bool) -> str:
     return f"{column} {direction}, created_at {direction}, id {direction}"
 
 
+#: The only log fields the schema lets be null (``nullable: true`` in Cloudflare's OpenAPI, list and detail).
+_NULLABLE_FIELDS: Final = frozenset({"tokens_in", "tokens_out"})
+
+
 def _to_item(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
     item = dict(zip(names, row, strict=True))
     for name in _BOOL_FIELDS.intersection(item):
         value = item[name]
         if value is not None:
             item[name] = bool(value)
-    return item
+    # Cloudflare's OpenAPI (aig-config-list-gateway-logs, aig-config-get-gateway-log-detail) types every other
+    # optional field as a plain string, number or boolean, and the SDKs as optional (``metadata?: string``):
+    # a field without a value is left out, not sent as null.
+    return {k: v for k, v in item.items() if v is not None or k in _NULLABLE_FIELDS}
 
 
 _STATS_SQL: Final = (

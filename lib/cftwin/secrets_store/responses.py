@@ -15,20 +15,21 @@ from starlette.routing import BaseRoute, Route
 from cftwin.auth import require
 from cftwin.context import TwinContext
 from cftwin.envelope import (
-    CODE_CONFLICT,
-    CODE_QUOTA,
+    CODE_SECRETS_REFUSED,
     CloudflareAPIError,
-    conflict,
-    not_found,
     ok,
     page_slice,
     parse_bool_param,
     parse_page_params,
     read_json,
     read_json_object,
+    secrets_invalid,
+    secrets_not_found,
+    secrets_refused,
     validation_error,
 )
 from cftwin.secrets_store import models
+from cftwin.timing import with_secret_status
 
 __all__ = ["check_secret_quota", "routes"]
 
@@ -43,12 +44,13 @@ def _context(request: Request) -> TwinContext:
 
 
 def check_secret_quota(context: TwinContext, account_id: str, adding: int) -> None:
-    """400 when ``adding`` secrets would pass the account's quota."""
+    """400 / 1003 when ``adding`` secrets would pass the account's quota."""
     quota = context.options.secrets_quota
     if models.count_secrets(context.db, account_id) + adding > quota:
-        # ASSUMPTION: the over-quota answer is 400 with the twin's quota code (not documented).
-        raise CloudflareAPIError.single(
-            400, CODE_QUOTA, f"Maximum number of secrets ({quota}) reached for this account"
+        # ASSUMPTION: over the secrets quota is 1003 with the recorded word maximum_stores_exceeded (the
+        # only quota word recorded for Secrets Store; no source shows the secrets-quota answer itself).
+        raise secrets_refused(
+            "maximum_stores_exceeded", f"the account may hold at most {quota} secrets (Secrets Store quota)"
         )
 
 
@@ -65,11 +67,13 @@ def _order(request: Request, allowed: tuple[str, ...], default: str) -> tuple[st
 def _existing_store(context: TwinContext, account_id: str, store_id: str) -> dict[str, Any]:
     store = models.get_store(context.db, account_id, store_id)
     if store is None:
-        raise not_found()
+        raise secrets_not_found("store_not_found", f"no store {store_id!r} in this account")
     return store
 
 
 def _name(value: Any, path: list[str]) -> str:
+    if value == "":
+        raise secrets_invalid("secret_name_empty", "a secret needs a name", path)
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME_CHARS or any(c.isspace() for c in value):
         raise validation_error(f"name must be 1-{MAX_NAME_CHARS} characters without spaces", path)
     return value
@@ -84,8 +88,16 @@ def _value(value: Any, path: list[str]) -> str:
 
 
 def _scopes(value: Any, path: list[str]) -> list[str]:
-    if not isinstance(value, list) or not value or not all(s in models.SCOPES for s in value):
-        raise validation_error(f"scopes must be a non-empty list of {', '.join(models.SCOPES)}", path)
+    if not isinstance(value, list):
+        raise validation_error(f"scopes must be a list of {', '.join(models.SCOPES)}", path)
+    if not value:
+        # Recorded for duplicate; ASSUMPTION: create and PATCH answer an empty list the same way.
+        raise secrets_invalid("secret_scopes_empty", "a secret needs at least one scope", path)
+    unknown = [s for s in value if s not in models.SCOPES]
+    if unknown:
+        raise secrets_invalid(
+            "secret_scope_invalid", f"{unknown[0]!r} is not a scope; use {', '.join(models.SCOPES)}", path
+        )
     return sorted(set(value), key=models.SCOPES.index)
 
 
@@ -121,9 +133,9 @@ async def create_store(request: Request) -> Response:
     with context.db.transaction():
         limit = context.options.secrets_store_limit
         if len(models.list_stores(context.db, account_id)) >= limit:
-            # Open beta: one store per account. ASSUMPTION: the answer is 400 with the quota code.
-            raise CloudflareAPIError.single(
-                400, CODE_QUOTA, f"Maximum number of stores ({limit}) reached for this account: use the existing store"
+            # Open beta: one store per account; the second is 1003 maximum_stores_exceeded (recorded).
+            raise secrets_refused(
+                "maximum_stores_exceeded", f"an account may have {limit} store(s): use the existing store"
             )
         store = models.create_store(context.db, account_id, name)
     return ok(store)
@@ -144,8 +156,10 @@ async def delete_store(request: Request) -> Response:
     with context.db.transaction():
         _existing_store(context, account_id, store_id)
         if not force and models.store_secret_count(context.db, store_id) > 0:
+            # ASSUMPTION: 409 (TS stores.ts names store_not_empty) with Secrets Store's refusal code 1003.
             raise CloudflareAPIError.single(
-                409, CODE_CONFLICT, "store_not_empty: the store still holds secrets; delete them or pass force=true"
+                409, CODE_SECRETS_REFUSED,
+                "store_not_empty: the store still holds secrets; delete them or pass force=true",
             )
         models.delete_store(context.db, account_id, store_id)
     return ok(None)
@@ -167,7 +181,9 @@ async def create_secrets(request: Request) -> Response:
         where = ["body", str(index)]
         if not isinstance(raw, dict):
             raise validation_error("each secret must be a JSON object", where)
-        for field in ("name", "value", "scopes"):
+        if "name" not in raw:
+            raise secrets_invalid("secret_name_empty", "a secret needs a name", [*where, "name"])
+        for field in ("value", "scopes"):
             if field not in raw:
                 raise validation_error(f"{field} is required", [*where, field])
         items.append({
@@ -178,15 +194,15 @@ async def create_secrets(request: Request) -> Response:
         })
     names = [item["name"] for item in items]
     if len(set(names)) != len(names):
-        raise conflict("secret names must be unique: the request repeats a name")
+        raise secrets_refused("secret_name_already_exists", "the request names a secret twice")
     with context.db.transaction():
         _existing_store(context, account_id, store_id)
         for name in names:
             if models.find_secret_by_name(context.db, account_id, store_id, name) is not None:
-                raise conflict(f"a secret named '{name}' already exists in this store")
+                raise secrets_refused("secret_name_already_exists", f"a secret named '{name}' is in this store")
         check_secret_quota(context, account_id, len(items))
         created = models.create_secrets(context.db, account_id, store_id, items)
-    return ok(created)
+    return ok([_shown(context, s) for s in created])
 
 
 async def list_secrets(request: Request) -> Response:
@@ -207,22 +223,32 @@ async def list_secrets(request: Request) -> Response:
         order=order, direction=direction,
     )
     chunk, info = page_slice(found, page, per_page)
-    return ok(chunk, info)
+    return ok([_shown(context, s) for s in chunk], info)
+
+
+def _shown(context: TwinContext, secret: dict[str, Any]) -> dict[str, Any]:
+    # A new secret reads "pending" for a moment (TwinOptions.secret_pending_s, cftwin.timing).
+    return with_secret_status(secret, context.options.secret_pending_s)
 
 
 def _existing_secret(context: TwinContext, account_id: str, store_id: str, secret_id: str) -> dict[str, Any]:
     _existing_store(context, account_id, store_id)
     secret = models.get_secret(context.db, account_id, store_id, secret_id)
     if secret is None:
-        raise not_found()
+        raise _secret_not_found(secret_id)
     return secret
+
+
+def _secret_not_found(secret_id: str) -> CloudflareAPIError:
+    return secrets_not_found("secret_not_found", f"no secret {secret_id!r} in this store")
 
 
 async def get_secret(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "secrets_store:read")
     params = request.path_params
-    return ok(_existing_secret(_context(request), account_id, params["store_id"], params["secret_id"]))
+    context = _context(request)
+    return ok(_shown(context, _existing_secret(context, account_id, params["store_id"], params["secret_id"])))
 
 
 async def edit_secret(request: Request) -> Response:
@@ -240,8 +266,8 @@ async def edit_secret(request: Request) -> Response:
             context.db, account_id, store_id, secret_id, value=value, comment=comment, scopes=scopes
         )
     if updated is None:
-        raise not_found()
-    return ok(updated)
+        raise _secret_not_found(secret_id)
+    return ok(_shown(context, updated))
 
 
 async def delete_secret(request: Request) -> Response:
