@@ -238,6 +238,16 @@ def _iso_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _check_faults(spec: str) -> None:
+    """A bad ``--faults`` is one line before anything starts (the twin's parser says what is wrong)."""
+    from cftwin.faults import parse_fault_spec
+
+    try:
+        parse_fault_spec(spec)
+    except ValueError as exc:
+        raise ConfigError(f"--faults: {exc}", hint="Fix the spec (grammar: docs/TWIN.md#fault-injection)") from None
+
+
 def _create_private(path: Path) -> None:
     """Create ``path`` (empty) with mode 0600 before SQLite does: the twin's state holds the seeded keys.
     An existing file keeps its mode (it is the operator's)."""
@@ -550,6 +560,8 @@ def _run_notebooks(
         raise ConfigError(f"--target {target!r} is not a target", hint="Use twin or cloudflare")
     if faults and target != "twin":
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
+    if faults:
+        _check_faults(faults)
     if allow_custom_endpoints and target != "cloudflare":
         raise ConfigError("--allow-custom-endpoints works only with --target cloudflare",
                           hint="A twin run talks to loopback only: drop --allow-custom-endpoints")
@@ -619,7 +631,10 @@ def _run_notebooks(
             options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)
             if twin_state and twin_state != ":memory:":
                 _create_private(Path(twin_state))
-            twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
+            try:
+                twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
+            except TwinConfigError as exc:  # a state file that is not the twin's: one line
+                raise ConfigError(exc.message, hint=exc.hint) from None
             kernel_env = seed.to_environ(twin)
             # One source of settings: the kernels read --env-file, or nothing but this environment.
             if env_file is not None:

@@ -183,8 +183,15 @@ class TwinMiddleware:
 
         await self.app(scope, receive, send_wrapper)
         if hang and decision is not None:
-            # The write is committed; the client sees only silence until it gives up.
-            await asyncio.sleep(decision.hang_s)
+            # The write is committed; the client sees only silence until it gives up, or until the twin
+            # stops: then the answer goes out, so the shutdown waits for no hung task (and cancels none,
+            # which printed a CancelledError traceback).
+            deadline = asyncio.get_running_loop().time() + decision.hang_s
+            while not self.context.stopping.is_set():
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                await asyncio.sleep(min(remaining, 0.1))
             for message in held:
                 await send(message)
 

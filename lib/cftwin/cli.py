@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from cftwin.errors import TwinConfigError
 from cftwin.timing import NO_DELAYS, REALISTIC_DELAYS
@@ -16,8 +17,15 @@ from cftwin.timing import NO_DELAYS, REALISTIC_DELAYS
 __all__ = ["build_parser", "delay_options", "main"]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (what, and where the help is), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(prog: str = "cftwin") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="A local twin of the parts of Cloudflare an AI Gateway "
+    parser = _OneLineParser(prog=prog, description="A local twin of the parts of Cloudflare an AI Gateway "
                                      "runbook touches: the v4 API, the gateway data plane, emulated providers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

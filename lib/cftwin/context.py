@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -94,3 +95,5 @@ class TwinContext:
     gateway_limiter: RateLimiter = field(default_factory=RateLimiter)
     #: What the admin API asks for (``cftwin.adminauth``): random per twin, never in a repr.
     admin_token: str = field(default_factory=new_admin_token, repr=False)
+    #: Set while the server stops: a withheld (``hang_after_apply``) answer is sent at once.
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False)

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -134,6 +135,7 @@ class TwinServer(_Urls):
             raise RuntimeError("this TwinServer is already started")
         if self.seed is not None:
             apply_seed(self.context, self.seed)
+        self.context.stopping.clear()
         app = build_app(self.context)
         config = uvicorn.Config(
             app, host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="off",
@@ -161,6 +163,7 @@ class TwinServer(_Urls):
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
+        self.context.stopping.set()
         self._server.should_exit = True
         self._thread.join(timeout=15)
         if self._thread.is_alive():
@@ -303,12 +306,27 @@ def _admin_token_file(args: argparse.Namespace) -> tuple[Path, tempfile.Temporar
     return Path(folder.name) / "admin-token", folder
 
 
+def _check_listen(host: str, port: int) -> None:
+    """One line for a port out of range, a host that does not resolve, or an address in use (uvicorn
+    would log it in a thread and leave a traceback); the socket is closed again at once."""
+    if not 0 <= port <= 65535:
+        raise TwinConfigError(f"--port {port} is not a port", hint="Give 0 (a free one) to 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TwinConfigError(f"--host {host!r} does not resolve ({exc})", hint="Use 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise TwinConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                                  hint="Choose another --port (0: a free one), or stop what is using it") from None
+
+
 def serve_from_args(args: argparse.Namespace) -> int:
     """``cftwin serve``: serve until SIGINT/SIGTERM; 0 on a clean stop."""
     host: str = args.host
-    if not is_loopback_host(host):
-        print(f"cftwin: warning: the twin is serving on non-loopback host {host!r}; anyone who can reach it "
-              "can use its tokens", file=sys.stderr)
     from cftwin.cli import delay_options
 
     options = TwinOptions(admin_enabled=bool(args.admin))
@@ -317,8 +335,16 @@ def serve_from_args(args: argparse.Namespace) -> int:
         faults = FaultInjector(args.faults) if args.faults else FaultInjector()
     except ValueError as exc:
         raise TwinConfigError(str(exc), hint="Fix --faults (grammar: docs/TWIN.md)") from None
-    context = TwinContext(db=Database(str(args.state)), options=options, faults=faults)
+    # Every setting is checked before the state file is opened (and so created): a bad one leaves nothing.
     seed = seed_from_env_file(args.env_file) if args.env_file is not None else None
+    _check_listen(host, int(args.port))
+    if args.ready_file is not None and not Path(args.ready_file).parent.is_dir():
+        raise TwinConfigError(f"--ready-file {str(args.ready_file)!r} is in a folder that does not exist",
+                              hint="Create the folder first, or give a path in an existing one")
+    if not is_loopback_host(host):
+        print(f"cftwin: warning: the twin is serving on non-loopback host {host!r}; anyone who can reach it "
+              "can use its tokens", file=sys.stderr)
+    context = TwinContext(db=Database(str(args.state)), options=options, faults=faults)
     server = TwinServer(context, host=host, port=int(args.port), seed=seed, allow_non_loopback=True)
     stop = threading.Event()
 
