@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -62,6 +63,7 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "check_run_folder",
+    "claim_run_dir",
     "declared_parameters",
     "discover_notebooks",
     "parse_parameter_value",
@@ -765,6 +767,29 @@ def _report_stop(run_dir: Path | None) -> None:
         _progress(f"stopped: what ran is sealed as {status} in {run_dir} (SUMMARY.md shows where); {again}")
 
 
+def claim_run_dir(stamp_dir: Path) -> Path:
+    """Create the run folder ``stamp_dir`` (or ``stamp_dir-2``, ``-3``, ...) exclusively, and return it.
+
+    ``mkdir`` without ``exist_ok`` is atomic: of two runs started in the same second, one gets the
+    name and the other the next suffix, so no two runs ever share a folder (and one lose its evidence).
+    """
+    stamp_dir.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in itertools.count(1):
+        candidate = stamp_dir if suffix == 1 else stamp_dir.with_name(f"{stamp_dir.name}-{suffix}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")  # pragma: no cover - count() never ends
+
+
+def _release_if_empty(run_dir: Path) -> None:
+    """Remove a claimed run folder that nothing was written to (a refusal before the run): no empty trace."""
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """``aigw run``: see the module docstring. Prints the run folder and the criteria table."""
     root = repo_root()
@@ -775,13 +800,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     target = args.target or ("cloudflare" if has_real_credentials(env) else "twin")
     notebooks = select_notebooks(root / "notebooks", args.notebooks, target)
     parameters = {name: parse_parameter_value(value) for name, value in (args.parameter or [])}
-    stamp_dir = root / "outputs" / f"{_utc_stamp()}-{target}"
-    run_dir: Path = args.out or stamp_dir
-    if args.out is None:
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = stamp_dir.with_name(f"{stamp_dir.name}-{suffix}")
+    claimed = args.out is None
+    run_dir: Path = args.out or claim_run_dir(root / "outputs" / f"{_utc_stamp()}-{target}")
     # A refused --out (not empty, not a folder) is the user's: never named as this run's folder.
     try:
         ours = not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir()))
@@ -798,11 +818,15 @@ def run_from_args(args: argparse.Namespace) -> int:
                 signing_key=getattr(args, "signing_key", None),
             )
         except AigwError:
+            if claimed:
+                _release_if_empty(run_dir)
             if ours and run_dir.exists():
                 print(f"run folder: {run_dir}")
             raise
         except KeyboardInterrupt:
-            _report_stop(run_dir if ours else None)
+            if claimed:
+                _release_if_empty(run_dir)
+            _report_stop(run_dir if ours and run_dir.exists() else None)
             raise
     print(f"run folder: {result.run_dir}")
     if result.bundle is not None:
