@@ -664,6 +664,9 @@ def _run_notebooks(
         # Checked empty above; anything that came in since is not the run's and is left alone.
         preexisting = frozenset(str(p.relative_to(run_dir)) for p in own_files(run_dir))
         _register_engine()
+        from aigw.kernels import clean_stale_kernel_files
+
+        clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
         result = RunResult(run_dir=run_dir, target=target, run_id=run_id)
         # Each notebook's HTML is made in this thread while the next notebook runs in its kernel.
         exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-html")
