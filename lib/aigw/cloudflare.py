@@ -1030,7 +1030,8 @@ class CloudflareClient:
         """The API token's status (``GET /user/tokens/verify``).
 
         An account-owned token is not a user token: when the user endpoint says 401, the account's
-        ``/accounts/{a}/tokens/verify`` is asked; if that fails too, the first error stands.
+        ``/accounts/{a}/tokens/verify`` is asked; if that fails too, the first error stands, unless the
+        account id names no account (7003): then that is what to fix.
         """
         try:
             env = self._send("GET", "user/tokens/verify")
@@ -1039,6 +1040,14 @@ class CloudflareClient:
             try:
                 path = self._account("tokens/verify")
                 env = self._send("GET", path)
+            except NotFoundError as missing:
+                if missing.status != 400 or 7003 not in missing.codes:
+                    raise first from None  # not "Could not route to ...": the endpoint, not the account
+                raise NotFoundError(
+                    f"account {self.account_id} does not exist: {missing.message}", status=missing.status,
+                    errors=missing.errors, method=missing.method, path=missing.path,
+                    hint="Check CLOUDFLARE_ACCOUNT_ID (dashboard: Account Home > account menu > Copy account ID)",
+                ) from None
             except CloudflareError:
                 raise first from None
             return TokenStatus.from_api(_mapping(env, "a token", "GET", "/" + path), "account")

@@ -164,6 +164,22 @@ class Settings:
             )
         return self.api_token
 
+    def gateway_token_warning(self) -> str | None:
+        """One line when ``CF_AIG_TOKEN`` is unset and the gateway would get the API token instead.
+
+        AI Gateway's Run is a permission group apart from Read and Write, and the data plane's
+        ``cf-aig-authorization`` needs it; ``.dev.vars.example`` asks the API token for Read, Write and
+        Secrets Store Write only. Cloudflare's token verify does not show a token's permissions, so whether
+        the API token holds Run is not known here: None when ``CF_AIG_TOKEN`` is set (or no token is).
+        """
+        if self.aig_token is not None or self.api_token is None:
+            return None
+        return (
+            "CF_AIG_TOKEN is not set, so the gateway gets CLOUDFLARE_API_TOKEN, which needs AI Gateway Run as well "
+            "(.dev.vars.example asks it for Read, Write and Secrets Store Write only); without Run every probe "
+            "answers 401 / code 2009: put a token with AI Gateway Run in CF_AIG_TOKEN"
+        )
+
     def require_gateway_token(self) -> Secret:
         token = self.gateway_token
         if token is None:

@@ -498,7 +498,7 @@ def export_html(notebook: str | os.PathLike[str] | Any, destination: Path, *, ti
 
 MANIFEST: Final = "manifest.json"
 _TOOLS: Final = ("aigw-runbook", "papermill", "nbclient", "nbconvert", "nbformat", "ipykernel", "jupyter_client",
-                 "httpx", "cloudflare", "starlette", "uvicorn")
+                 "httpx", "cloudflare", "starlette", "uvicorn", "cryptography")
 
 
 def run_html_path(folder: Path, notebook: str | os.PathLike[str]) -> Path:
@@ -620,6 +620,17 @@ class Bundle:
         return "\n".join(lines)
 
 
+def _target_words(evidence_doc: Mapping[str, Any]) -> str:
+    """What the target means, as far as the recorded hosts show it (a label alone proves nothing)."""
+    shown = evidence_doc.get("hosts_target")
+    if evidence_doc["target"] == "twin":
+        return " (local twin: emulated Cloudflare, nothing left the machine)" if shown in {"twin", "none", None} \
+            else f" (but requests went to {shown} hosts)"
+    if shown == "cloudflare":
+        return " (real Cloudflare)"
+    return f" (not Cloudflare's hosts: {shown}; see where the requests went)"
+
+
 def _shortened(text: str, limit: int = 110) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
@@ -704,8 +715,7 @@ def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criter
                                 if parameters else "none given (every notebook's defaults)"),
         "* **Contract differences:**",
         *[f"  * {item}" for item in evidence_doc.get("contract_differences") or ()],
-        f"* **Target:** {evidence_doc['target']}" + (" (local twin: emulated Cloudflare, nothing left the machine)"
-                                                     if evidence_doc["target"] == "twin" else " (real Cloudflare)"),
+        f"* **Target:** {evidence_doc['target']}" + _target_words(evidence_doc),
         f"* **Requests went to:** {_hosts_markdown(evidence_doc)}",
         f"* **Account:** `{evidence_doc.get('account_id') or '-'}` · "
         f"**Gateway:** `{evidence_doc.get('gateway_id') or '-'}`",
@@ -833,8 +843,14 @@ def seal_bundle(
     if status == "failed" and failed is None:
         failed = {"notebook": None, "cell": None, "error": "a notebook failed (no further detail was given)"}
 
+    hosts_target = derive_target(hosts)
+    # Production evidence needs the requests to have gone to Cloudflare's hosts, not only the target label
+    # (--allow-custom-endpoints, or a bundle re-sealed as "cloudflare", is a rehearsal at most).
+    production = target == "cloudflare" and hosts_target == "cloudflare"
+
     def final_status(leaked: bool) -> str:
-        return run_status(criteria, all_checks, target=target, notebook_failed=status == "failed", leaked=leaked)
+        return run_status(criteria, all_checks, target="cloudflare" if production else "twin",
+                          notebook_failed=status == "failed", leaked=leaked)
 
     def write(quarantined: list[dict[str, Any]]) -> dict[str, Any]:
         verdict = final_status(bool(quarantined))
@@ -853,12 +869,12 @@ def seal_bundle(
             "checks": [{**c.payload(), "notebook": c.notebook, "cell": c.cell} for c in all_checks],
             "retries": _retries(checks, retries),
             "hosts": hosts,
-            "hosts_target": derive_target(hosts),
+            "hosts_target": hosts_target,
             "allow_custom_endpoints": allow_custom_endpoints,
             "quarantined": quarantined,
             "status": verdict,
             # Only a run against Cloudflare is evidence about production; a rehearsal shows the runbook works.
-            "production_evidence": target == "cloudflare",
+            "production_evidence": production,
             "failure": failed,
             "why": _why(verdict, criteria, all_checks, failed, quarantined) or None,
             "contract_differences": contract_differences(all_checks, settings.gateway_id if settings else None),
@@ -874,7 +890,7 @@ def seal_bundle(
         return doc
 
     quarantined: list[dict[str, Any]] = []
-    write(quarantined)
+    written = write(quarantined)
     leaks = scan_paths(own_files(folder, preexisting), known, shapes=False)
     if leaks:
         by_file: dict[str, list[str]] = {}
@@ -886,7 +902,7 @@ def seal_bundle(
         for doc in notebook_docs:
             if any(q["file"] in {doc["file"], doc["html"]} for q in quarantined):
                 doc["status"] = "quarantined"
-        write(quarantined)
+        written = write(quarantined)
     manifest = {"run_id": run_id, "algorithm": "sha256",
                 "files": {str(p.relative_to(folder)): _sha256(p) for p in own_files(folder, preexisting)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -894,7 +910,8 @@ def seal_bundle(
     predicate = {
         "run_id": run_id,
         "target": target,
-        "status": verdict,
+        # What evidence.json says, so that the two cannot disagree however the status is derived.
+        "status": written["status"],
         "started_at": started_at,
         "finished_at": _now(),
         "git_commit": commit,
@@ -904,7 +921,8 @@ def seal_bundle(
                       if (source := root / "notebooks" / f"{stem}.ipynb").is_file()},
         "parameters": _redact_value({"operator": dict(parameters), "notebooks": ran_with}, known),
         "hosts": hosts,
-        "hosts_target": derive_target(hosts),
+        "hosts_target": hosts_target,
+        "production_evidence": production,
         "allow_custom_endpoints": allow_custom_endpoints,
         "ci": ci_job(),
     }

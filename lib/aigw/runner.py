@@ -598,6 +598,9 @@ def _run_notebooks(
         if any(not any(word in nb.stem for word in _GATEWAY_TOKEN_ONLY) for nb in notebooks):
             settings.require_api_token()
         settings.require_gateway_token()
+        if (warning := settings.gateway_token_warning()) is not None:
+            # Whether the API token holds Run cannot be read from Cloudflare: said once, not refused.
+            _progress(f"note: {warning}")
         file_env = read_env(found)
         _check_parameters(parameters, declared, [*settings.secrets(), *secrets_from_environ(file_env)])
     else:
@@ -606,9 +609,10 @@ def _run_notebooks(
 
         # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
         gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
-        if env_file is not None and file_env.get("CLOUDFLARE_ACCOUNT_ID"):
+        in_file = read_env(env_file, environ={}) if env_file is not None else {}
+        if in_file.get("CLOUDFLARE_ACCOUNT_ID"):
             # The runbook's own rule and message first: the twin's seeding has its own, in its own words.
-            validate_account_id(file_env["CLOUDFLARE_ACCOUNT_ID"])
+            validate_account_id(in_file["CLOUDFLARE_ACCOUNT_ID"])
         hidden = (*hidden, *VARIABLES, "AIGW_ENV_FILE")
         try:
             # A state file keeps its seed's account: a re-run converges on what a killed run half-made.
@@ -619,6 +623,15 @@ def _run_notebooks(
                         else generated_seed(gateway_id, account_id=kept_account))
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
+        if seed.aig_token is None:
+            # The twin gives CLOUDFLARE_API_TOKEN what .dev.vars.example asks for it, not Run: the rehearsal
+            # would fail at the first probe (401 / 2009), as the real run would. Said now, in one line.
+            raise ConfigError(
+                f"CF_AIG_TOKEN is not set in {env_file}: the gateway would get CLOUDFLARE_API_TOKEN, which holds "
+                "AI Gateway Read, Write and Secrets Store Write but not Run, so every probe would answer 401 / code "
+                "2009",
+                hint="Put a token with AI Gateway Run in CF_AIG_TOKEN (the API token's own value if it holds Run too)",
+            )
         # Before the twin starts: a bad -p is one line, with nothing started.
         _check_parameters(parameters, declared, secrets_from_environ({**file_env, **seed.to_environ()}))
     twin: Any = None

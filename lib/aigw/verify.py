@@ -16,6 +16,7 @@ In order, each failure one line (``EvidenceError``) naming what is wrong:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -105,7 +106,8 @@ def _load_json(folder: Path, name: str) -> dict[str, Any]:
 
 
 def _check_key(check: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (check.get("criterion"), check.get("check"), check.get("status"), check.get("detail"), check.get("cell"))
+    return (check.get("criterion"), check.get("check"), check.get("status"), check.get("detail"), check.get("cell"),
+            check.get("subject"))
 
 
 def _failed_checks_raised(nb: Any) -> list[tuple[int, str]]:
@@ -130,10 +132,18 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
         if path.name not in names:
             raise _fail(f"{path.name} is in the bundle but not in evidence.json")
     recorded = [c for c in doc.get("checks") or [] if isinstance(c, Mapping)]
+    stems = {str(n.get("name")) for n in listed}
+    stray = sorted({str(c.get("notebook")) for c in recorded if c.get("notebook") is not None} - stems)
+    if stray:
+        raise _fail(f"evidence.json lists checks of {', '.join(stray)}, which is not among its notebooks")
     checks: list[Check] = []
     for entry in listed:
         stem, status = str(entry.get("name")), str(entry.get("status"))
         if status == "quarantined":
+            # The file held a secret and was deleted at sealing: its checks can only be taken as listed.
+            if (folder / str(entry.get("file"))).exists():
+                raise _fail(f"evidence.json says {stem} was quarantined, but its file is in the bundle")
+            checks += [_as_check(c) for c in recorded if c.get("notebook") == stem]
             continue
         path = folder / str(entry.get("file"))
         nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
@@ -156,16 +166,26 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
             if named and not any(c.status == "fail" for c in named):
                 raise _fail(f"{stem} cell {cell} stopped on a failed check {named[0].check!r}, which the "
                             f"notebook's output records as {named[0].status}")
-        checks += [Check(c.criterion, c.check, c.status, c.detail, c.time, stem, c.cell) for c in mine]
+        checks += [dataclasses.replace(c, notebook=stem) for c in mine]
     return checks
 
 
-def _criteria(doc: Mapping[str, Any], checks: Sequence[Any]) -> None:
-    from aigw.evidence import Check, summarize_criteria
+def _as_check(entry: Mapping[str, Any]) -> Any:
+    """A check as evidence.json lists it (an unknown status counts as a failure, as ``read_checks`` does)."""
+    from aigw.evidence import Check, Status
 
-    repository = [Check(c.get("criterion"), str(c.get("check")), c["status"] if c.get("status") in ("pass", "skip")
-                        else "fail", str(c.get("detail", "")), str(c.get("time", "")))
-                  for c in doc.get("checks") or [] if isinstance(c, Mapping) and c.get("notebook") is None]
+    status: Status = "pass" if entry.get("status") == "pass" else "skip" if entry.get("status") == "skip" else "fail"
+    notebook = entry.get("notebook")
+    subject = entry.get("subject")
+    return Check(entry.get("criterion"), str(entry.get("check")), status, str(entry.get("detail", "")),
+                 str(entry.get("time", "")), str(notebook) if notebook is not None else None, entry.get("cell"),
+                 subject=str(subject) if subject is not None else None)
+
+
+def _criteria(doc: Mapping[str, Any], checks: Sequence[Any]) -> None:
+    from aigw.evidence import summarize_criteria
+
+    repository = [_as_check(c) for c in doc.get("checks") or [] if isinstance(c, Mapping) and c.get("notebook") is None]
     derived = {c.number: c.status for c in summarize_criteria([*checks, *repository])}
     claimed = {c.get("number"): c.get("status") for c in doc.get("criteria") or [] if isinstance(c, Mapping)}
     for number, status in derived.items():
@@ -196,6 +216,16 @@ def _hosts(folder: Path, doc: Mapping[str, Any], predicate: Mapping[str, Any]) -
     allowed = bool(doc.get("allow_custom_endpoints"))
     if allowed != bool(predicate.get("allow_custom_endpoints")):
         raise _fail("evidence.json and the provenance differ on --allow-custom-endpoints")
+    production = bool(doc.get("production_evidence"))
+    if production != bool(predicate.get("production_evidence", production)):
+        raise _fail("evidence.json and the provenance differ on production_evidence")
+    if production and (target != "cloudflare" or shown != "cloudflare"):
+        raise _fail(f"evidence.json claims production evidence, but the run's requests went to {shown} hosts "
+                    f"({', '.join(hosts) or 'none'})",
+                    hint="Only requests to Cloudflare's hosts are production evidence")
+    if doc.get("status") == "passed" and not production:
+        raise _fail("evidence.json says passed (production), but the bundle is not production evidence",
+                    hint="A rehearsal's best status is rehearsal-passed")
     if target == "twin" and shown not in {"twin", "none"}:
         raise _fail(f"target twin, but the run's requests went to {shown} hosts ({', '.join(hosts)})",
                     hint="A rehearsal talks to loopback only; this bundle is not a rehearsal")

@@ -45,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.digests import sha256_hex
 from cftwin.envelope import (
     CODE_AUTH,
@@ -94,9 +94,8 @@ ALL_PERMISSIONS: Final = frozenset(PERMISSIONS)
 TokenKind = Literal["user", "account"]
 TOKEN_KINDS: Final = ("user", "account")
 
-register_schema(
-    "auth",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS accounts (
         id TEXT PRIMARY KEY,
         gateway_limit INTEGER,
@@ -112,8 +111,7 @@ register_schema(
         owner TEXT NOT NULL DEFAULT '',
         created_at TEXT NOT NULL
     );
-    """,
-)
+    """
 
 
 @dataclass(frozen=True)
@@ -355,6 +353,9 @@ async def verify_user_token(request: Request) -> Response:
 
 async def verify_account_token(request: Request) -> Response:
     token = _verify_token(request)
+    account_id = request.path_params["account_id"]
+    if account_id not in token.account_ids and not account_exists(_context(request).db, account_id):
+        raise unknown_account(request.url.path)
     # ASSUMPTION: only the account's own tokens verify here; a user token, or another account's token,
     # is not one of them (401 / 1000).
     if token.kind != "account" or token.owner != f"account:{request.path_params['account_id']}":

@@ -1,13 +1,14 @@
 """The twin's state store: one SQLite database (a file, or ``:memory:``), shared by every service.
 
-Each service's ``models.py`` registers its tables with ``register_schema`` at import time and reaches
-the rows only through ``Database``. A restarted twin on the same file has lost nothing: every write is
+Each service's ``models.py`` declares its tables (``SCHEMA``); ``cftwin.schema.SCHEMAS`` lists them all,
+explicitly (no import registers anything), and a ``Database`` applies that list when it opens. A service
+reaches the rows only through ``Database``. A restarted twin on the same file has lost nothing: every write is
 committed before the HTTP answer is sent.
 
-The file is private (mode 0600, set on every open: SQLite gives its ``-wal`` / ``-shm`` files the same
-mode) and holds no credential (``cftwin.digests``). Its ``user_version`` is ``SCHEMA_VERSION``: a file
-of another twin version, a file that is not SQLite, or one in a missing folder is refused with one
-line (``TwinConfigError``) before anything is served.
+The file is private (mode 0600, set on every open, an existing file's too: SQLite gives its ``-wal`` /
+``-shm`` files the same mode) and holds no credential (``cftwin.digests``). Its ``user_version`` is
+``SCHEMA_VERSION``: a file of another twin version, a file that is not SQLite, a folder, or a path in a
+missing folder is refused with one line (``TwinConfigError``) before anything is served.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import weakref
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,22 +24,10 @@ from typing import Any, Final
 
 from cftwin.errors import TwinConfigError
 
-__all__ = ["SCHEMA_VERSION", "Database", "register_schema"]
+__all__ = ["SCHEMA_VERSION", "Database"]
 
-#: Raised whenever a registered table changes shape (2: tokens and secret values kept as digests).
+#: Raised whenever a table changes shape (2: tokens and secret values kept as digests).
 SCHEMA_VERSION: Final = 2
-
-_SCHEMAS: list[tuple[str, str]] = []
-_OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
-
-
-def register_schema(name: str, ddl: str) -> None:
-    """Register a service's tables (``CREATE TABLE IF NOT EXISTS ...``); applied by every ``Database``,
-    including those opened before the service's module was imported."""
-    if all(existing != name for existing, _ in _SCHEMAS):
-        _SCHEMAS.append((name, ddl))
-        for db in list(_OPEN):
-            db.apply_schemas()
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -52,7 +41,8 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def _make_private_file(path: Path) -> None:
-    """Create ``path`` (mode 0600) or make an existing one 0600; a missing folder is one line."""
+    """Create ``path`` (mode 0600) before SQLite does (it would use 0644), or make an existing one 0600;
+    a missing folder or a folder is one line."""
     if not path.parent.is_dir():
         raise TwinConfigError(
             f"the twin's state {str(path)!r} is in a folder that does not exist",
@@ -79,23 +69,38 @@ class Database:
     * path - a file path, or ``":memory:"`` for state that lives as long as the process.
     """
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", schemas: Sequence[tuple[str, str]] | None = None) -> None:
+        """**Parameters:** path - a file or ``":memory:"``; schemas - ``(name, DDL)`` pairs to apply (default:
+        every service's, ``cftwin.schema.SCHEMAS``)."""
+        if schemas is None:
+            # Imported here: the services' modules import this one.
+            from cftwin.schema import SCHEMAS
+
+            schemas = SCHEMAS
         self.path = path
-        if path != ":memory:":
+        if path != ":memory:" and not path.startswith("file:"):
             _make_private_file(Path(path))
+        self._schemas = tuple(schemas)
         # The twin's HTTP server and its admin share one connection; the lock serialises them.
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
         self._closed = False
+        #: Derived values a service keeps for this database (e.g. the logs' query cache), keyed by the
+        #: service: state of the twin's, held here rather than in a module global.
+        self.memo: dict[str, Any] = {}
+        self._version = 0
         try:
             if path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._check_version()
-            self.apply_schemas()
+            with self._lock:
+                for _, ddl in self._schemas:
+                    for statement in _statements(ddl):
+                        self._conn.execute(statement)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise TwinConfigError(
@@ -105,7 +110,6 @@ class Database:
         except TwinConfigError:
             self._conn.close()
             raise
-        _OPEN.add(self)
 
     def _check_version(self) -> None:
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
@@ -120,18 +124,6 @@ class Database:
                 hint="Give --state (--twin-state) a new file name, or delete this file (it was written by "
                 "another twin version or another program)",
             )
-
-    def apply_schemas(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            for _, ddl in _SCHEMAS:
-                if self._depth == 0:
-                    self._conn.executescript(ddl)
-                else:
-                    # executescript() would COMMIT the open unit; run the statements inside it instead.
-                    for statement in _statements(ddl):
-                        self._conn.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -155,6 +147,14 @@ class Database:
                 self._conn.execute(f"RELEASE {name}" if nested else "COMMIT")
             finally:
                 self._depth -= 1
+
+    def next_version(self) -> int:
+        """A version number unique in this database and larger than any an earlier process wrote to it
+        (nanoseconds of the clock, at least one more than the last): a cache entry made for one state can
+        never be taken for another."""
+        with self._lock:
+            self._version = max(self._version + 1, time.time_ns())
+            return self._version
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:

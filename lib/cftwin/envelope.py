@@ -14,7 +14,6 @@ ignore the extra keys; a client that relies on them works against the generic v4
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
@@ -45,8 +44,6 @@ __all__ = [
     "now_iso",
     "ok",
     "page_slice",
-    "parse_bool_param",
-    "parse_page_params",
     "quota_exceeded",
     "read_json",
     "read_json_object",
@@ -208,43 +205,6 @@ def new_hex_id() -> str:
     import secrets
 
     return secrets.token_hex(16)
-
-
-_INT: Final = re.compile(r"^-?\d+$")
-
-
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int | None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not _INT.match(raw.strip()):
-        raise validation_error(f"{name} must be an integer", ["query", name])
-    value = int(raw)
-    if value < lo or (hi is not None and value > hi):
-        bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise validation_error(f"{name} must be {bounds}", ["query", name])
-    return value
-
-
-def parse_page_params(
-    request: Request, default_per_page: int = 20, min_per_page: int = 1, max_per_page: int = 100
-) -> tuple[int, int]:
-    """``(page, per_page)`` from the query; 7001 with ``["query", name]`` when out of range."""
-    page = _int_param(request, "page", 1, 1, None)
-    per_page = _int_param(request, "per_page", default_per_page, min_per_page, max_per_page)
-    return page, per_page
-
-
-def parse_bool_param(request: Request, name: str, default: bool = False) -> bool:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"true", "1"}:
-        return True
-    if lowered in {"false", "0"}:
-        return False
-    raise validation_error(f"{name} must be true or false", ["query", name])
 
 
 def page_slice(items: Sequence[Any], page: int, per_page: int) -> tuple[list[Any], dict[str, int]]:

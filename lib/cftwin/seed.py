@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from dotenv import dotenv_values
 
 from cftwin.auth import create_account, create_token
-from cftwin.db import register_schema
 from cftwin.errors import TwinConfigError
 from cftwin.validation import is_account_id, is_gateway_id
 
@@ -37,6 +36,7 @@ __all__ = [
     "API_TOKEN_PERMISSIONS",
     "DEFAULT_GATEWAY_ID",
     "PROVIDER_KEY_VARS",
+    "SCHEMA",
     "TwinSeed",
     "apply_seed",
     "generated_provider_key",
@@ -66,15 +66,13 @@ AIG_TOKEN_PERMISSIONS: Final = frozenset({"ai_gateway:run"})
 _PLACEHOLDER: Final = re.compile(r"^\s*(<.*>|your[-_].*|changeme|xxx+|\.\.\.)\s*$", re.IGNORECASE)
 
 
-register_schema(
-    "seed",
-    """
-    CREATE TABLE IF NOT EXISTS seed_account (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        account_id TEXT NOT NULL
-    );
-    """,
-)
+#: The account of the last seed applied to this state (``kept_seed_account``); listed in ``cftwin.schema``.
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS seed_account (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    account_id TEXT NOT NULL
+);
+"""
 
 
 class _HasUrl(Protocol):
@@ -254,8 +252,7 @@ def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
     """
     db = context.db
     if seed.provider_keys:
-        # Imported here (and before the transaction: an import registers tables): the providers
-        # service is another module's, and a seed without keys needs none of it.
+        # Imported here: the providers service is another module's, and a seed without keys needs none of it.
         from cftwin.providers.models import add_provider_key
     with db.transaction():
         create_account(db, seed.account_id)

@@ -337,6 +337,10 @@ def serve_from_args(args: argparse.Namespace) -> int:
         raise TwinConfigError(str(exc), hint="Fix --faults (grammar: docs/TWIN.md)") from None
     # Every setting is checked before the state file is opened (and so created): a bad one leaves nothing.
     seed = seed_from_env_file(args.env_file) if args.env_file is not None else None
+    if seed is not None and seed.aig_token is None:
+        print(f"cftwin: warning: {args.env_file} sets no CF_AIG_TOKEN; CLOUDFLARE_API_TOKEN holds AI Gateway Read, "
+              "Write and Secrets Store Write but not Run, so the data plane answers it 401 / 2009, as Cloudflare "
+              "would", file=sys.stderr)
     _check_listen(host, int(args.port))
     if args.ready_file is not None and not Path(args.ready_file).parent.is_dir():
         raise TwinConfigError(f"--ready-file {str(args.ready_file)!r} is in a folder that does not exist",

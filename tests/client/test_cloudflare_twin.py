@@ -88,12 +88,12 @@ def test_a_full_store_is_a_quota_error_and_a_duplicate_secret_a_conflict(cf: Clo
 
 
 def test_unknown_account_is_not_found(twin: Any) -> None:
-    with (
-        CloudflareClient(base_url=twin.server.api_base_url, account_id="e" * 32, retry=FAST,
-                         api_token=Secret(twin.seed.api_token), budget=RequestBudget(100, 1.0)) as stranger,
-        pytest.raises(NotFoundError, match="code 7003: Could not route to"),
-    ):
-        stranger.list_gateways()
+    with CloudflareClient(base_url=twin.server.api_base_url, account_id="e" * 32, retry=FAST,
+                          api_token=Secret(twin.seed.api_token), budget=RequestBudget(100, 1.0)) as stranger:
+        with pytest.raises(NotFoundError, match="code 7003: Could not route to"):
+            stranger.list_gateways()
+        with pytest.raises(NotFoundError, match=r"account e{32} does not exist: .*Check CLOUDFLARE_ACCOUNT_ID"):
+            stranger.verify_token()
 
 
 def test_gateway_lifecycle(cf: CloudflareClient, twin: Any) -> None:
@@ -239,7 +239,7 @@ def test_client_budget_keeps_under_the_twin_budget(twin: Any) -> None:
 
 def test_budget_adapts_to_the_twins_headers(twin: Any) -> None:
     twin.reset(api_budget_requests=10, api_budget_window_s=1.0)
-    budget = RequestBudget(1000, 1.0)  # the twin says 10 per second in X-RateLimit-Limit
+    budget = RequestBudget(1000, 1.0)  # the twin says 10 per second in Ratelimit-Policy (q=10;w=1)
     with make_client(twin, budget=budget, retry=RetryPolicy(attempts=1)) as cf:
         for _ in range(25):
             cf.find_gateway("gw-x")  # attempts=1: a single 429 would raise

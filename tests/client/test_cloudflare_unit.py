@@ -644,6 +644,17 @@ def test_verify_token_reports_the_user_endpoint_error_when_both_fail() -> None:
         make_client(handler).verify_token()
 
 
+def test_verify_token_says_when_the_account_does_not_exist() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/user/tokens/verify"):
+            return failure(401, 1000, "Invalid API Token")
+        return failure(400, 7003, "Could not route to /client/v4/accounts/x/tokens/verify, perhaps your object "
+                                  "identifier is invalid?")
+
+    with pytest.raises(NotFoundError, match=f"account {ACCOUNT} does not exist: .* Check CLOUDFLARE_ACCOUNT_ID"):
+        make_client(handler).verify_token()
+
+
 def test_filters_encodings() -> None:
     filters = [
         {"key": "provider", "operator": "eq", "value": ["openai"]},

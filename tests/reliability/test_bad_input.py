@@ -294,7 +294,7 @@ def test_gateway_quota_used_up(fresh: TwinHandle, tmp_path: Path) -> None:
     code, line, _ = _run(tmp_path, _env(fresh, tmp_path, "quota"))
     assert code == 1
     assert re.fullmatch(r"aigw: error: 01_create_gateway cell \d+: QuotaExceededError: Cloudflare API POST "
-                        r"/accounts/[0-9a-f]{32}/ai-gateway/gateways failed with HTTP 400: code 7006: Maximum number "
+                        r"/accounts/[0-9a-f]{32}/ai-gateway/gateways failed with HTTP 400: code 7001: Maximum number "
                         r"of gateways \(2\) reached for this account\. Delete an unused gateway, or ask Cloudflare "
                         r"for a higher limit", line), line
     counts = _no_half_made(fresh)

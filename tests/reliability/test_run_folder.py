@@ -16,6 +16,7 @@ import pytest
 from aigw.config import Secret
 from aigw.errors import EvidenceError
 from aigw.evidence import own_files, seal_bundle, verify_bundle
+from aigw.runner import EXIT_INCOMPLETE
 from cftwin.seed import generated_seed
 from reliability_support import aigw, last_line, write_env_file
 
@@ -78,7 +79,8 @@ def test_an_empty_folder_is_used_and_a_sealed_run_folder_is_not_sealed_again(tmp
     out.mkdir()
     first = aigw("run", "--target", "twin", "--env-file", str(env_file), "--notebooks", "01", "--out", str(out),
                  cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-2000:]
+    # One notebook of five: incomplete (exit 3), and sealed.
+    assert first.returncode == EXIT_INCOMPLETE, first.stderr[-2000:]
     sealed = verify_bundle(out)
     assert "01_create_gateway.ipynb" in sealed and "evidence.json" in sealed
     # The same folder again (a previous run's): refused, and the first run's evidence still verifies.

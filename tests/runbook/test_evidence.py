@@ -279,6 +279,10 @@ def test_a_failed_bundle_says_why_at_the_top(tmp_path: Path, target: str) -> Non
     run = tmp_path / "run"
     run.mkdir()
     _overhead_notebook(run / "03_demo.ipynb")
+    # Where the requests went, as a kernel records it (issue 11: production evidence needs Cloudflare's hosts).
+    (run / ".hosts").mkdir()
+    host = "gateway.ai.cloudflare.com" if target == "cloudflare" else "127.0.0.1:8787"
+    (run / ".hosts" / "1-kernel.log").write_text(f"{host}\n" * 3)
     failure = {"notebook": "03_demo", "cell": 0, "error": "CheckFailed: criterion 4 check failed: openai: 503"}
     evidence.seal_bundle(run, run_id="r1", target=target, settings=None, parameters={"models": "openai/gpt-4o"},
                          notebooks=[run / "03_demo.ipynb"], status="failed", root=root, failure=failure)

@@ -23,6 +23,7 @@ from aigw.cli import main
 from aigw.config import VARIABLES, Settings
 from aigw.errors import ConfigError, EvidenceError
 from aigw.evidence import CHECK_MIMETYPE
+from aigw.runner import EXIT_INCOMPLETE
 from aigw.verify import verify_evidence
 from cftwin.seed import TwinSeed, generated_seed
 
@@ -136,6 +137,17 @@ def test_git_dirty_counts_untracked_code_but_not_outputs(tmp_path: Path) -> None
     assert evidence._git_dirty(tmp_path) is True
 
 
+def test_twin_state_files_are_created_0600(tmp_path: Path) -> None:
+    from cftwin.db import Database
+
+    db = Database(str(tmp_path / "state.sqlite"))
+    db.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+    db.execute("INSERT INTO probe VALUES (1)")
+    made = sorted(tmp_path.glob("state.sqlite*"))
+    assert made and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in made), made
+    db.close()
+
+
 def test_keygen_writes_a_private_key_0600_never_overwrites_and_never_under_outputs(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = tmp_path / "keys" / "k.pem"
@@ -164,10 +176,11 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     run = base / "run"
     done = _aigw("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", str(state),
                  "--notebooks", "01", "--out", str(run), AIGW_SIGNING_KEY=pem)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # 01 alone leaves criteria 2-5 not run: an incomplete bundle (exit 3), sealed and verifiable all the same.
+    assert done.returncode == EXIT_INCOMPLETE, done.stderr[-3000:]
     unsigned = base / "unsigned"
     assert _aigw("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", str(state),
-                 "--notebooks", "01", "--out", str(unsigned)).returncode == 0
+                 "--notebooks", "01", "--out", str(unsigned)).returncode == EXIT_INCOMPLETE
     return {"base": base, "run": run, "unsigned": unsigned, "pair": pair, "other": other, "pem": pem,
             "state": state, "seed": seed}
 
@@ -177,7 +190,8 @@ def test_a_signed_run_records_its_hosts_and_verifies_with_its_key(signed: dict[s
     run: Path = signed["run"]
     doc = json.loads((run / "evidence.json").read_text())
     assert doc["hosts"] and all(entry["kind"] == "twin" for entry in doc["hosts"].values())
-    assert sum(entry["requests"] for entry in doc["hosts"].values()) >= doc["retries"]["01_create_gateway"]["requests"]
+    # Every request the notebook's client counted went to a recorded host, and nothing else did.
+    assert sum(entry["requests"] for entry in doc["hosts"].values()) == doc["retries"]["01_create_gateway"]["requests"]
     assert doc["hosts_target"] == "twin" and doc["allow_custom_endpoints"] is False
     assert not (run / ".hosts").exists()
     summary = (run / "SUMMARY.md").read_text()
@@ -291,9 +305,10 @@ def test_evidence_or_summary_that_contradicts_the_notebook_fails_even_when_rehas
     summary = tmp_path / "summary"
     shutil.copytree(signed["unsigned"], summary)
     text = (summary / "SUMMARY.md").read_text()
-    (summary / "SUMMARY.md").write_text(text.replace("**Status:** incomplete", "**Status:** passed"))
+    assert "**Status: INCOMPLETE**" in text
+    (summary / "SUMMARY.md").write_text(text.replace("**Status: INCOMPLETE**", "**Status: REHEARSAL-PASSED**"))
     rehash(summary)
-    with pytest.raises(EvidenceError, match=r"SUMMARY\.md says status passed, evidence\.json incomplete"):
+    with pytest.raises(EvidenceError, match=r"SUMMARY\.md says status REHEARSAL-PASSED, evidence\.json incomplete"):
         verify_evidence(summary)
 
     notebook = tmp_path / "notebook"
@@ -354,10 +369,13 @@ def test_allowed_custom_endpoints_are_recorded_and_shown(twin, tmp_path: Path) -
     out = tmp_path / "custom"
     done = _aigw("run", "--target", "cloudflare", "--allow-custom-endpoints", "--env-file", str(env_file),
                  "--notebooks", "01", "--out", str(out))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == EXIT_INCOMPLETE, done.stderr[-3000:]
     doc = json.loads((out / "evidence.json").read_text())
     assert doc["target"] == "cloudflare" and doc["allow_custom_endpoints"] is True and doc["hosts_target"] == "twin"
-    assert "**custom endpoints allowed**" in (out / "SUMMARY.md").read_text()
+    # Requests that went to the twin are no production evidence, whatever the label.
+    assert doc["production_evidence"] is False
+    summary = (out / "SUMMARY.md").read_text()
+    assert "**custom endpoints allowed**" in summary and "(not Cloudflare's hosts: twin;" in summary
     shown = verify_evidence(out)
     assert shown.target == "cloudflare" and shown.hosts_target == "twin"
 
@@ -386,3 +404,42 @@ def test_a_twin_run_with_env_file_never_reads_a_dev_vars_found_upwards(tmp_path:
     assert "OPENAI_API_KEY is not set" in done.stdout
     for path in [*out.rglob("*"), *tmp_path.glob("state.sqlite*")]:
         assert canary.encode() not in path.read_bytes(), path
+
+
+def test_a_quarantined_notebook_still_verifies_from_the_checks_listed(tmp_path: Path) -> None:
+    from aigw.config import Secret
+
+    run = tmp_path / "run"
+    run.mkdir()
+    _failed_check_notebook(run / "01_demo.ipynb")
+    leaky = nbformat.v4.new_notebook()
+    leaked = "sk-" + base64.b32encode(os.urandom(25)).decode().lower()
+    cell = nbformat.v4.new_code_cell("evidence.record_all(result)")
+    payload = {"criterion": 3, "check": "unified endpoint", "status": "pass", "detail": "200", "time": "t"}
+    cell.outputs = [nbformat.v4.new_output("display_data", data={CHECK_MIMETYPE: payload, "text/plain": "x"}),
+                    nbformat.v4.new_output("stream", name="stdout", text=f"key {leaked}\n")]
+    leaky.cells = [cell]
+    nbformat.write(leaky, run / "02_leaky.ipynb")
+    with pytest.raises(EvidenceError, match="02_leaky"):
+        evidence.seal_bundle(run, run_id="run", target="twin", settings=None, parameters={},
+                             notebooks=[run / "01_demo.ipynb", run / "02_leaky.ipynb"], status="failed", root=REPO,
+                             secrets=[Secret(leaked, "OPENAI_API_KEY")])
+    assert not (run / "02_leaky.ipynb").exists()
+    doc = json.loads((run / "evidence.json").read_text())
+    # The deleted notebook's check still speaks to criterion 3 (one provider of three: incomplete, not "not run").
+    assert {c["number"]: c["status"] for c in doc["criteria"]}[3] == "incomplete"
+    verify_evidence(run)
+
+
+def test_an_unreadable_signing_key_is_one_line_before_anything_runs(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    assert main(["run", "--target", "twin", "--notebooks", "01", "--out", str(out),
+                 "--signing-key", str(tmp_path / "no-such.pem")]) == 1
+    err = capsys.readouterr().err
+    assert "signing key" in err and "cannot be read" in err and not out.exists()
+    not_a_key = tmp_path / "bad.pem"
+    not_a_key.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    assert main(["run", "--target", "twin", "--notebooks", "01", "--out", str(out),
+                 "--signing-key", str(not_a_key)]) == 1
+    assert "is not an unencrypted PEM private key" in capsys.readouterr().err and not out.exists()

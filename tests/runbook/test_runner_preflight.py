@@ -11,6 +11,7 @@ import pytest
 from aigw import runner
 from aigw.cli import main
 from aigw.config import VARIABLES
+from cftwin.seed import generated_seed
 
 _CLEARED = (*VARIABLES, "AIGW_TARGET", "AIGW_RUN_ID", "AIGW_RUN_DIR", "AIGW_ENV_FILE")
 
@@ -53,6 +54,40 @@ def test_cloudflare_without_the_token_a_notebook_needs(elsewhere: Path, capsys: 
     out = elsewhere / "run"
     assert main(["run", "--target", "cloudflare", "--notebooks", notebooks, "--out", str(out)]) == 1
     assert _last_line(capsys.readouterr().err).startswith(f"aigw: error: {missing}")
+    assert not out.exists()
+
+
+def test_twin_rehearsal_without_a_run_token_is_refused_in_one_line(
+        elsewhere: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The twin seeds CLOUDFLARE_API_TOKEN with what .dev.vars.example asks (no AI Gateway Run): without
+    # CF_AIG_TOKEN every probe would get 401 / 2009, on the twin as on Cloudflare. Said before anything starts.
+    seed = generated_seed()
+    env_file = elsewhere / ".dev.vars"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in seed.to_environ().items() if k != "CF_AIG_TOKEN"))
+    out = elsewhere / "run"
+    assert main(["run", "--target", "twin", "--env-file", str(env_file), "--notebooks", "03", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert _last_line(captured.err) == (
+        f"aigw: error: CF_AIG_TOKEN is not set in {env_file}: the gateway would get CLOUDFLARE_API_TOKEN, which "
+        "holds AI Gateway Read, Write and Secrets Store Write but not Run, so every probe would answer 401 / code "
+        "2009. Put a token with AI Gateway Run in CF_AIG_TOKEN (the API token's own value if it holds Run too)")
+    assert "twin serving" not in captured.err
+    assert not out.exists()
+
+
+def test_cloudflare_run_without_a_run_token_says_so_in_one_line(
+        elsewhere: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env_file = elsewhere / ".dev.vars"
+    env_file.write_text(f"CLOUDFLARE_ACCOUNT_ID={secrets.token_hex(16)}\nCLOUDFLARE_API_TOKEN={secrets.token_hex(20)}\n")
+    out = elsewhere / "run"
+    # A bad -p stops the run right after the settings' preflight, before any request.
+    assert main(["run", "--target", "cloudflare", "--notebooks", "03", "--out", str(out),
+                 "-p", "max_tokens", "many"]) == 1
+    notes = [line for line in capsys.readouterr().err.splitlines() if "CF_AIG_TOKEN" in line]
+    assert notes == ["aigw: note: CF_AIG_TOKEN is not set, so the gateway gets CLOUDFLARE_API_TOKEN, which needs AI "
+                     "Gateway Run as well (.dev.vars.example asks it for Read, Write and Secrets Store Write only); "
+                     "without Run every probe answers 401 / code 2009: put a token with AI Gateway Run in "
+                     "CF_AIG_TOKEN"]
     assert not out.exists()
 
 

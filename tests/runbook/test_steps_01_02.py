@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from aigw.config import PROVIDERS, Secret, load_settings
-from aigw.errors import ConfigError
+from aigw.errors import ConfigError, NotFoundError
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
 from cftwin.seed import generated_provider_key
@@ -35,6 +35,21 @@ def test_preflight_reads_only(session: Session) -> None:
     assert {c.check: c.status for c in result.checks}["API token valid and active"] == "pass"
     assert "Preflight" in result._repr_markdown_()
     assert session.client.list_gateways() == []
+
+
+def test_preflight_of_an_account_that_does_not_exist_is_one_line(twin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Cloudflare answers an unknown account id with 7003 "Could not route to ...": the preflight says which id.
+    twin.reset()
+    settings = load_settings(environ={**twin.seed.to_environ(twin.server), "CLOUDFLARE_ACCOUNT_ID": "e" * 32})
+    made = Session(settings=settings, target="twin", run_id="test", run_dir=tmp_path)
+    try:
+        with pytest.raises(NotFoundError) as caught:
+            create_gateway.preflight(made)
+    finally:
+        made.close()
+    text = str(caught.value)
+    assert "\n" not in text and f"account {'e' * 32} does not exist" in text and "code 7003" in text
+    assert "Check CLOUDFLARE_ACCOUNT_ID" in text
 
 
 def test_create_then_no_change_then_field_update(session: Session) -> None:

@@ -50,8 +50,11 @@ def test_account_tokens_verify_on_the_account_endpoint_only(twin: TwinHandle, ad
         bad = httpx.get(f"{base}/user/tokens/verify", headers=headers)
         assert bad.status_code == 401
         assert bad.json()["errors"] == [{"code": 1000, "message": "Invalid API Token"}]
-    other = httpx.get(f"{base}/accounts/{'0' * 32}/tokens/verify", headers=twin.api_headers)
-    assert other.status_code == 401
+    unknown = httpx.get(f"{base}/accounts/{'0' * 32}/tokens/verify", headers=twin.api_headers)
+    assert (unknown.status_code, [e["code"] for e in unknown.json()["errors"]]) == (400, [7003, 7000])
+    make_token(admin, "f" * 32, ["ai_gateway:read"])  # makes the account "f" * 32
+    other = httpx.get(f"{base}/accounts/{'f' * 32}/tokens/verify", headers=twin.api_headers)
+    assert (other.status_code, other.json()["errors"][0]["code"]) == (401, 1000)
 
 
 def test_user_tokens_verify_on_the_user_endpoint_only(twin: TwinHandle, admin: httpx.Client) -> None:

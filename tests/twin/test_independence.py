@@ -32,3 +32,49 @@ def test_the_twins_list_prices_agree_with_the_runbooks_where_both_list_a_model()
               for p, m in both
               if LIST_PRICES[p][m] != (MODELS[p][m].price.input_per_m, MODELS[p][m].price.output_per_m)}
     assert differ == {}
+
+
+def test_the_twins_state_is_its_contexts_not_module_globals() -> None:
+    # The data-plane rate limiter, the cache's put counter and the logs' query cache used to be module
+    # globals, shared by every twin of a process. Allowed at module level: CONSTANT tables, route lists
+    # (built once, read by build_app) and the ULID clock (ids must sort across every twin of the process).
+    import importlib
+
+    offenders = []
+    for path in TWIN.rglob("*.py"):
+        if path.name == "__main__.py":
+            continue
+        name = "cftwin." + ".".join(path.relative_to(TWIN).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if attr.startswith("__") or attr in {"routes", "_ULIDS"}:
+                continue
+            constant = attr.lstrip("_").isupper()
+            if isinstance(value, dict | list | set | int | float) and not constant:
+                offenders.append(f"{name}.{attr}")
+            stateful = hasattr(value, "_lock") and type(value).__module__.startswith("cftwin")
+            if stateful or type(value).__name__ == "WeakKeyDictionary":
+                offenders.append(f"{name}.{attr}")
+    assert offenders == []
+
+
+def test_the_schema_list_is_explicit() -> None:
+    from cftwin.db import Database
+    from cftwin.schema import SCHEMAS
+
+    assert Database(schemas=()).query("SELECT name FROM sqlite_master WHERE type='table'") == []
+    tables = {r[0] for r in Database().query("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {name for name, _ in SCHEMAS} == {"auth", "secrets_store", "gateways", "logs", "provider_keys",
+                                             "gateway_cache", "seed"}
+    assert {"accounts", "tokens", "gateways", "provider_configs", "logs", "gateway_cache"} <= tables
+
+
+def test_two_twins_share_no_rate_limit_or_budget() -> None:
+    from cftwin.context import TwinContext, TwinOptions
+    from cftwin.db import Database
+
+    one, two = (TwinContext(db=Database(), options=TwinOptions()) for _ in range(2))
+    assert one.gateway_limiter is not two.gateway_limiter and one.budget is not two.budget
+    assert one.gateway_limiter.allow(("a", "gw", "t"), 1, 60.0, "fixed")[0]
+    assert not one.gateway_limiter.allow(("a", "gw", "t"), 1, 60.0, "fixed")[0]
+    assert two.gateway_limiter.allow(("a", "gw", "t"), 1, 60.0, "fixed")[0]

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 
 __all__ = ["MAX_TTL_S", "MIN_TTL_S", "CachedResponse", "cache_get", "cache_key", "cache_put", "purge_expired"]
 
@@ -30,9 +30,8 @@ __all__ = ["MAX_TTL_S", "MIN_TTL_S", "CachedResponse", "cache_get", "cache_key",
 MIN_TTL_S: Final = 60
 MAX_TTL_S: Final = 30 * 24 * 3600
 
-register_schema(
-    "gateway_cache",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS gateway_cache (
         key          TEXT PRIMARY KEY,
         account_id   TEXT NOT NULL,
@@ -47,8 +46,7 @@ register_schema(
         readable_at  REAL NOT NULL DEFAULT 0,
         expires_at   REAL NOT NULL
     ) WITHOUT ROWID;
-    """,
-)
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.envelope import new_hex_id, now_iso
 
 __all__ = [
@@ -41,9 +41,8 @@ KNOWN_PROVIDER_SLUGS: Final = frozenset(
     }
 )
 
-register_schema(
-    "gateways",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS gateways (
         account_id TEXT NOT NULL,
         id TEXT NOT NULL,
@@ -69,8 +68,7 @@ register_schema(
         UNIQUE (account_id, gateway_id, provider_slug, alias),
         FOREIGN KEY (account_id, gateway_id) REFERENCES gateways (account_id, id) ON DELETE CASCADE
     );
-    """,
-)
+    """
 
 
 def secret_name(gateway_id: str, provider_slug: str, alias: str) -> str:

@@ -22,7 +22,6 @@ from cftwin.envelope import (
     not_found,
     ok,
     page_slice,
-    parse_page_params,
     quota_exceeded,
     read_json_object,
     validation_error,
@@ -30,14 +29,26 @@ from cftwin.envelope import (
 from cftwin.gateways import models
 from cftwin.logs import models as logs
 from cftwin.secrets_store import models as secrets
-from cftwin.validation import is_gateway_id
+from cftwin.validation import (
+    Check,
+    boolean,
+    enum,
+    integer,
+    is_gateway_id,
+    list_of,
+    number,
+    obj,
+    parse_page_params,
+    secret_value,
+    shape,
+    string,
+    string_map,
+)
 
 __all__ = ["UPDATE_ONLY_FIELDS", "routes", "secret_preview"]
 
 _PREFIX: Final = "/client/v4/accounts/{account_id}/ai-gateway/gateways"
 CLOUDFLARE_GATEWAY_HOST: Final = "https://gateway.ai.cloudflare.com/v1"
-MAX_SECRET_BYTES: Final = 65536
-_INT64_MAX: Final = 2**63 - 1
 
 
 def _context(request: Request) -> TwinContext:
@@ -54,59 +65,7 @@ def secret_preview(value: str) -> str:
     return "****" + value[-4:] if len(value) >= 12 else "****"
 
 
-# --- gateway body validation ------------------------------------------------------------------
-
-Check = Callable[[Any, list[str]], Any]
-
-
-def _bool(value: Any, path: list[str]) -> bool:
-    if not isinstance(value, bool):
-        raise validation_error(f"{path[-1]} must be a boolean", path)
-    return value
-
-
-def _int(lo: int | None = None, hi: int | None = None, *, nullable: bool = True) -> Check:
-    def check(value: Any, path: list[str]) -> int | None:
-        if value is None and nullable:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-            raise validation_error(f"{path[-1]} must be an integer", path)
-        number = int(value)
-        # ASSUMPTION: an integer field is a signed 64-bit one (as SQLite's INTEGER); larger is a 7001.
-        if (lo is not None and number < lo) or number > (hi if hi is not None else _INT64_MAX):
-            bounds = f"between {lo} and {hi if hi is not None else _INT64_MAX}"
-            raise validation_error(f"{path[-1]} must be {bounds}", path)
-        return number
-
-    return check
-
-
-def _enum(*choices: str, nullable: bool = True) -> Check:
-    def check(value: Any, path: list[str]) -> str | None:
-        if value is None and nullable:
-            return None
-        if value not in choices:
-            raise validation_error(f"{path[-1]} must be one of {', '.join(choices)}", path)
-        return str(value)
-
-    return check
-
-
-def _string(lo: int = 0, hi: int | None = None, *, nullable: bool = True) -> Check:
-    def check(value: Any, path: list[str]) -> str | None:
-        if value is None and nullable:
-            return None
-        if not isinstance(value, str) or len(value) < lo or (hi is not None and len(value) > hi):
-            size = f" of {lo} to {hi} characters" if hi is not None else ""
-            raise validation_error(f"{path[-1]} must be a string{size}", path)
-        return value
-
-    return check
-
-
-def _boolean(value: Any, path: list[str]) -> bool:
-    return _bool(value, path)
-
+# --- gateway body validation (the checks are cftwin.validation's) ---------------------------------
 
 # --- nested gateway settings ----------------------------------------------------------------------
 # Shapes from the SDKs' AIGatewayCreateParams / AIGatewayUpdateParams (generated from the spec) and
@@ -115,85 +74,32 @@ def _boolean(value: Any, path: list[str]) -> bool:
 # ignored, as unknown top-level fields are.
 
 
-def _object(value: Any, path: list[str], required: Mapping[str, Check], optional: Mapping[str, Check]) -> Any:
-    if not isinstance(value, dict):
-        raise validation_error(f"{path[-1]} must be a JSON object", path)
-    for name, check in required.items():
-        if name not in value:
-            raise validation_error(f"{name} is required", [*path, name])
-        check(value[name], [*path, name])
-    for name, check in optional.items():
-        if name in value:
-            check(value[name], [*path, name])
-    return value
-
-
-def _shape(required: Mapping[str, Check], optional: Mapping[str, Check] | None = None, *,
-           nullable: bool = False) -> Check:
-    def check(value: Any, path: list[str]) -> Any:
-        if value is None and nullable:
-            return None
-        return _object(value, path, required, optional or {})
-
-    return check
-
-
-def _list_of(item: Check, *, nullable: bool = False) -> Check:
-    def check(value: Any, path: list[str]) -> Any:
-        if value is None and nullable:
-            return None
-        if not isinstance(value, list):
-            raise validation_error(f"{path[-1]} must be a JSON array", path)
-        for index, element in enumerate(value):
-            item(element, [*path, str(index)])
-        return value
-
-    return check
-
-
-def _number(lo: float | None = None) -> Check:
-    def check(value: Any, path: list[str]) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise validation_error(f"{path[-1]} must be a number", path)
-        if lo is not None and value < lo:
-            raise validation_error(f"{path[-1]} must be at least {lo:g}", path)
-        return float(value)
-
-    return check
-
-
-def _string_map(value: Any, path: list[str]) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise validation_error(f"{path[-1]} must be an object of strings", path)
-    return value
-
-
-_TEXT: Final = _string(nullable=False)
-_FLAG_OR_BLOCK: Final = _enum("FLAG", "BLOCK", nullable=False)
+_TEXT: Final = string(nullable=False)
+_FLAG_OR_BLOCK: Final = enum("FLAG", "BLOCK", nullable=False)
 _GUARDRAIL_CATEGORIES: Final[Mapping[str, Check]] = {
     name: _FLAG_OR_BLOCK for name in ("P1", *(f"S{i}" for i in range(1, 14)))
 }
-_DLP_POLICY: Final = _shape({
+_DLP_POLICY: Final = shape({
     "id": _TEXT,
     "action": _FLAG_OR_BLOCK,
-    "check": _list_of(_enum("REQUEST", "RESPONSE", nullable=False)),
-    "enabled": _boolean,
-    "profiles": _list_of(_TEXT),
+    "check": list_of(enum("REQUEST", "RESPONSE", nullable=False)),
+    "enabled": boolean,
+    "profiles": list_of(_TEXT),
 })
-_FILTER: Final = _shape({"mode": _enum("filter", nullable=False), "values": _list_of(_TEXT)})
+_FILTER: Final = shape({"mode": enum("filter", nullable=False), "values": list_of(_TEXT)})
 
 
 def _metadata_rule(value: Any, path: list[str]) -> Any:
     if isinstance(value, dict) and value.get("mode") == "partition":
-        return _object(value, path, {"mode": _enum("partition", nullable=False)}, {})
+        return obj(value, path, {"mode": enum("partition", nullable=False)}, {})
     return _FILTER(value, path)
 
 
 def _dlp(value: Any, path: list[str]) -> Any:
     # Two shapes: one action for a list of profiles, or a list of policies.
     if isinstance(value, dict) and "policies" in value:
-        return _object(value, path, {"enabled": _boolean, "policies": _list_of(_DLP_POLICY)}, {})
-    return _object(value, path, {"action": _FLAG_OR_BLOCK, "enabled": _boolean, "profiles": _list_of(_TEXT)}, {})
+        return obj(value, path, {"enabled": boolean, "policies": list_of(_DLP_POLICY)}, {})
+    return obj(value, path, {"action": _FLAG_OR_BLOCK, "enabled": boolean, "profiles": list_of(_TEXT)}, {})
 
 
 def _metadata_rules(value: Any, path: list[str]) -> Any:
@@ -204,54 +110,54 @@ def _metadata_rules(value: Any, path: list[str]) -> Any:
     return value
 
 
-_SPEND_RULE: Final = _shape(
-    {"limit": _number(0), "limitType": _enum("cost", nullable=False), "window": _int(0, nullable=False)},
+_SPEND_RULE: Final = shape(
+    {"limit": number(0), "limitType": enum("cost", nullable=False), "window": integer(0, nullable=False)},
     {
         "id": _TEXT,
-        "enabled": _boolean,
+        "enabled": boolean,
         "metadata": _metadata_rules,
         "model": _FILTER,
         "provider": _FILTER,
-        "technique": _enum("fixed", "sliding", nullable=False),
+        "technique": enum("fixed", "sliding", nullable=False),
     },
 )
-_GUARDRAILS: Final = _shape(
-    {"prompt": _shape({}, _GUARDRAIL_CATEGORIES), "response": _shape({}, _GUARDRAIL_CATEGORIES)}, nullable=True
+_GUARDRAILS: Final = shape(
+    {"prompt": shape({}, _GUARDRAIL_CATEGORIES), "response": shape({}, _GUARDRAIL_CATEGORIES)}, nullable=True
 )
-_OTEL: Final = _list_of(
-    _shape({"url": _TEXT, "headers": _string_map},
-           {"authorization": _TEXT, "content_type": _enum("json", "protobuf", nullable=False)}),
+_OTEL: Final = list_of(
+    shape({"url": _TEXT, "headers": string_map},
+           {"authorization": _TEXT, "content_type": enum("json", "protobuf", nullable=False)}),
     nullable=True,
 )
-_SPEND_LIMITS: Final = _shape({}, {"enabled": _boolean, "rules": _list_of(_SPEND_RULE)}, nullable=True)
-_STRIPE: Final = _shape(
-    {"authorization": _TEXT, "usage_events": _list_of(_shape({"payload": _TEXT}))}, nullable=True
+_SPEND_LIMITS: Final = shape({}, {"enabled": boolean, "rules": list_of(_SPEND_RULE)}, nullable=True)
+_STRIPE: Final = shape(
+    {"authorization": _TEXT, "usage_events": list_of(shape({"payload": _TEXT}))}, nullable=True
 )
 
 
 #: Required in create and update bodies (present, though some may be null).
 _REQUIRED: Final[Mapping[str, Check]] = {
-    "cache_invalidate_on_update": _boolean,
-    "cache_ttl": _int(0),
-    "collect_logs": _boolean,
-    "rate_limiting_interval": _int(0),
-    "rate_limiting_limit": _int(0),
+    "cache_invalidate_on_update": boolean,
+    "cache_ttl": integer(0),
+    "collect_logs": boolean,
+    "rate_limiting_interval": integer(0),
+    "rate_limiting_limit": integer(0),
 }
 _OPTIONAL: Final[Mapping[str, Check]] = {
-    "authentication": _boolean,
-    "byok_only": _boolean,
-    "log_classification": _boolean,
-    "log_management": _int(10000, 10000000),
-    "log_management_strategy": _enum("STOP_INSERTING", "DELETE_OLDEST"),
-    "logpush": _boolean,
-    "logpush_public_key": _string(16, 1024),
-    "rate_limiting_technique": _enum("fixed", "sliding"),
-    "retry_backoff": _enum("constant", "linear", "exponential"),
-    "retry_delay": _int(0, 5000),
-    "retry_max_attempts": _int(1, 5),
-    "store_id": _string(1, 32),
-    "workers_ai_billing_mode": _enum("postpaid", "unified", nullable=False),
-    "zdr": _boolean,
+    "authentication": boolean,
+    "byok_only": boolean,
+    "log_classification": boolean,
+    "log_management": integer(10000, 10000000),
+    "log_management_strategy": enum("STOP_INSERTING", "DELETE_OLDEST"),
+    "logpush": boolean,
+    "logpush_public_key": string(16, 1024),
+    "rate_limiting_technique": enum("fixed", "sliding"),
+    "retry_backoff": enum("constant", "linear", "exponential"),
+    "retry_delay": integer(0, 5000),
+    "retry_max_attempts": integer(1, 5),
+    "store_id": string(1, 32),
+    "workers_ai_billing_mode": enum("postpaid", "unified", nullable=False),
+    "zdr": boolean,
     "dlp": _dlp,
     "guardrails": _GUARDRAILS,
     "otel": _OTEL,
@@ -458,14 +364,6 @@ def _require_byok_write(request: Request, account_id: str) -> Token:
 _ALIAS_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
-def _secret_value(value: Any, path: list[str]) -> str:
-    if not isinstance(value, str) or not value:
-        raise validation_error(f"{path[-1]} must be a non-empty string", path)
-    if len(value.encode("utf-8")) > MAX_SECRET_BYTES:
-        raise validation_error(f"{path[-1]} must be at most {MAX_SECRET_BYTES} bytes", path)
-    return value
-
-
 def _gateway_store(context: TwinContext, account_id: str, gateway: dict[str, Any]) -> str:
     store_id = gateway.get("store_id")
     if not store_id or secrets.get_store(context.db, account_id, store_id) is None:
@@ -512,7 +410,7 @@ async def create_provider_config(request: Request) -> Response:
     # ASSUMPTION: an alias is 1-64 of letters, digits, '_' and '-' (it becomes part of a secret name).
     if not isinstance(alias, str) or not 1 <= len(alias) <= 64 or not set(alias) <= _ALIAS_CHARS:
         raise validation_error("alias must be 1-64 letters, digits, '_' or '-'", ["body", "alias"])
-    default_config = _bool(body["default_config"], ["body", "default_config"])
+    default_config = boolean(body["default_config"], ["body", "default_config"])
     rate_limit = body.get("rate_limit")
     if rate_limit is not None and (
         isinstance(rate_limit, bool) or not isinstance(rate_limit, int | float) or rate_limit < 0
@@ -529,7 +427,7 @@ async def create_provider_config(request: Request) -> Response:
         raise validation_error("give secret or secret_id, not both", ["body", "secret_id"])
     if not has_secret and not has_secret_id:
         raise validation_error("secret (the provider key) or secret_id is required", ["body", "secret"])
-    value = _secret_value(body["secret"], ["body", "secret"]) if has_secret else None
+    value = secret_value(body["secret"], ["body", "secret"]) if has_secret else None
     secret_id = body.get("secret_id")
     if has_secret_id and (not isinstance(secret_id, str) or not secret_id):
         raise validation_error("secret_id must be a non-empty string", ["body", "secret_id"])
@@ -572,7 +470,7 @@ async def update_provider_config(request: Request) -> Response:
     body = await read_json_object(request)
     if "secret" not in body:
         raise validation_error("secret is required", ["body", "secret"])
-    value = _secret_value(body["secret"], ["body", "secret"])
+    value = secret_value(body["secret"], ["body", "secret"])
     with context.db.transaction():
         gateway = _existing_gateway(context, account_id, gateway_id)
         config = models.get_provider_config(context.db, account_id, gateway_id, config_id)

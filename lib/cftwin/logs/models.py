@@ -16,14 +16,13 @@ import json
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from cftwin import jsonbody
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.gateways.models import get_gateway
 
 __all__ = [
@@ -57,9 +56,8 @@ HEAD_LIMIT: Final = 4096
 # ASSUMPTION: without ``log_management`` the plan limit (10 million per gateway) applies, with STOP_INSERTING.
 DEFAULT_LOG_CAP: Final = 10_000_000
 
-register_schema(
-    "logs",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS logs (
         seq                    INTEGER PRIMARY KEY,
         id                     TEXT NOT NULL UNIQUE,
@@ -110,8 +108,7 @@ register_schema(
         version    INTEGER NOT NULL,
         PRIMARY KEY (account_id, gateway_id)
     ) WITHOUT ROWID;
-    """,
-)
+    """
 
 
 # --- ids and timestamps -------------------------------------------------------------------------
@@ -352,27 +349,11 @@ def _record(account_id: str, gateway_id: str, row: LogRow) -> tuple[Any, ...]:
 
 # --- counts, versions, caches -------------------------------------------------------------------
 
-_VERSION_LOCK: Final = threading.Lock()
-_last_version = 0
-
-
-def _next_version() -> int:
-    # Unique within the process and larger than any a previous process wrote: a cache entry made
-    # for one state can never be taken for another.
-    global _last_version
-    with _VERSION_LOCK:
-        _last_version = max(_last_version + 1, time.time_ns())
-        return _last_version
-
-
 _CACHE_LIMIT: Final = 512
-_caches: weakref.WeakKeyDictionary[Database, dict[tuple[Any, ...], tuple[int, Any]]] = weakref.WeakKeyDictionary()
 
 
 def _cache_for(db: Database) -> dict[tuple[Any, ...], tuple[int, Any]]:
-    cache = _caches.get(db)
-    if cache is None:
-        cache = _caches[db] = {}
+    cache: dict[tuple[Any, ...], tuple[int, Any]] = db.memo.setdefault("logs.queries", {})
     return cache
 
 
@@ -383,12 +364,12 @@ def _counts(db: Database, account_id: str, gateway_id: str) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
-def _add_count(conn: Any, account_id: str, gateway_id: str, delta: int) -> None:
+def _add_count(db: Database, conn: Any, account_id: str, gateway_id: str, delta: int) -> None:
     conn.execute(
         "INSERT INTO log_counts (account_id, gateway_id, stored, version) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (account_id, gateway_id) DO UPDATE SET stored = stored + excluded.stored, "
         "version = excluded.version",
-        (account_id, gateway_id, delta, _next_version()),
+        (account_id, gateway_id, delta, db.next_version()),
     )
 
 
@@ -474,7 +455,7 @@ def _store(
         if records:
             conn.executemany(sql, records)
         if records or deleted:
-            _add_count(conn, account_id, gateway_id, len(records) - deleted)
+            _add_count(db, conn, account_id, gateway_id, len(records) - deleted)
     return len(records)
 
 
@@ -515,7 +496,7 @@ def delete_logs(
             args,
         ).rowcount
         if deleted:
-            _add_count(conn, account_id, gateway_id, -deleted)
+            _add_count(db, conn, account_id, gateway_id, -deleted)
     return int(deleted)
 
 
@@ -552,7 +533,7 @@ def update_log(db: Database, account_id: str, gateway_id: str, log_id: str, chan
         if values:
             assignments = ", ".join(f"{name} = ?" for name in values)
             conn.execute(f"UPDATE logs SET {assignments} WHERE seq = ?", (*values.values(), found[0]))
-            _add_count(conn, account_id, gateway_id, 0)
+            _add_count(db, conn, account_id, gateway_id, 0)
     return True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.digests import sha256_hex
 
 __all__ = [
@@ -25,9 +25,8 @@ __all__ = [
 #: Cloudflare's slugs for the providers the twin emulates.
 PROVIDER_SLUGS: Final = ("openai", "anthropic", "google-ai-studio")
 
-register_schema(
-    "provider_keys",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS provider_keys (
         provider   TEXT NOT NULL,
         key_sha256 TEXT NOT NULL,
@@ -36,8 +35,7 @@ register_schema(
         revoked_at REAL,
         PRIMARY KEY (provider, key_sha256)
     );
-    """,
-)
+    """
 
 
 class KeyDigest(str):

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
-from cftwin.db import Database, register_schema
+from cftwin.db import Database
 from cftwin.digests import sha256_hex
 from cftwin.envelope import new_hex_id, now_iso
 
@@ -39,9 +39,8 @@ __all__ = [
 
 SCOPES: Final = ("workers", "ai_gateway", "dex", "access", "containers", "websearch")
 
-register_schema(
-    "secrets_store",
-    """
+#: This service's tables; ``cftwin.schema.SCHEMAS`` lists every service's, in order.
+SCHEMA: Final = """
     CREATE TABLE IF NOT EXISTS secrets_stores (
         id TEXT PRIMARY KEY,
         account_id TEXT NOT NULL,
@@ -63,8 +62,7 @@ register_schema(
         modified TEXT NOT NULL,
         UNIQUE (store_id, name)
     );
-    """,
-)
+    """
 
 
 def value_hint(value: str) -> str:

@@ -19,8 +19,6 @@ from cftwin.envelope import (
     CloudflareAPIError,
     ok,
     page_slice,
-    parse_bool_param,
-    parse_page_params,
     read_json,
     read_json_object,
     secrets_invalid,
@@ -30,11 +28,11 @@ from cftwin.envelope import (
 )
 from cftwin.secrets_store import models
 from cftwin.timing import with_secret_status
+from cftwin.validation import choice_param, parse_bool_param, parse_page_params, secret_value
 
 __all__ = ["check_secret_quota", "routes"]
 
 _PREFIX: Final = "/client/v4/accounts/{account_id}/secrets_store"
-MAX_VALUE_BYTES: Final = 65536
 MAX_NAME_CHARS: Final = 255
 
 
@@ -55,13 +53,7 @@ def check_secret_quota(context: TwinContext, account_id: str, adding: int) -> No
 
 
 def _order(request: Request, allowed: tuple[str, ...], default: str) -> tuple[str, str]:
-    order = request.query_params.get("order") or default
-    if order not in allowed:
-        raise validation_error(f"order must be one of {', '.join(allowed)}", ["query", "order"])
-    direction = request.query_params.get("direction") or "asc"
-    if direction not in ("asc", "desc"):
-        raise validation_error("direction must be asc or desc", ["query", "direction"])
-    return order, direction
+    return choice_param(request, "order", allowed, default), choice_param(request, "direction", ("asc", "desc"), "asc")
 
 
 def _existing_store(context: TwinContext, account_id: str, store_id: str) -> dict[str, Any]:
@@ -76,14 +68,6 @@ def _name(value: Any, path: list[str]) -> str:
         raise secrets_invalid("secret_name_empty", "a secret needs a name", path)
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME_CHARS or any(c.isspace() for c in value):
         raise validation_error(f"name must be 1-{MAX_NAME_CHARS} characters without spaces", path)
-    return value
-
-
-def _value(value: Any, path: list[str]) -> str:
-    if not isinstance(value, str) or not value:
-        raise validation_error("value must be a non-empty string", path)
-    if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
-        raise validation_error(f"value must be at most {MAX_VALUE_BYTES} bytes", path)
     return value
 
 
@@ -188,7 +172,7 @@ async def create_secrets(request: Request) -> Response:
                 raise validation_error(f"{field} is required", [*where, field])
         items.append({
             "name": _name(raw["name"], [*where, "name"]),
-            "value": _value(raw["value"], [*where, "value"]),
+            "value": secret_value(raw["value"], [*where, "value"]),
             "scopes": _scopes(raw["scopes"], [*where, "scopes"]),
             "comment": _comment(raw.get("comment"), [*where, "comment"]),
         })
@@ -257,7 +241,7 @@ async def edit_secret(request: Request) -> Response:
     context = _context(request)
     store_id, secret_id = request.path_params["store_id"], request.path_params["secret_id"]
     body = await read_json_object(request)
-    value = _value(body["value"], ["body", "value"]) if "value" in body else None
+    value = secret_value(body["value"], ["body", "value"]) if "value" in body else None
     comment = _comment(body["comment"], ["body", "comment"]) if "comment" in body else None
     scopes = _scopes(body["scopes"], ["body", "scopes"]) if "scopes" in body else None
     with context.db.transaction():
