@@ -251,8 +251,8 @@ def _check_faults(spec: str) -> None:
 
 
 def _create_private(path: Path) -> None:
-    """Create ``path`` (empty) with mode 0600 before SQLite does: the twin's state holds the seeded keys.
-    An existing file keeps its mode (it is the operator's)."""
+    """Create ``path`` (empty) with mode 0600 before SQLite does, with the runbook's own line for a folder
+    that does not exist. The twin then makes any state file 0600, an existing one too (cftwin.db)."""
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
