@@ -20,6 +20,7 @@ from aigw.config import PROVIDERS, Secret
 from aigw.steps.provider_keys import secret_name
 from cftwin.seed import TwinSeed, generated_seed
 from cftwin.server import TwinProcess
+from cftwin.timing import NO_DELAYS
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -89,7 +90,8 @@ class BenchTwin:
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.seed: TwinSeed = generated_seed(GATEWAY_ID)
-        self.process = TwinProcess(admin=True, env=child_env())
+        # No delays (cftwin.timing): the benches measure speed, and a pending secret would refuse the first probes.
+        self.process = TwinProcess(admin=True, env=child_env(), delays=NO_DELAYS)
         self.options = dict(options or {})
         self.url = ""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.common import Row
 
-BENCHES = ("run_notebooks", "logs_fetch", "rate_budget", "analysis", "throughput", "overhead")
+BENCHES = ("run_notebooks", "logs_fetch", "rate_budget", "analysis", "throughput", "overhead", "logpush_export")
 
 
 def _ratio(row: Row) -> str:

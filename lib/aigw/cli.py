@@ -33,13 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target", choices=["twin", "cloudflare"], default=None,
                      help="default: cloudflare when .dev.vars or the environment holds real credentials, else twin")
     run.add_argument("--env-file", type=Path, default=None, help="settings file (default: .dev.vars upwards)")
-    run.add_argument("--notebooks", default=None, help="comma-separated prefixes, e.g. 01,02 (default: all)")
+    run.add_argument("--notebooks", default=None,
+                     help="comma-separated prefixes, e.g. 01,02 (default: the lifecycle, 01-05 on the twin and "
+                     "01-04 on cloudflare; 06_rotate_keys, and 05 on cloudflare, only when named)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="a line per cell and each notebook's parameters (default: a bar and a line per notebook)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="papermill parameter for every notebook that declares it (never a secret)")
     run.add_argument("--out", type=Path, default=None, help="run folder (default: outputs/<UTC time>-<target>)")
     run.add_argument("--faults", default=None, help="twin only: fault injection spec (see docs/TWIN.md)")
     run.add_argument("--twin-state", default=None, metavar="FILE",
                      help="twin only: SQLite state file to keep between runs (default: in memory)")
+    run.add_argument("--twin-log-system", choices=("legacy", "observability"), default=None,
+                     help="twin only: the rehearsal account's log system (default legacy: created before "
+                          "2026-09-24; observability: Logs powered by Workers Observability)")
+    run.add_argument("--twin-plan", choices=("free", "paid"), default=None,
+                     help="twin only: the rehearsal account's plan (default free)")
 
     run.add_argument("--allow-custom-endpoints", action="store_true",
                      help="cloudflare only: allow URLs that are not Cloudflare's (recorded in the evidence)")
@@ -56,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--out", type=Path, default=None, metavar="FILE",
                         help="private key file (mode 0600; the public key goes to FILE.pub); "
                              "default: the user config folder's aigw/signing-key.pem")
+
+    seal = commands.add_parser("seal", help="seal a JupyterLab sitting's folder into a bundle, as aigw run does")
+    seal.add_argument("folder", type=Path, metavar="FOLDER", help="the sitting's folder, outputs/interactive-<UTC>")
+
+    session = commands.add_parser("session", help="JupyterLab sittings: `aigw session new` starts a new one")
+    session.add_argument("action", choices=["new"], help="new: notebooks opened from now on get a new run folder")
+
+    commands.add_parser("setup", help="install the git filter that commits notebooks/*.ipynb without outputs")
+    strip = commands.add_parser("strip-notebook", help="a notebook without outputs: stdin to stdout (the git "
+                                "filter), or the named files in place")
+    strip.add_argument("paths", type=Path, nargs="*", metavar="FILE")
 
     scan = commands.add_parser("scan-secrets", help="look for secret values and key shapes in files")
     scan.add_argument("paths", type=Path, nargs="+")
@@ -83,6 +103,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         return verify_from_args(args)
     if args.command == "keygen":
         return _keygen(args)
+    if args.command == "seal":
+        from aigw.sitting import seal_from_args
+
+        return seal_from_args(args)
+    if args.command == "session":
+        from aigw.sitting import new_from_args
+
+        return new_from_args(args)
+    if args.command == "setup":
+        from aigw.clean_notebooks import setup_from_args
+
+        return setup_from_args(args)
+    if args.command == "strip-notebook":
+        from aigw.clean_notebooks import strip_from_args
+
+        return strip_from_args(args)
     if args.command == "scan-secrets":
         from aigw.secrets_scan import scan_from_args
 

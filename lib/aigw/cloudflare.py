@@ -1251,6 +1251,13 @@ class CloudflareClient:
                 next_page += step
         return columns
 
+    def query_telemetry(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """One Workers Observability query (``POST /accounts/{a}/workers/observability/telemetry/query``):
+        where an account created since 2026-09-24 keeps its gateway logs. Read-only, so retried like a GET."""
+        path = self._account("workers/observability/telemetry/query")
+        env = self._send("POST", path, body=dict(body), idempotent=True)
+        return _mapping(env, "a query result", "POST", "/" + path)
+
     def get_log(self, gateway_id: str, log_id: str) -> Log:
         path = self._gateway_path(gateway_id, f"logs/{quote(log_id, safe='')}")
         env = self._send("GET", path)

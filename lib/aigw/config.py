@@ -64,6 +64,14 @@ VARIABLES: Final = (
     "CLOUDFLARE_GATEWAY_BASE_URL",
     "AIGW_PROVIDER_BASE_URL",
     "AIGW_API_BUDGET",
+    # Notebook 07 (Logpush export); read by aigw.logpush.
+    "AIGW_LOGPUSH_BUCKET",
+    "AIGW_LOGPUSH_PATH",
+    "AIGW_LOGPUSH_ACCESS_KEY_ID",
+    "AIGW_LOGPUSH_SECRET_ACCESS_KEY",
+    "AIGW_LOGPUSH_ENDPOINT",
+    "AIGW_LOGPUSH_REGION",
+    "AIGW_LOGPUSH_PRIVATE_KEY_FILE",
 )
 #: Cloudflare's API budget per token: 1,200 requests per 300 s.
 DEFAULT_API_BUDGET: Final = (1200, 300.0)

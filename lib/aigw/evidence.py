@@ -12,13 +12,18 @@ that show them, then the contract's approval checklist) and ``manifest.json`` (t
 file). Before the manifest is written every file is scanned for every configured secret value; a
 file that holds one is deleted (it never stays under outputs/), the bundle is marked failed and
 ``EvidenceError`` is raised. ``verify_bundle`` re-checks a folder against its manifest.
+
+The verdict is never more than the evidence (``summarize_criteria``, ``run_status``): a criterion passes only
+when every check it needs ran and passed (criteria 3 and 4: one per provider of the contract); a skip leaves it
+``incomplete``; a bundle is ``passed`` only on Cloudflare, ``rehearsal-passed`` on the twin
+(``production_evidence`` false), else ``incomplete`` or ``failed``, with a one-line ``why`` and the failed
+notebook's ``failure``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECK_MIMETYPE",
     "CRITERIA",
+    "PARITY_CHECK",
     "Check",
     "CheckFailed",
     "Criterion",
@@ -52,6 +58,7 @@ __all__ = [
     "check_setup_documented",
     "configured_secrets",
     "contract_differences",
+    "counts_for_verdict",
     "export_html",
     "export_run_html",
     "own_files",
@@ -106,6 +113,14 @@ CONTRACT_MODELS: Final = ("google/gemini-2.5-flash", "openai/gpt-4", "anthropic/
 CONTRACT_GATEWAY_ID: Final = "github-ai-agent"
 #: Checks whose figure means something only on Cloudflare: on the twin it is what the twin was told to add.
 CLOUDFLARE_ONLY_FIGURES: Final = frozenset({"gateway overhead within the contract's budget"})
+#: Notes whose name starts so are shown beside the criteria (their own SUMMARY.md row) and never change the
+#: verdict: the REST API probed beside the contract's compat endpoint (issue 13), which the contract does not ask.
+PARITY_CHECK: Final = "REST API parity"
+
+
+def counts_for_verdict(check: Check) -> bool:
+    """False for a parity note (``PARITY_CHECK``): shown, even when it failed, but never the run's verdict."""
+    return not (check.criterion is None and check.check.startswith(PARITY_CHECK))
 REHEARSAL_FIGURE_NOTE: Final = "rehearsal: shows the measurement works, not Cloudflare's latency"
 
 _registered_secrets: dict[str, Secret] = {}
@@ -193,17 +208,20 @@ def _retries_sentence(detail: str) -> str | None:
 
 
 _URL: Final = re.compile(r"https?://[^\s`]+")
+#: A dollar sign that MathJax (JupyterLab) and nbconvert's math plugin never read as TeX (see aigw.steps.DOLLAR).
+_DOLLAR: Final = "<span>&#36;</span>"
 
 
 def _md_escape(text: str) -> str:
-    """Markdown-safe text; URLs become code spans (not links: the evidence fetches and links nothing)."""
+    """Markdown-safe text; URLs become code spans (not links: the evidence fetches and links nothing);
+    ``$`` is written so that MathJax and nbconvert's math plugin never read an amount as TeX."""
     parts: list[str] = []
     last = 0
     for match in _URL.finditer(text):
-        parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:match.start()]))
+        parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:match.start()]).replace("$", _DOLLAR))
         parts.append(f"`{match.group(0)}`")
         last = match.end()
-    parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:]))
+    parts.append(re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text[last:]).replace("$", _DOLLAR))
     return "".join(parts).replace("\n", " ")
 
 
@@ -263,7 +281,8 @@ def record_all(checks: Iterable[Check] | Any, *, raise_on_fail: bool = True) -> 
     items: Iterable[Check] = checks.checks if hasattr(checks, "checks") else checks
     recorded = [record(c.criterion, c.check, c.status, c.detail, subject=c.subject) for c in items]
     failed = [c for c in recorded if c.status == "fail"]
-    if failed and raise_on_fail:
+    # A failed parity note alone never stops a notebook; when another check fails, the line lists it too.
+    if raise_on_fail and any(counts_for_verdict(c) for c in failed):
         raise CheckFailed(_failures_line(failed))
 
 
@@ -271,7 +290,7 @@ def raise_failures() -> None:
     """The last cell of a notebook that runs every check before failing: ``CheckFailed`` listing, in one
     line, every failed check recorded in this kernel (``record_all(..., raise_on_fail=False)``); else nothing."""
     failed = [c for c in _recorded.values() if c.status == "fail"]
-    if failed:
+    if any(counts_for_verdict(c) for c in failed):
         raise CheckFailed(_failures_line(failed))
 
 
@@ -417,7 +436,7 @@ def run_status(criteria: Sequence[Criterion], checks: Sequence[Check], *, target
                notebook_failed: bool = False, leaked: bool = False) -> RunStatus:
     """``failed`` (a notebook failed, a check failed, a secret was found), else ``incomplete`` (a criterion
     not run or incomplete), else ``passed`` on Cloudflare and ``rehearsal-passed`` on the twin."""
-    if notebook_failed or leaked or any(c.status == "fail" for c in checks) or any(
+    if notebook_failed or leaked or any(c.status == "fail" and counts_for_verdict(c) for c in checks) or any(
             c.status == "fail" for c in criteria):
         return "failed"
     if any(c.status != "pass" for c in criteria):
@@ -542,14 +561,6 @@ def _tool_versions() -> dict[str, str]:
     return versions
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _bundle_files(run_dir: Path) -> list[Path]:
     from aigw.provenance import ATTESTATION
 
@@ -644,7 +655,7 @@ def _why(status: str, criteria: Sequence[Criterion], checks: Sequence[Check], fa
         if failure:
             cell = f" cell {failure['cell']}" if failure.get("cell") is not None else ""
             return f"{failure['notebook']}{cell} failed: {failure['error']}"
-        failed = [c for c in checks if c.status == "fail"]
+        failed = [c for c in checks if c.status == "fail" and counts_for_verdict(c)]
         if failed:
             return _failures_line(failed)
     if status in {"failed", "incomplete"}:
@@ -694,6 +705,21 @@ def _hosts_markdown(evidence_doc: Mapping[str, Any]) -> str:
     return text
 
 
+def _parity_rows(checks: Sequence[Check], mark: Mapping[str, str]) -> list[str]:
+    """The ``PARITY_CHECK`` row under the criteria: shown, never a criterion (a dash in the number column)."""
+    parity = [c for c in checks if not counts_for_verdict(c)]
+    if not parity:
+        return []
+    status = ("fail" if any(c.status == "fail" for c in parity) else
+              "incomplete" if any(c.status == "skip" for c in parity) else "pass")
+    detail = "; ".join(f"{c.subject or c.check}: {c.status}" + (f" ({c.detail})" if c.status != "pass" else "")
+                       for c in parity)
+    links = ", ".join(f"[{c.where}]({c.notebook}.html#cell-{c.cell})" for c in
+                      {c.where: c for c in parity if c.notebook is not None and c.cell is not None}.values()) or "—"
+    return [f"| — | {PARITY_CHECK}: the REST API (`/ai/v1/chat/completions`) beside compat; not a criterion, never "
+            f"the status | {mark[status]} — {_md_escape(detail)} | {links} |"]
+
+
 def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criterion], checks: Sequence[Check],
                       quarantined: Sequence[Mapping[str, Any]]) -> str:
     mark = {"pass": "✅ pass", "fail": "❌ fail", "incomplete": "⚠️ incomplete", "not run": "⬜ not run"}
@@ -734,6 +760,7 @@ def _summary_markdown(evidence_doc: Mapping[str, Any], criteria: Sequence[Criter
             "repository check (below)" if criterion.number == 6 and criterion.checks else "—")
         reason = f" — {_md_escape(criterion.reason)}" if criterion.reason else ""
         out.append(f"| {criterion.number} | {criterion.title} | {mark[criterion.status]}{reason} | {links} |")
+    out += _parity_rows(checks, mark)
     out += ["", "## Checks", ""]
     for check in checks:
         where = f" ([{check.where}]({check.notebook}.html#cell-{check.cell}))" if (
@@ -904,7 +931,7 @@ def seal_bundle(
                 doc["status"] = "quarantined"
         written = write(quarantined)
     manifest = {"run_id": run_id, "algorithm": "sha256",
-                "files": {str(p.relative_to(folder)): _sha256(p) for p in own_files(folder, preexisting)}}
+                "files": {str(p.relative_to(folder)): file_sha256(p) for p in own_files(folder, preexisting)}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     verdict = final_status(bool(leaks))
     predicate = {

@@ -40,11 +40,13 @@ __all__ = [
     "DEFAULT_MODELS",
     "DIRECT_HOSTS",
     "MAX_METADATA_ENTRIES",
+    "REST_AUTHORS",
     "GatewayProber",
     "OverheadResult",
     "ProbeResult",
     "classify",
     "percentile",
+    "rest_model",
 ]
 
 ANTHROPIC_VERSION: Final = "2023-06-01"
@@ -62,6 +64,23 @@ DEFAULT_MODELS: Final[Mapping[str, str]] = {
     "google-ai-studio": "gemini-2.0-flash",
 }
 _EXCERPT_CHARS: Final = 160
+#: The REST API names a model's author, the gateway its provider slug: ``google/gemini-2.5-flash`` on
+#: ``/ai/v1/chat/completions`` is ``google-ai-studio/gemini-2.5-flash`` on ``compat`` (cloudflare-docs
+#: ``ai-gateway/usage/rest-api.mdx``). The one place the runbook maps between them.
+REST_AUTHORS: Final[Mapping[str, str]] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google-ai-studio": "google",
+}
+
+
+def rest_model(provider: str, model: str) -> str:
+    """The REST API's ``author/model`` for a gateway provider slug and model."""
+    author = REST_AUTHORS.get(provider)
+    if author is None:
+        raise ConfigError(f"no REST API author is known for provider {provider!r}",
+                          hint=f"Use one of {', '.join(REST_AUTHORS)}")
+    return f"{author}/{model}"
 
 Outcome = Literal["ok", "provider_error", "gateway_error", "error", "no_answer"]
 
@@ -90,6 +109,10 @@ class ProbeResult:
     gateway_error_code: int | None = None
     provider_error_type: str | None = None
     excerpt: str = ""
+    #: The answer's own usage (OpenAI ``prompt_tokens``/``completion_tokens``, Anthropic ``input_tokens``/
+    #: ``output_tokens``), when a 2xx carried it.
+    tokens_in: int | None = None
+    tokens_out: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -143,6 +166,8 @@ class ProbeResult:
             "gateway_error_code": self.gateway_error_code,
             "provider_error_type": self.provider_error_type,
             "excerpt": self.excerpt,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
         }
 
     def __str__(self) -> str:
@@ -243,6 +268,21 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _usage(status: int, content: bytes) -> tuple[int | None, int | None]:
+    """``(tokens_in, tokens_out)`` of a 2xx answer's ``usage`` (OpenAI or Anthropic names); None when absent."""
+    if not 200 <= status < 300:
+        return None, None
+    try:
+        body = json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, None
+    usage = body.get("usage") if isinstance(body, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None, None
+    tokens_in = _int(usage.get("prompt_tokens", usage.get("input_tokens")))
+    return tokens_in, _int(usage.get("completion_tokens", usage.get("output_tokens")))
+
+
 def _google_reason(error: Mapping[str, Any]) -> str | None:
     """The ``ErrorInfo`` reason of a Google error (``API_KEY_INVALID``), which says more than its status."""
     details = error.get("details")
@@ -325,6 +365,7 @@ class GatewayProber:
     * run_id - tags every probe's ``cf-aig-metadata`` (``aigw_run_id``).
     * retry - bounded retries for 5xx / 429 / no answer (``Retry-After`` honoured).
     * stats - where requests and retries (by reason) are counted; share one across probers to sum a run.
+    * api_base_url - the v4 API (``https://api.cloudflare.com/client/v4``), for the REST API probe.
     """
 
     def __init__(
@@ -342,8 +383,10 @@ class GatewayProber:
         transport: httpx.BaseTransport | None = None,
         seed: int | None = None,
         stats: ClientStats | None = None,
+        api_base_url: str | None = None,
     ) -> None:
         self.gateway_base_url = gateway_base_url.rstrip("/")
+        self.api_base_url = api_base_url.rstrip("/") if api_base_url else None
         self.stats = stats if stats is not None else ClientStats()
         self.account_id = account_id
         self.gateway_id = gateway_id
@@ -368,6 +411,7 @@ class GatewayProber:
             gateway_token=settings.gateway_token,
             provider_keys=settings.provider_keys,
             provider_base_url=settings.provider_base_url,
+            api_base_url=settings.api_base_url,
             **options,
         )
 
@@ -532,6 +576,7 @@ class GatewayProber:
         self, call: _Call, response: httpx.Response, latency_ms: float, attempts: int, extra: Sequence[Secret]
     ) -> ProbeResult:
         outcome, code, kind, excerpt = classify(response.status_code, response.content)
+        tokens_in, tokens_out = _usage(response.status_code, response.content) if outcome == "ok" else (None, None)
         headers = response.headers
         return ProbeResult(
             check=call.check,
@@ -549,6 +594,8 @@ class GatewayProber:
             gateway_error_code=code,
             provider_error_type=kind,
             excerpt=redact(excerpt, self._secrets(extra)),
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
         )
 
     # -- probes ----------------------------------------------------------------------------------------------------
@@ -569,6 +616,35 @@ class GatewayProber:
         call = _Call("unified", provider or None, bare or model, f"{self.gateway_url('compat')}/chat/completions",
                      body, headers)
         return self._run(call)
+
+    def rest_url(self) -> str:
+        """``{api}/accounts/{account}/ai/v1/chat/completions``: the REST API's OpenAI-format endpoint."""
+        if not self.api_base_url:
+            raise ConfigError("no v4 API base URL is configured for the REST API probe",
+                              hint="Set CLOUDFLARE_API_BASE_URL (https://api.cloudflare.com/client/v4)")
+        return f"{self.api_base_url}/accounts/{self.account_id}/ai/v1/chat/completions"
+
+    def probe_rest(
+        self,
+        provider: str,
+        model: str,
+        prompt: str = "Reply with the word ok.",
+        *,
+        max_tokens: int = 16,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ProbeResult:
+        """``POST {api}/accounts/{a}/ai/v1/chat/completions`` through this gateway (``cf-aig-gateway-id``), the
+        model as the REST API's ``author/model`` (``rest_model``); no provider key (BYOK or Unified Billing)."""
+        headers = self._gateway_headers("rest", metadata, None, None, False)
+        headers["cf-aig-gateway-id"] = self.gateway_id
+        # The REST API wants a Cloudflare API token with AI Gateway permission in Authorization. The gateway's
+        # Run token is the narrowest that may send traffic through a gateway: the runbook's admin token
+        # could too, but it can also edit gateways and secrets, which this probe has no use for.
+        if self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        body = {"model": rest_model(provider, model), "max_tokens": max_tokens,
+                "messages": [{"role": "user", "content": prompt}]}
+        return self._run(_Call("rest", provider, model, self.rest_url(), body, headers))
 
     def probe_provider(
         self,

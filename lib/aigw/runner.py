@@ -7,7 +7,8 @@
   ``AIGW_TARGET``, ``AIGW_RUN_ID``, ``AIGW_RUN_DIR``). Only non-secret values are papermill parameters
   (``run_id``, ``run_dir``, and ``-p NAME VALUE`` for the notebooks that declare ``NAME``); a value
   that is a configured secret or looks like a key is refused.
-* Progress goes to stderr, a line per notebook and per cell. A failing notebook stops the run: its
+* Progress goes to stderr: a bar per notebook (on a terminal) and a line when it finishes; ``-v`` adds a
+  line per cell. A failing notebook stops the run: its
   partial output is kept, the bundle is sealed with status ``failed`` and ``RunError`` names the
   notebook, the cell and the error in one line (also ``evidence.json``'s ``failure``).
 * Exit code (``EXIT_CODES``): 0 when the bundle is ``passed`` (Cloudflare) or ``rehearsal-passed``
@@ -26,6 +27,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +53,7 @@ from aigw.config import (
 from aigw.errors import AigwError, ConfigError, RunError
 from aigw.evidence import Bundle, export_run_html, own_files, repo_root, seal_bundle
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints
+from aigw.progress import progress
 from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
 from aigw.session import NO_ENV_FILE_VAR, has_real_credentials
 from aigw.signing import SIGNING_KEY_VAR, key_from_environ, load_private_key
@@ -70,13 +73,16 @@ __all__ = [
     "run_from_args",
     "run_notebooks",
     "select_notebooks",
+    "twin_selection_hint",
 ]
 
 _NOTEBOOK_NAME: Final = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 #: Run only when --notebooks names them: key rotation everywhere (it is its own change, after the
 #: lifecycle), and on Cloudflare the rollback too (it deletes production).
-_ONLY_WHEN_NAMED: Final = ("rotate",)
-_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback", "rotate")
+_ONLY_WHEN_NAMED: Final = ("rotate", "logpush")
+_ONLY_WHEN_NAMED_ON_CLOUDFLARE: Final = ("rollback", "rotate", "logpush")
+#: Notebooks that need a bucket: on the twin, the run serves one (moto's S3 API on loopback) for them.
+_NEEDS_BUCKET: Final = ("logpush",)
 _RUN_PARAMETERS: Final = ("run_id", "run_dir")
 #: Notebooks that talk only to the gateway (CF_AIG_TOKEN will do); every other one calls the v4 API.
 _GATEWAY_TOKEN_ONLY: Final = ("verify_endpoints",)
@@ -116,6 +122,20 @@ def select_notebooks(folder: Path, spec: str | None, target: str) -> list[Path]:
     return sorted(chosen)
 
 
+def _with_account(seed: Any, account: Mapping[str, str]) -> Any:
+    """The rehearsal seed with the plan and log system asked for (``--twin-plan``, ``--twin-log-system``)."""
+    import dataclasses
+
+    from cftwin.accounts import created_at_for
+
+    changes: dict[str, str] = {}
+    if "plan" in account:
+        changes["plan"] = account["plan"]
+    if "log_system" in account:
+        changes["created_at"] = created_at_for(account["log_system"])  # type: ignore[arg-type]
+    return dataclasses.replace(seed, **changes) if changes else seed
+
+
 def check_run_folder(run_dir: Path, *, twin_state: str | None = None) -> None:
     """The run folder must be new or empty: sealing lists, scans and (on a secret hit) deletes what the
     run wrote there, so a user's files or an earlier run's must not be in it. Checked before anything runs."""
@@ -133,6 +153,18 @@ def check_run_folder(run_dir: Path, *, twin_state: str | None = None) -> None:
     if twin_state and twin_state != ":memory:" and Path(twin_state).resolve().is_relative_to(run_dir.resolve()):
         raise ConfigError(f"--twin-state {twin_state!r} is inside the run folder (the twin's state would be "
                           "sealed into the evidence)", hint="Keep the state file outside --out")
+
+
+def twin_selection_hint(notebooks: Sequence[Path], target: str, twin_state: str | None) -> str | None:
+    """A hint when a twin run leaves out notebook 01 but runs one that needs its gateway: each twin run
+    starts empty (unless ``--twin-state`` keeps the state), so 02-06 alone find no gateway."""
+    if target != "twin" or twin_state or not notebooks:
+        return None
+    stems = [p.stem for p in notebooks]
+    if any(stem.startswith("01_") for stem in stems):
+        return None
+    return (f"hint: each twin run starts empty, so {stems[0]} will find no gateway; include 01 (e.g. --notebooks "
+            f"01,{stems[0][:2]}) or keep the twin's state between runs with --twin-state FILE")
 
 
 def parse_parameter_value(text: str) -> Any:
@@ -300,13 +332,14 @@ class _StopSignals:
 
     GRACE_S: Final = 10.0
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float = GRACE_S) -> None:
+        self.grace_s = grace_s
         self.signum: int | None = None
         #: The kernel of the notebook that runs now (a ``PreparedKernel``), None between notebooks.
         self.kernel: Any = None
         self._saved: dict[int, Any] = {}
         self._wake = threading.Event()
-        self._closed = False
+        self._closed = threading.Event()
         self._watchdog = threading.Thread(target=self._kill_after_grace, name="aigw-stop", daemon=True)
 
     def stopped(self) -> bool:
@@ -323,7 +356,7 @@ class _StopSignals:
     def __exit__(self, *_exc: object) -> None:
         for signum, previous in self._saved.items():
             signal.signal(signum, previous)
-        self._closed = True
+        self._closed.set()
         self._wake.set()
 
     def _handle(self, signum: int, _frame: Any) -> None:
@@ -333,8 +366,8 @@ class _StopSignals:
         self.signum = signum
         # os.write, not print: the main thread may be inside a print to the same stream.
         with contextlib.suppress(OSError):
-            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook; what ran will be "
-                        "sealed\n".encode())
+            os.write(2, f"aigw: {signal.Signals(signum).name}: stopping the running notebook, then sealing what "
+                        "ran\n".encode())
         kernel = self.kernel
         if kernel is not None:
             kernel.send_signal(signal.SIGINT)
@@ -347,10 +380,7 @@ class _StopSignals:
 
     def _kill_after_grace(self) -> None:
         self._wake.wait()
-        deadline = time.monotonic() + self.GRACE_S
-        while not self._closed and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not self._closed:
+        if not self._closed.wait(self.grace_s):
             self._kill()
 
 
@@ -379,8 +409,16 @@ def _stop_signals() -> Iterator[_StopSignals]:
             _current.stop = None
 
 
+def _code_cells(notebook: Path) -> int:
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for cell in cells if cell.get("cell_type") == "code")
+
+
 def _register_engine() -> None:
-    """A papermill engine that prints a line per cell (papermill's own progress bar is per notebook)."""
+    """A papermill engine that moves the notebook's progress bar per cell (a line per cell with ``-v``)."""
     from papermill.engines import NBClientEngine, papermill_engines
 
     class ProgressEngine(NBClientEngine):  # type: ignore[misc]
@@ -393,7 +431,7 @@ def _register_engine() -> None:
                 if cell.get("cell_type") == "code":
                     first = next((line for line in str(cell.get("source", "")).splitlines()
                                   if line.strip() and not line.lstrip().startswith("#")), "")
-                    _progress(f"  {name} cell {cell_index}: {first[:80]}")
+                    progress.cell(name, cell_index, first)
                 started = original(cell, cell_index, **more)
                 stop = _active_stop()
                 if stop is not None and stop.stopped():
@@ -487,6 +525,13 @@ def _prepare_kernel(notebook: Path) -> Any:
         return None
 
 
+def _caused_by_stop(failure: NotebookFailure) -> bool:
+    """True when ``failure`` is what a stop does to a notebook: the interrupted cell, the per-cell hook, or
+    the kernel killed after the grace."""
+    ename = failure.error.partition(":")[0]
+    return ename in {"KeyboardInterrupt", "_Stopped", "DeadKernelError"} or "Kernel died" in failure.error
+
+
 def _unstarted_kernel(notebook: Path) -> Any:
     """A kernel manager papermill starts itself (when the one prepared ahead failed to start): made here,
     so that the runner can interrupt its kernel and shut it down like a prepared one."""
@@ -519,6 +564,24 @@ def _execute(notebook: Path, output: Path, parameters: Mapping[str, Any], cwd: P
     return None
 
 
+def _rehearsal_bucket() -> tuple[Any, tempfile.TemporaryDirectory[str], dict[str, str]]:
+    """A local S3 bucket standing in for the operator's R2 bucket, and 07's settings for it. The rehearsal's
+    private key goes to a temporary folder outside the run folder (the bundle never holds it)."""
+    from cftwin.logpush.bucket import LocalBucket
+
+    bucket = LocalBucket("aigw-rehearsal").start()
+    folder = tempfile.TemporaryDirectory(prefix="aigw-logpush-")
+    env = {
+        "AIGW_LOGPUSH_BUCKET": bucket.bucket,
+        "AIGW_LOGPUSH_ACCESS_KEY_ID": bucket.access_key_id,
+        "AIGW_LOGPUSH_SECRET_ACCESS_KEY": bucket.secret_access_key,
+        "AIGW_LOGPUSH_ENDPOINT": bucket.url,
+        "AIGW_LOGPUSH_PRIVATE_KEY_FILE": str(Path(folder.name) / "logpush.pem"),
+    }
+    _progress(f"bucket (S3 API, standing in for R2) at {bucket.url}")
+    return bucket, folder, env
+
+
 def run_notebooks(
     notebooks: Sequence[Path],
     *,
@@ -528,6 +591,7 @@ def run_notebooks(
     env_file: Path | None = None,
     faults: str | None = None,
     twin_state: str | None = None,
+    twin_account: Mapping[str, str] | None = None,
     root: Path | None = None,
     allow_custom_endpoints: bool = False,
     signing_key: Path | None = None,
@@ -541,6 +605,7 @@ def run_notebooks(
     with _stop_signals() as stop:
         return _run_notebooks(notebooks, target=target, run_dir=run_dir, parameters=parameters,
                               env_file=env_file, faults=faults, twin_state=twin_state, root=root, stop=stop,
+                              twin_account=twin_account or {},
                               allow_custom_endpoints=allow_custom_endpoints, signing_key=signing_key)
 
 
@@ -553,6 +618,7 @@ def _run_notebooks(
     env_file: Path | None,
     faults: str | None,
     twin_state: str | None,
+    twin_account: Mapping[str, str],
     root: Path | None,
     stop: _StopSignals,
     allow_custom_endpoints: bool,
@@ -564,6 +630,9 @@ def _run_notebooks(
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
     if faults:
         _check_faults(faults)
+    if twin_account and target != "twin":
+        raise ConfigError("--twin-plan and --twin-log-system work only with --target twin",
+                          hint="A Cloudflare account's plan and log system are its own: drop them")
     if allow_custom_endpoints and target != "cloudflare":
         raise ConfigError("--allow-custom-endpoints works only with --target cloudflare",
                           hint="A twin run talks to loopback only: drop --allow-custom-endpoints")
@@ -621,6 +690,7 @@ def _run_notebooks(
             with _environment({}, drop=hidden):
                 seed = (seed_from_env_file(env_file) if env_file is not None
                         else generated_seed(gateway_id, account_id=kept_account))
+            seed = _with_account(seed, twin_account)
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
         if seed.aig_token is None:
@@ -637,6 +707,8 @@ def _run_notebooks(
     twin: Any = None
     if stop.stopped():  # checked before each step that makes something: the twin, the run folder
         raise RunInterrupted(stop.signum or signal.SIGINT)
+    bucket: Any = None
+    key_folder: tempfile.TemporaryDirectory[str] | None = None
     try:
         if target == "twin":
             from cftwin.context import TwinOptions
@@ -646,11 +718,16 @@ def _run_notebooks(
             options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)
             if twin_state and twin_state != ":memory:":
                 _create_private(Path(twin_state))
+            if any(word in nb.stem for nb in notebooks for word in _NEEDS_BUCKET):
+                bucket, key_folder, logpush_env = _rehearsal_bucket()
+                options.r2_endpoint_url = bucket.url
             try:
                 twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
             except TwinConfigError as exc:  # a state file that is not the twin's: one line
                 raise ConfigError(exc.message, hint=exc.hint) from None
             kernel_env = seed.to_environ(twin)
+            if bucket is not None:
+                kernel_env.update(logpush_env)
             # One source of settings: the kernels read --env-file, or nothing but this environment.
             if env_file is not None:
                 kernel_env["AIGW_ENV_FILE"] = str(env_file.resolve())
@@ -701,16 +778,20 @@ def _run_notebooks(
                                  if k in declared[notebook]})
                     output = run_dir / notebook.name
                     started = time.monotonic()
-                    _progress(f"{notebook.stem}: running ({', '.join(f'{k}={v}' for k, v in mine.items())})")
+                    progress.start(notebook.stem, _code_cells(notebook),
+                                   ", ".join(f"{k}={v}" for k, v in mine.items()))
                     stop.kernel = kernel
                     try:
                         failure = _execute(notebook, output, mine, notebook.parent, secrets, kernel)
                     finally:
                         stop.kernel = None
-                        with contextlib.suppress(Exception):  # a kernel that will not stop must not skip the seal
+                        try:
                             kernel.shutdown()
-                    if failure is not None and stop.stopped():
-                        # A notebook that returned without a failure ran to its end: it stays completed.
+                        except Exception:  # a kernel that will not stop must not skip the seal
+                            kernel.send_signal(signal.SIGKILL)
+                    if failure is not None and stop.stopped() and _caused_by_stop(failure):
+                        # A notebook that returned without a failure ran to its end: it stays completed; one
+                        # that failed on its own before the stop keeps its own error.
                         name = signal.Signals(stop.signum or signal.SIGINT).name
                         failure = NotebookFailure(notebook.stem, _failed_cell(output),
                                                   f"interrupted: the run was stopped ({name}) before the notebook "
@@ -722,10 +803,10 @@ def _run_notebooks(
                         exports.append((output, exporter.submit(export_run_html, output, run_dir, run_id)))
                     took = time.monotonic() - started
                     if failure is not None:
-                        _progress(f"{notebook.stem}: FAILED after {took:.1f} s at cell {failure.cell}")
+                        progress.finish(f"{notebook.stem}: FAILED after {took:.1f} s at cell {failure.cell}")
                         result.failure = failure
                         break
-                    _progress(f"{notebook.stem}: done in {took:.1f} s")
+                    progress.finish(f"{notebook.stem}: done in {took:.1f} s")
         finally:
             if upcoming is not None:
                 with contextlib.suppress(Exception):
@@ -746,13 +827,18 @@ def _run_notebooks(
             if not stop.stopped():
                 raise
             # Stopped: the stop is what the caller reports; whether the folder is sealed, it checks itself.
-            _progress(f"sealing {run_dir} failed: {redact(' '.join(str(exc).split()), secrets)}")
+            what = "error" if isinstance(exc, AigwError) else f"sealing failed ({type(exc).__name__})"
+            _progress(f"{what}: {redact(' '.join(str(exc).split()), secrets)}")
         if stop.stopped():
             raise RunInterrupted(stop.signum or signal.SIGINT, result.bundle)
         return result
     finally:
         if twin is not None:
             twin.close()
+        if bucket is not None:
+            bucket.stop()
+        if key_folder is not None:
+            key_folder.cleanup()
 
 
 def sealed_status(run_dir: Path) -> str | None:
@@ -809,6 +895,7 @@ def _release_if_empty(run_dir: Path) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """``aigw run``: see the module docstring. Prints the run folder and the criteria table."""
     root = repo_root()
+    progress.verbose = bool(getattr(args, "verbose", False))
     env_file: Path | None = args.env_file
     if env_file is not None and not env_file.is_file():
         raise ConfigError(f"--env-file {str(env_file)!r} does not exist", hint="Check the path")
@@ -819,6 +906,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     claimed = args.out is None
     run_dir: Path = args.out or claim_run_dir(root / "outputs" / f"{_utc_stamp()}-{target}")
     # A refused --out (not empty, not a folder) is the user's: never named as this run's folder.
+    hint = twin_selection_hint(notebooks, target, getattr(args, "twin_state", None))
+    if hint:
+        _progress(hint)
     try:
         ours = not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir()))
     except OSError:
@@ -830,6 +920,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             result = run_notebooks(
                 notebooks, target=target, run_dir=run_dir, parameters=parameters, env_file=env_file,
                 faults=args.faults, twin_state=getattr(args, "twin_state", None), root=root,
+                twin_account={k: v for k in ("plan", "log_system")
+                              if (v := getattr(args, f"twin_{k}", None)) is not None},
                 allow_custom_endpoints=bool(getattr(args, "allow_custom_endpoints", False)),
                 signing_key=getattr(args, "signing_key", None),
             )

@@ -37,7 +37,8 @@ __all__ = [
 ]
 
 #: The variables whose values are secrets (the rest of the settings are not).
-SECRET_VARIABLES: Final = ("CLOUDFLARE_API_TOKEN", "CF_AIG_TOKEN", *PROVIDER_KEY_VARS.values())
+SECRET_VARIABLES: Final = ("CLOUDFLARE_API_TOKEN", "CF_AIG_TOKEN", *PROVIDER_KEY_VARS.values(),
+                           "AIGW_LOGPUSH_SECRET_ACCESS_KEY")
 
 _TOKEN_CHARS = r"A-Za-z0-9_\-"
 #: Common key shapes, most specific first (an Anthropic key is also an ``sk-`` key).
@@ -45,6 +46,8 @@ KEY_SHAPES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
     ("anthropic-key shape", re.compile(rf"sk-ant-[{_TOKEN_CHARS}]{{20,}}")),
     ("openai-key shape", re.compile(rf"sk-(?!ant-)[{_TOKEN_CHARS}]{{20,}}")),
     ("google-key shape", re.compile(rf"AIza[{_TOKEN_CHARS}]{{35}}(?![{_TOKEN_CHARS}])")),
+    # A PEM private key (07's Logpush key pair lives in a file; its text must never reach an output).
+    ("private-key shape", re.compile(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----")),
     # Cloudflare API tokens are 40 URL-safe characters. A git commit (40 lowercase hex) has the same
     # length, so a token must mix upper case, lower case and digits to count.
     (

@@ -95,6 +95,7 @@ from aigw import evidence
 from aigw._http import ClientStats
 from aigw.config import (
     ENV_FILE_NAME,
+    PROVIDER_KEY_VARS,
     Settings,
     find_env_file,
     load_settings,
@@ -233,7 +234,8 @@ def is_twin_process(pid: int, port: int) -> bool:
 
 
 def _seed_environ(env_file_values: Mapping[str, str], seed_file: Path) -> dict[str, str]:
-    """The twin's seed: kept values, generated where missing, ``.dev.vars`` values over them."""
+    """The twin's seed: kept values, generated where missing, the operator's values (``.dev.vars`` and
+    the environment, as ``read_env`` merges them) over them."""
     from cftwin.seed import generated_seed
 
     kept = read_env(seed_file, environ={}) if seed_file.is_file() else {}
@@ -245,12 +247,17 @@ def _seed_environ(env_file_values: Mapping[str, str], seed_file: Path) -> dict[s
     return seed
 
 
-def ensure_background_twin(env_file_values: Mapping[str, str] | None = None) -> dict[str, str]:
+def ensure_background_twin(env_file_values: Mapping[str, str] | None = None, *,
+                           withhold_missing_keys: bool = False) -> dict[str, str]:
     """Start (or reuse) the detached twin for interactive rehearsal; its environment for the settings.
 
     The twin listens on ``127.0.0.1:$AIGW_TWIN_PORT`` (8787), keeps its state in
     ``<cache>/twin.sqlite`` and its seed in ``<cache>/twin.env`` (mode 0600). A running twin whose
     seed changed (new ``.dev.vars`` values) is restarted when this process family started it.
+
+    ``withhold_missing_keys`` (the operator has a ``.dev.vars``): a provider key the operator's values
+    leave out is not handed to the settings, so notebook 02 asks for it; the twin still accepts the
+    rehearsal key it generated for that provider (in ``twin.env``), and nothing else.
     """
     port = int(os.environ.get("AIGW_TWIN_PORT", DEFAULT_TWIN_PORT))
     base_url = f"http://127.0.0.1:{port}"
@@ -300,7 +307,10 @@ def ensure_background_twin(env_file_values: Mapping[str, str] | None = None) -> 
             time.sleep(0.1)
         with contextlib.suppress(FileNotFoundError):
             ready.unlink()
-    return {**seed, **twin_environ(base_url)}
+    given = {name: value for name, value in seed.items()
+             if not (withhold_missing_keys and name in PROVIDER_KEY_VARS.values()
+                     and not (env_file_values or {}).get(name))}
+    return {**given, **twin_environ(base_url)}
 
 
 def _utc_stamp() -> str:
@@ -319,6 +329,9 @@ class Session:
     _prober: GatewayProber | None = field(default=None, repr=False)
     #: Data-plane requests and retries of every prober of this session (the evidence's ``retries`` note).
     probe_stats: ClientStats = field(default_factory=ClientStats, repr=False)
+    #: Where each credential came from: ``.dev.vars``, ``environment``, ``widget``, ``generated for the
+    #: rehearsal`` or ``not set`` (names only; the session cell shows it).
+    sources: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def client(self) -> CloudflareClient:
@@ -362,7 +375,16 @@ class Session:
             "settings from": str(self.settings.env_file) if self.settings.env_file else "the environment only",
             "run": self.run_id,
             "evidence folder": str(self.run_dir),
+            **({"values from": self.sources_text()} if self.sources else {}),
         }
+
+    def sources_text(self) -> str:
+        """``.dev.vars: A, B; generated for the rehearsal: C; not set: D`` (variable names, never values)."""
+        by_source: dict[str, list[str]] = {}
+        for name, source in self.sources.items():
+            by_source.setdefault(source, []).append(name)
+        order = [".dev.vars", "environment", "widget", "generated for the rehearsal", "not set"]
+        return "; ".join(f"{source}: {', '.join(by_source[source])}" for source in order if source in by_source)
 
     def __str__(self) -> str:
         return "aigw session — " + "; ".join(f"{k}: {v}" for k, v in self.describe().items())
@@ -413,8 +435,9 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     """Settings, target, run id and evidence folder for the notebook running in the current folder.
 
     **Parameters:**
-    * run_id - the run's id (``aigw run`` passes it); empty/None: ``$AIGW_RUN_ID`` or ``interactive-<UTC>``.
-    * run_dir - where evidence goes (created); empty/None: ``$AIGW_RUN_DIR`` or ``outputs/<run_id>``.
+    * run_id - the run's id (``aigw run`` passes it); empty/None: ``$AIGW_RUN_ID``, else the sitting's.
+    * run_dir - where evidence goes (created); empty/None: ``$AIGW_RUN_DIR`` or ``outputs/<run_id>``; with
+      neither given, the current sitting's ``outputs/interactive-<UTC>/`` (``aigw session new`` starts one).
     """
     show_errors_as_one_line()
     here = Path.cwd()
@@ -423,6 +446,7 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     if requested and requested not in TARGETS:
         raise ConfigError(f"AIGW_TARGET {masked(requested)} is not a target", hint="Use twin or cloudflare")
     merged = read_env(env_file)
+    generated: set[str] = set()
     if requested:
         target: Target = "twin" if requested == "twin" else "cloudflare"
         settings = load_settings(env_file, search_from=here, search=search)
@@ -431,13 +455,42 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
         settings = load_settings(env_file, search_from=here, search=search)
     else:
         target = "twin"
-        file_values = read_env(env_file, environ={}) if env_file else {}
-        twin_env = ensure_background_twin(file_values)
+        # The operator's values (file and environment) seed the twin; with a .dev.vars, a key it leaves
+        # out is asked for in notebook 02 rather than invented.
+        twin_env = ensure_background_twin(merged, withhold_missing_keys=env_file is not None)
         settings = load_settings(env_file, search_from=here, environ={**os.environ, **twin_env}, search=search)
+        generated = {name for name in twin_env if name not in merged}
     # Before any request: a twin session that would reach a real host (or the reverse) stops here.
     check_endpoints(target, settings, allow_custom=os.environ.get(ALLOW_CUSTOM_VAR) == "1")
     evidence.use_secrets(settings.secrets())
-    resolved_id = run_id or os.environ.get("AIGW_RUN_ID") or f"interactive-{_utc_stamp()}"
-    folder = Path(run_dir or os.environ.get("AIGW_RUN_DIR") or project_root(here) / "outputs" / resolved_id)
+    given_id = run_id or os.environ.get("AIGW_RUN_ID")
+    given_dir = run_dir or os.environ.get("AIGW_RUN_DIR")
+    if not given_id and not given_dir:
+        # A JupyterLab sitting: every notebook joins the same run id and folder (aigw.sitting).
+        from aigw.sitting import join_sitting
+
+        sitting = join_sitting(project_root(here) / "outputs", target)
+        given_id, given_dir = sitting.run_id, str(sitting.run_dir)
+    resolved_id = given_id or f"interactive-{_utc_stamp()}"
+    folder = Path(given_dir or project_root(here) / "outputs" / resolved_id)
     folder.mkdir(parents=True, exist_ok=True)
-    return Session(settings=settings, target=target, run_id=resolved_id, run_dir=folder.resolve())
+    file_values = read_env(env_file, environ={}) if env_file else {}
+    return Session(settings=settings, target=target, run_id=resolved_id, run_dir=folder.resolve(),
+                   sources=_sources(merged, file_values, generated))
+
+
+_CREDENTIALS: Final = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_GATEWAY_ID", "CLOUDFLARE_API_TOKEN", "CF_AIG_TOKEN",
+                       *PROVIDER_KEY_VARS.values())
+
+
+def _sources(operator: Mapping[str, str], file_values: Mapping[str, str], generated: set[str]) -> dict[str, str]:
+    """Where each credential came from, as the settings took it (the environment wins over the file)."""
+    sources: dict[str, str] = {}
+    for name in _CREDENTIALS:
+        if operator.get(name):
+            sources[name] = ".dev.vars" if operator[name] == file_values.get(name) else "environment"
+        elif name in generated:
+            sources[name] = "generated for the rehearsal"
+        else:
+            sources[name] = "not set"
+    return sources

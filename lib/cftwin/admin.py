@@ -5,7 +5,7 @@
 |---|---|---|---|
 | GET | /health | - | ``{"status": "ok"}`` |
 | POST | /reset | - | drops every row of every table (re-seed afterwards) |
-| POST | /accounts | ``{account_id, gateway_limit?}`` | 201 ``{account_id, gateway_limit}`` |
+| POST | /accounts | ``{account_id, gateway_limit?, plan?, log_system?}`` | 201 the same, as in force |
 | POST | /tokens | ``{value?, account_id, permissions[]}`` | 201 ``{id, value}`` |
 | DELETE | /tokens/{id} | - | revokes it (``{"id": ...}``; 404 when unknown) |
 | GET, PUT | /config | TwinOptions fields | the options after the change |
@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin import jsonbody
+from cftwin.accounts import account_profile, created_at_for, set_account_profile
 from cftwin.auth import PERMISSIONS, TOKEN_KINDS, create_account, create_token, revoke_token
 from cftwin.context import TwinContext
 from cftwin.faults import FaultInjector, FaultSpec, parse_fault_spec
@@ -90,8 +91,21 @@ async def add_account(request: Request) -> Response:
         raise _BadRequest("account_id must be a non-empty string")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise _BadRequest("gateway_limit must be a non-negative integer")
-    create_account(_context(request).db, account, gateway_limit=limit)
-    return JSONResponse({"account_id": account, "gateway_limit": limit}, status_code=201)
+    plan = body.get("plan")
+    log_system = body.get("log_system")
+    if plan is not None and plan not in ("free", "paid"):
+        raise _BadRequest("plan must be free or paid")
+    if log_system is not None and log_system not in ("legacy", "observability"):
+        raise _BadRequest("log_system must be legacy or observability")
+    db = _context(request).db
+    create_account(db, account, gateway_limit=limit)
+    if plan is not None or log_system is not None:
+        current = account_profile(db, account)
+        set_account_profile(db, account, plan=plan or current.plan,
+                            created_at=created_at_for(log_system) if log_system else current.created_at)
+    profile = account_profile(db, account)
+    return JSONResponse({"account_id": account, "gateway_limit": limit, "plan": profile.plan,
+                         "log_system": profile.log_system}, status_code=201)
 
 
 async def add_token(request: Request) -> Response:

@@ -29,6 +29,7 @@ from cftwin.auth import ratelimit_headers
 from cftwin.context import TwinContext
 from cftwin.dataplane import admin as dataplane_admin
 from cftwin.dataplane import responses as dataplane_responses
+from cftwin.dataplane import rest_api
 from cftwin.envelope import (
     CODE_NO_ROUTE,
     CODE_RATE_LIMITED,
@@ -38,8 +39,10 @@ from cftwin.envelope import (
 )
 from cftwin.gateways import responses as gateway_responses
 from cftwin.limits import BodyTooLarge, bounded_receive, declared_length, send_too_large
+from cftwin.logpush import responses as logpush_responses
 from cftwin.logs import admin as logs_admin
 from cftwin.logs import responses as logs_responses
+from cftwin.observability import responses as observability_responses
 from cftwin.providers import responses as provider_responses
 from cftwin.secrets_store import responses as secrets_responses
 
@@ -205,6 +208,9 @@ def build_app(context: TwinContext) -> Starlette:
     routes += gateway_responses.routes
     routes += secrets_responses.routes
     routes += logs_responses.routes
+    routes += observability_responses.routes
+    routes += rest_api.routes
+    routes += logpush_responses.routes
     if context.options.admin_enabled:
         admin_routes: list[BaseRoute] = [*admin.routes, *logs_admin.routes, *dataplane_admin.routes]
         routes.append(Mount(ADMIN_PREFIX, routes=admin_routes))

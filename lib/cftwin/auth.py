@@ -26,8 +26,9 @@ Tokens have a kind (Cloudflare's two: user tokens, made under My Profile, and ac
 account's tokens), though it may act on the account.
 
 Permission names: ``ai_gateway:read``, ``ai_gateway:write``, ``ai_gateway:run`` (Cloudflare's three
-AI Gateway permission groups: Read, Edit, Run), ``secrets_store:read``, ``secrets_store:write``. A read
-is satisfied by read or write; Run is apart: neither Read nor Write grants it.
+AI Gateway permission groups: Read, Edit, Run), ``secrets_store:read``, ``secrets_store:write``,
+``logs:read``, ``logs:write`` (Logs Read / Edit: Logpush).
+A read is satisfied by read or write; Run is apart: neither Read nor Write grants it.
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ PERMISSIONS: Final = (
     "ai_gateway:run",
     "secrets_store:read",
     "secrets_store:write",
+    # ASSUMPTION: reading gateway logs on an account with Logs powered by Workers Observability takes the
+    # "Workers Observability" Read permission group (cftwin.observability).
+    "workers_observability:read",
+    "logs:read",
+    "logs:write",
 )
 ALL_PERMISSIONS: Final = frozenset(PERMISSIONS)
 TokenKind = Literal["user", "account"]

@@ -6,15 +6,18 @@ A bad setting prints as one line and exits 1; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from cftwin.accounts import created_at_for
 from cftwin.errors import TwinConfigError
+from cftwin.seed import TwinSeed
 from cftwin.timing import NO_DELAYS, REALISTIC_DELAYS
 
-__all__ = ["build_parser", "delay_options", "main"]
+__all__ = ["account_options", "build_parser", "delay_options", "main"]
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -39,6 +42,11 @@ def build_parser(prog: str = "cftwin") -> argparse.ArgumentParser:
                        help="write the admin API's token here (mode 0600; default: STATE.admin-token)")
     serve.add_argument("--faults", default=None, help="fault injection spec (see docs/TWIN.md)")
     serve.add_argument("--ready-file", type=Path, default=None, help="write the base URL here once serving")
+    serve.add_argument("--plan", choices=("free", "paid"), default=None,
+                       help="the seeded account's plan (gateway and log limits); default free")
+    serve.add_argument("--log-system", choices=("legacy", "observability"), default=None,
+                       help="the seeded account's log system: legacy (created before 2026-09-24, the default) or "
+                            "observability (created since: Logs powered by Workers Observability)")
     # Time on Cloudflare (cftwin.timing); the defaults are the realistic ones, --no-delays turns all off.
     serve.add_argument("--log-delay-s", type=float, default=None, metavar="S",
                        help=f"a log reaches the logs API S seconds after the request "
@@ -66,6 +74,14 @@ def delay_options(args: argparse.Namespace) -> dict[str, float]:
                                   hint="Give a number of seconds, 0 or more (0: no delay)")
         delays[name] = value
     return delays
+
+
+def account_options(seed: TwinSeed, args: argparse.Namespace) -> TwinSeed:
+    """``seed`` with the plan and creation date that ``--plan`` / ``--log-system`` ask for."""
+    plan = getattr(args, "plan", None) or seed.plan
+    log_system = getattr(args, "log_system", None)
+    created_at = created_at_for(log_system) if log_system else seed.created_at
+    return dataclasses.replace(seed, plan=plan, created_at=created_at)
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "cftwin") -> int:

@@ -47,6 +47,14 @@ class TwinOptions:
     log_delay_s: float = REALISTIC_DELAYS["log_delay_s"]
     cache_write_delay_s: float = REALISTIC_DELAYS["cache_write_delay_s"]
     secret_pending_s: float = REALISTIC_DELAYS["secret_pending_s"]
+    #: Unified Billing credits (USD) each account starts with; 0: none, so a REST API request that no BYOK
+    #: key pays for is refused (``cftwin.dataplane.billing``).
+    unified_billing_credits_usd: float = 0.0
+    #: Logpush: the account is on Workers Paid (Logpush is a paid feature); seconds between deliveries;
+    #: the S3 API that stands in for R2 (``r2://`` destinations), a loopback URL.
+    logpush_paid_plan: bool = True
+    logpush_interval_s: float = 1.0
+    r2_endpoint_url: str = ""
     #: The largest request body served (``cftwin.limits``; Cloudflare Free/Pro: 100 MB); larger ones get 413.
     max_request_body_bytes: int = 100 * 2**20
 

@@ -132,13 +132,13 @@ def already_exists(message: str, path: Sequence[str] | None = None) -> Cloudflar
     return CloudflareAPIError.single(400, CODE_VALIDATION, message, path=path)
 
 
-def quota_exceeded(message: str) -> CloudflareAPIError:
+def quota_exceeded(message: str, path: Sequence[str] | None = None) -> CloudflareAPIError:
     """A per-account limit of AI Gateway (gateways per account).
 
     ASSUMPTION: no source names this error; the twin answers 400 / 7001 with Cloudflare's usual words
     ("maximum number of ..."), not a code of its own that a client could come to rely on.
     """
-    return CloudflareAPIError.single(400, CODE_VALIDATION, message)
+    return CloudflareAPIError.single(400, CODE_VALIDATION, message, path=path)
 
 
 def secrets_invalid(reason: str, detail: str, path: Sequence[str] | None = None) -> CloudflareAPIError:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from cftwin import auth, seed
-from cftwin.dataplane import cache
+from cftwin import accounts, auth, seed
+from cftwin.dataplane import billing, cache
 from cftwin.gateways import models as gateways
+from cftwin.logpush import models as logpush
 from cftwin.logs import models as logs
 from cftwin.providers import models as providers
 from cftwin.secrets_store import models as secrets_store
@@ -18,10 +19,13 @@ __all__ = ["SCHEMAS"]
 
 SCHEMAS: Final[tuple[tuple[str, str], ...]] = (
     ("auth", auth.SCHEMA),
+    ("accounts", accounts.SCHEMA),
     ("secrets_store", secrets_store.SCHEMA),
     ("gateways", gateways.SCHEMA),
     ("logs", logs.SCHEMA),
     ("provider_keys", providers.SCHEMA),
     ("gateway_cache", cache.SCHEMA),
+    ("unified_billing", billing.SCHEMA),
+    ("logpush", logpush.SCHEMA),
     ("seed", seed.SCHEMA),
 )

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from dotenv import dotenv_values
 
+from cftwin.accounts import DEFAULT_CREATED_AT, DEFAULT_PLAN, Plan, set_account_profile
 from cftwin.auth import create_account, create_token
 from cftwin.errors import TwinConfigError
 from cftwin.validation import is_account_id, is_gateway_id
@@ -56,10 +57,14 @@ PROVIDER_KEY_VARS: Final[dict[str, str]] = {
 PROVIDERS: Final = tuple(PROVIDER_KEY_VARS)
 #: The gateway a seed names when its file names none (the Stage 1 contract's).
 DEFAULT_GATEWAY_ID: Final = "github-ai-agent"
-#: What ``.dev.vars.example`` tells a user ``CLOUDFLARE_API_TOKEN`` needs: AI Gateway Read + Write and
-#: Secrets Store Write. Not Run: the data plane's ``cf-aig-authorization`` needs a token with AI Gateway
+#: What ``.dev.vars.example`` tells a user ``CLOUDFLARE_API_TOKEN`` needs: AI Gateway Read + Write,
+#: Secrets Store Write, and Workers Observability Read (where an account created since 2026-09-24 keeps its
+#: gateway logs). Not Run: the data plane's ``cf-aig-authorization`` needs a token with AI Gateway
 #: Run (``CF_AIG_TOKEN``), a permission group of its own (cloudflare-docs configuration/authentication.mdx).
-API_TOKEN_PERMISSIONS: Final = frozenset({"ai_gateway:read", "ai_gateway:write", "secrets_store:write"})
+#: And Logs Edit, which only notebook 07 (Logpush) needs; ``.dev.vars.example`` says so beside its variables.
+API_TOKEN_PERMISSIONS: Final = frozenset(
+    {"ai_gateway:read", "ai_gateway:write", "secrets_store:write", "workers_observability:read", "logs:write"}
+)
 #: ``CF_AIG_TOKEN``: AI Gateway Run only.
 AIG_TOKEN_PERMISSIONS: Final = frozenset({"ai_gateway:run"})
 # Values that only say "fill me in" (as in an unfilled copy of an example file) count as unset.
@@ -87,6 +92,9 @@ class TwinSeed:
     aig_token: str | None = None
     provider_keys: dict[str, str] = field(default_factory=dict)
     gateway_id: str = DEFAULT_GATEWAY_ID
+    #: The account's plan and creation date (which decides its log system): see ``cftwin.accounts``.
+    plan: Plan = DEFAULT_PLAN
+    created_at: str = DEFAULT_CREATED_AT
 
     def __repr__(self) -> str:
         # Tokens and keys are credentials: never in a repr, a log line or a failed assertion.
@@ -255,7 +263,9 @@ def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
         # Imported here: the providers service is another module's, and a seed without keys needs none of it.
         from cftwin.providers.models import add_provider_key
     with db.transaction():
-        create_account(db, seed.account_id)
+        # A paid account's gateway limit is its own (20); a free one keeps the twin's default (10).
+        create_account(db, seed.account_id, gateway_limit=20 if seed.plan == "paid" else None)
+        set_account_profile(db, seed.account_id, plan=seed.plan, created_at=seed.created_at)
         db.execute("INSERT INTO seed_account (id, account_id) VALUES (1, ?) "
                    "ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id", (seed.account_id,))
         if seed.aig_token == seed.api_token:

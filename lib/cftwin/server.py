@@ -327,7 +327,7 @@ def _check_listen(host: str, port: int) -> None:
 def serve_from_args(args: argparse.Namespace) -> int:
     """``cftwin serve``: serve until SIGINT/SIGTERM; 0 on a clean stop."""
     host: str = args.host
-    from cftwin.cli import delay_options
+    from cftwin.cli import account_options, delay_options
 
     options = TwinOptions(admin_enabled=bool(args.admin))
     options.update(delay_options(args))
@@ -341,6 +341,11 @@ def serve_from_args(args: argparse.Namespace) -> int:
         print(f"cftwin: warning: {args.env_file} sets no CF_AIG_TOKEN; CLOUDFLARE_API_TOKEN holds AI Gateway Read, "
               "Write and Secrets Store Write but not Run, so the data plane answers it 401 / 2009, as Cloudflare "
               "would", file=sys.stderr)
+    if seed is not None:
+        seed = account_options(seed, args)
+    elif args.plan or args.log_system:
+        raise TwinConfigError("--plan and --log-system describe the seeded account",
+                              hint="Add --env-file, or create the account through the admin API")
     _check_listen(host, int(args.port))
     if args.ready_file is not None and not Path(args.ready_file).parent.is_dir():
         raise TwinConfigError(f"--ready-file {str(args.ready_file)!r} is in a folder that does not exist",

@@ -26,6 +26,7 @@ from aigw.errors import (
     ServerError,
     ValidationError,
 )
+from openapi_schema import SchemaCheckingTransport
 
 FAST = RetryPolicy(attempts=4, base_s=0.01, max_s=0.05, max_retry_after_s=2.0)
 
@@ -44,6 +45,8 @@ def admin(twin: Any) -> Iterator[httpx.Client]:
 def make_client(twin: Any, token: str | None = None, **options: Any) -> CloudflareClient:
     options.setdefault("retry", FAST)
     options.setdefault("budget", RequestBudget(10_000, 1.0))
+    # Every answer of an operation in Cloudflare's OpenAPI is checked against its schema (tests/openapi_schema.py).
+    options.setdefault("transport", SchemaCheckingTransport())
     return CloudflareClient(
         base_url=twin.server.api_base_url,
         api_token=Secret(token or twin.seed.api_token, "CLOUDFLARE_API_TOKEN"),

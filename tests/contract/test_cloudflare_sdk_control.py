@@ -13,6 +13,7 @@ import pytest
 from cftwin.seed import generated_seed
 from cftwin.server import TwinProcess
 from cloudflare import Cloudflare
+from openapi_schema import SchemaCheckingTransport
 
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle
@@ -29,7 +30,9 @@ REQUIRED: dict[str, Any] = {
 @pytest.fixture
 def client(twin: TwinHandle) -> Iterator[Cloudflare]:
     twin.reset()
-    with Cloudflare(api_token=twin.seed.api_token, base_url=twin.server.api_base_url, max_retries=0) as sdk:
+    # The official SDK over a transport that checks every answer against Cloudflare's OpenAPI.
+    with Cloudflare(api_token=twin.seed.api_token, base_url=twin.server.api_base_url, max_retries=0,
+                    http_client=httpx.Client(transport=SchemaCheckingTransport())) as sdk:
         yield sdk
 
 

@@ -10,14 +10,17 @@ import cloudflare
 import httpx
 import pytest
 from cftwin.logs.models import LogRow, insert_logs
+from openapi_schema import SchemaCheckingTransport
 
 GATEWAY = "sdk-logs"
 
 
 @pytest.fixture(scope="module")
 def client(twin: Any) -> Iterator[cloudflare.Cloudflare]:
+    # The official SDK over a transport that checks every answer against Cloudflare's OpenAPI.
     with cloudflare.Cloudflare(
-        api_token=twin.seed.api_token, base_url=twin.server.api_base_url, max_retries=0
+        api_token=twin.seed.api_token, base_url=twin.server.api_base_url, max_retries=0,
+        http_client=httpx.Client(transport=SchemaCheckingTransport()),
     ) as sdk:
         yield sdk
 

@@ -143,3 +143,34 @@ def test_a_stop_before_the_run_folder_exists_claims_no_seal(tmp_path: Path) -> N
     else:
         assert "sealed as" not in stderr, stderr
         assert "stopped before the run folder was made: nothing ran, nothing to seal" in stderr, stderr
+
+
+class _Kernel:
+    """Stands in for the running notebook's kernel: records what it is sent (unit test of the handler)."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.killed = threading.Event()
+
+    def send_signal(self, signum: int) -> bool:
+        self.sent.append(signum)
+        if signum == signal.SIGKILL:
+            self.killed.set()
+        return True
+
+
+@pytest.mark.parametrize("how", ["grace", "second-signal"])
+def test_a_kernel_that_does_not_stop_is_killed(how: str) -> None:
+    from aigw.runner import _StopSignals
+
+    kernel = _Kernel()
+    previous = signal.getsignal(signal.SIGTERM)
+    with _StopSignals(grace_s=0.2 if how == "grace" else 600) as stop:
+        stop.kernel = kernel
+        os.kill(os.getpid(), signal.SIGTERM)  # handled in this (the main) thread, never raised
+        if how == "second-signal":
+            os.kill(os.getpid(), signal.SIGINT)
+        assert kernel.killed.wait(60)
+        assert stop.signum == signal.SIGTERM  # the first signal is the one reported
+    assert kernel.sent == [signal.SIGINT, signal.SIGKILL]
+    assert signal.getsignal(signal.SIGTERM) == previous  # handlers restored

@@ -5,6 +5,11 @@ For gateway ids (path and body), gateway settings bodies (create and PUT), Secre
 an error is a 4xx in Cloudflare's envelope (``success: false``, ``errors: [{code: int, message: str}]``);
 and a refused request stored nothing (every row of every table is the same afterwards).
 
+What is valid comes from Cloudflare's official OpenAPI (``tests/openapi/``), not from the client or the twin:
+the gateway id's pattern and length are the schema's; a body the twin accepts must be one the schema allows
+(the twin is never more lenient than Cloudflare's schema), and every answer of a declared status must match
+the operation's response schema.
+
 Bodies are sent as raw bytes, so hostile JSON that a client library would never produce (``NaN``,
 ``1e400``, lone surrogates, deep nesting, a body that is not UTF-8) reaches the validators too.
 Envelope parsing of the client and the log filters have their own properties elsewhere
@@ -20,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from aigw.config import GATEWAY_ID_PATTERN
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from openapi_schema import SPEC, accepts
 
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle
@@ -32,6 +37,14 @@ PROPERTY_SETTINGS = settings(
                                                            HealthCheck.too_slow], derandomize=True,
 )
 GATEWAY_ID = "props-gw"
+_CREATE = SPEC.operation("POST", "/accounts/a/ai-gateway/gateways")
+assert _CREATE is not None
+#: The gateway id as Cloudflare's schema has it: pattern, minLength, maxLength.
+ID_SCHEMA: dict[str, Any] = dict((_CREATE.request_schema() or {})["properties"]["id"])
+
+
+def _schema_id(value: str) -> bool:
+    return accepts(ID_SCHEMA, value)
 
 # --- hostile values ---------------------------------------------------------------------------
 
@@ -101,14 +114,37 @@ def _send(twin: TwinHandle, http: httpx.Client, method: str, path: str, body: by
                         headers={**twin.api_headers, "content-type": "application/json"})
 
 
+def _parsed(body: bytes | None) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return _NOT_JSON
+
+
+_NOT_JSON = object()
+
+
 def _outcome(twin: TwinHandle, http: httpx.Client, method: str, path: str, body: bytes | None) -> httpx.Response:
-    """Send; a 5xx fails; a 4xx must be Cloudflare's error shape and leave every table as it was."""
+    """Send; a 5xx fails; a 4xx must be Cloudflare's error shape and leave every table as it was. For an
+    operation of Cloudflare's OpenAPI: an accepted request must be one the schema allows, and the answer (of a
+    declared status) must match the schema."""
     before = _state(twin)
     response = _send(twin, http, method, path, body)
     assert response.status_code < 500, (method, path, body[:200] if body else body, response.text[:300])
     if response.status_code >= 400:
         _assert_cloudflare_error(response)
         assert _state(twin) == before, "a refused request changed the state"
+    full_path = response.request.url.path
+    op = SPEC.operation(method, full_path)
+    if op is not None:
+        if response.status_code < 300:
+            document = _parsed(body)
+            assert document is not _NOT_JSON, "the twin accepted a body that is not JSON"
+            wrong = SPEC.request_violations(method, full_path, (), document)
+            assert not wrong, f"the twin accepted what Cloudflare's schema refuses: {wrong}"
+        if response.status_code in op.statuses:
+            wrong = SPEC.response_violations(method, full_path, response.status_code, response.content)
+            assert not wrong, wrong
     return response
 
 
@@ -153,7 +189,7 @@ _bad_ids = st.one_of(
     st.text(alphabet="abc-_", min_size=1, max_size=10),
     st.text(alphabet="a", min_size=65, max_size=90),
     st.sampled_from(["-a", "a-", "a--b", "A", "a b", "a.b", "ä", "a/b", "a%2Fb", "", "a\x00"]),
-).filter(lambda s: not (1 <= len(s) <= 64 and GATEWAY_ID_PATTERN.fullmatch(s)))
+).filter(lambda s: not _schema_id(s))
 
 
 @PROPERTY_SETTINGS
@@ -191,7 +227,7 @@ def test_gateway_create_bodies(twin: TwinHandle, http: httpx.Client, ready: dict
     response = _outcome(twin, http, "POST", "ai-gateway/gateways", body)
     if response.status_code < 300:
         created = response.json()["result"]
-        assert GATEWAY_ID_PATTERN.fullmatch(created["id"]) and created["authentication"] is True
+        assert _schema_id(created["id"]) and created["authentication"] is True
         _undo(twin, http, response, f"ai-gateway/gateways/{created['id']}")
 
 

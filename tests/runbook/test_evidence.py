@@ -328,3 +328,32 @@ def test_verify_evidence_states_the_sealed_status(tmp_path: Path, capsys: pytest
     assert main(["verify-evidence", str(run)]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("aigw: status incomplete (rehearsal: not production evidence); why: criterion 1 not run")
+
+
+def test_a_rest_parity_note_has_its_own_summary_row_and_never_the_verdict() -> None:
+    from aigw import evidence
+
+    failed = Check(None, f"{evidence.PARITY_CHECK}: openai/gpt-4o answers like compat", "fail", "402 gateway_error",
+                   subject="openai/gpt-4o")
+    passed = Check(None, f"{evidence.PARITY_CHECK}: google/gemini-2.5-flash answers like compat", "pass",
+                   subject="google-ai-studio/gemini-2.5-flash")
+    lock = Check(None, "gateway refuses a request without cf-aig-authorization (401, code 2009)", "fail")
+    assert not evidence.counts_for_verdict(failed) and evidence.counts_for_verdict(lock)
+    rows = evidence._parity_rows([passed, failed], {"pass": "PASS", "fail": "FAIL", "incomplete": "INC"})
+    assert len(rows) == 1 and rows[0].startswith("| — | REST API parity") and "| FAIL —" in rows[0]
+    assert r"openai/gpt-4o: fail (402 gateway\_error)" in rows[0]  # escaped for Markdown
+    assert evidence._parity_rows([lock], {}) == []
+    criteria = summarize_criteria([failed])
+    assert evidence.run_status(criteria, [failed], target="twin") == "incomplete"  # criteria not run, not failed
+    assert evidence.run_status(criteria, [failed, lock], target="twin") == "failed"
+
+
+def test_a_failed_parity_note_alone_never_stops_a_notebook(capsys: pytest.CaptureFixture[str]) -> None:
+    evidence._recorded.clear()
+    parity = Check(None, f"{evidence.PARITY_CHECK}: openai/gpt-4o answers like compat", "fail", "402")
+    evidence.record_all([parity])  # raise_on_fail: nothing raised for the note alone
+    evidence.raise_failures()
+    evidence.record_all([Check(3, "unified", "fail", "503")], raise_on_fail=False)
+    with pytest.raises(evidence.CheckFailed, match=r"^2 checks failed: .*REST API parity.*: 402; .*unified: 503$"):
+        evidence.raise_failures()
+    evidence._recorded.clear()

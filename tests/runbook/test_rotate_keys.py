@@ -180,3 +180,21 @@ def test_parse_models() -> None:
     assert rotate_keys.parse_models("openai/gpt-4o", ["openai", "anthropic"])["openai"] == "gpt-4o"
     with pytest.raises(ConfigError, match="not provider/model"):
         rotate_keys.parse_models(["google/gemini-2.5-flash"], ["openai"])
+
+
+def test_verify_waits_for_secrets_still_pending(twin: Any, tmp_path: Path) -> None:
+    # A new secret can be pending for a moment on Cloudflare; the twin's are for secret_pending_s.
+    twin.reset(secret_pending_s=2.0)
+    session = _session(twin, tmp_path)
+    try:
+        plan = create_gateway.plan_gateway_change(session, create_gateway.desired_gateway(session))
+        create_gateway.apply_gateway_plan(session, plan)
+        store = provider_keys.ensure_store(session)
+        provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+        assert "pending" in {s.status for s in session.client.list_secrets(store.store.id)}
+        rotation = rotate_keys.plan_rotation(session, provider_keys.collect_keys(session, ["openai"]))
+        verified = rotate_keys.verify_rotation(session, rotation)
+        assert set(_statuses(verified).values()) == {"pass"}, verified.checks
+    finally:
+        session.close()
+        twin.reset()

@@ -38,6 +38,11 @@ def test_the_default_run_on_the_twin_is_the_whole_lifecycle(tmp_path: Path) -> N
     assert summary.splitlines()[2].startswith("**Status: REHEARSAL-PASSED**") and "**Why:**" not in summary
     overhead = next(line for line in summary.splitlines() if "gateway overhead within" in line)
     assert "rehearsal: shows the measurement works" in overhead
+    # Issue 13: the REST API beside compat, its own row under the criteria (paid by the stored keys here).
+    parity = next(line for line in summary.splitlines() if line.startswith("| — | REST API parity"))
+    assert "✅ pass" in parity and "03_verify_endpoints" in parity, parity
+    rest = [c for c in doc["checks"] if c["check"].startswith("REST API parity")]
+    assert len(rest) == 3 and all(c["status"] == "pass" and "paid by byok" in c["detail"] for c in rest), rest
     assert verify_bundle(out)
 
     # Rolled back for real: the runner confirmed 05 on the disposable twin.

@@ -51,7 +51,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env_file = _env_file(base / "twin.env", seed)
     state = str(base / "twin.sqlite")
     common = ("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", state, "--notebooks", "01,02")
-    first = _aigw(*common, "--out", str(base / "first"))
+    first = _aigw(*common, "-v", "--out", str(base / "first"))
     second = _aigw(*common, "--out", str(base / "second"))
     return {"base": base, "seed": seed, "state": state, "first": first, "second": second}
 
@@ -70,6 +70,8 @@ def test_first_run_passes_criteria_1_and_2_and_verifies(runs: dict[str, Any]) ->
     assert doc["retries"]["01_create_gateway"]["requests"] > 0
     assert f"run folder: {run_dir}" in done.stdout and "1  pass" in done.stdout
     assert re.search(r"01_create_gateway cell \d+: preflight = create_gateway\.preflight\(session\)", done.stderr)
+    quiet = runs["second"].stderr  # without -v: a line per finished notebook, none per cell
+    assert re.search(r"01_create_gateway: done in [\d.]+ s", quiet) and not re.search(r" cell \d+: ", quiet)
     # Issue 11 adds where the requests went (hosts.json) and the provenance (provenance.dsse.json).
     assert len(verify_bundle(run_dir)) == 8
     assert {p.name for p in run_dir.iterdir()} == {

@@ -100,3 +100,43 @@ def test_without_credentials_a_detached_twin_is_started_and_reused(background: P
     assert second.settings.provider_keys == first.settings.provider_keys
     first.close()
     second.close()
+
+
+@pytest.mark.slow
+def test_a_key_the_dev_vars_leaves_out_is_not_invented(background: Path) -> None:
+    """With the operator's .dev.vars (no OPENAI_API_KEY), the background twin takes the operator's keys and
+    the settings get no OpenAI key, so notebook 02 asks for it; the session says where each value came from."""
+    import httpx
+    from cftwin.seed import generated_provider_key
+
+    anthropic = generated_provider_key("anthropic")
+    (background.parent / ".dev.vars").write_text(f"ANTHROPIC_API_KEY={anthropic}\nCLOUDFLARE_GATEWAY_ID=my-gw\n")
+    google = generated_provider_key("google-ai-studio")
+    os.environ["GOOGLE_AI_STUDIO_API_KEY"] = google
+    try:
+        session = open_session(run_dir=str(background.parent / "run"))
+    finally:
+        del os.environ["GOOGLE_AI_STUDIO_API_KEY"]
+    try:
+        assert session.target == "twin" and session.settings.gateway_id == "my-gw"
+        assert session.settings.provider_key("openai") is None
+        assert session.settings.provider_key("anthropic").reveal() == anthropic  # type: ignore[union-attr]
+        assert session.settings.provider_key("google-ai-studio").reveal() == google  # type: ignore[union-attr]
+        assert session.sources["ANTHROPIC_API_KEY"] == ".dev.vars"
+        assert session.sources["GOOGLE_AI_STUDIO_API_KEY"] == "environment"
+        assert session.sources["OPENAI_API_KEY"] == "not set"
+        assert session.sources["CLOUDFLARE_API_TOKEN"] == "generated for the rehearsal"
+        shown = session._repr_markdown_()
+        assert "not set: OPENAI_API_KEY" in shown and anthropic not in shown and google not in shown
+        # The twin accepts the operator's keys, and for OpenAI only the rehearsal key it generated.
+        provider_base = session.settings.provider_base_url
+        answer = httpx.get(f"{provider_base}/anthropic/v1/models",
+                           headers={"x-api-key": anthropic, "anthropic-version": "2023-06-01"})
+        assert answer.status_code == 200
+        rehearsal = next(line.split("=", 1)[1].strip("'") for line in (background / "twin.env").read_text().splitlines()
+                         if line.startswith("OPENAI_API_KEY="))
+        for key, status in ((rehearsal, 200), (generated_provider_key("openai"), 401)):
+            assert httpx.get(f"{provider_base}/openai/v1/models",
+                             headers={"Authorization": f"Bearer {key}"}).status_code == status
+    finally:
+        session.close()

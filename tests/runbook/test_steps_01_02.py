@@ -150,12 +150,12 @@ def test_missing_required_key_is_one_clear_error(session: Session) -> None:
 
 def test_verify_waits_for_pending_secrets_to_turn_active(twin, session: Session) -> None:  # type: ignore[no-untyped-def]
     # Cloudflare may show a new secret as pending for a moment; the twin does for secret_pending_s.
-    twin.reset(secret_pending_s=0.5)
+    twin.reset(secret_pending_s=2.0)
     _create(session)
     keys = provider_keys.collect_keys(session)
     store = provider_keys.ensure_store(session)
     provider_keys.store_provider_keys(session, store, keys)
-    assert {s.status for s in session.client.list_secrets(store.store.id)} == {"pending"}
+    assert "pending" in {s.status for s in session.client.list_secrets(store.store.id)}
     verified = provider_keys.verify_provider_keys(session, keys, store, pending_wait_s=30)
     assert {c.status for c in verified.checks} == {"pass"}
     assert any("reads of the store" in c.detail for c in verified.checks)

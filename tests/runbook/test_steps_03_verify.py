@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aigw.config import load_settings
+from aigw.config import PROVIDERS, load_settings
 from aigw.errors import ConfigError
+from aigw.evidence import PARITY_CHECK, Check, counts_for_verdict, run_status, summarize_criteria
 from aigw.gateway import OverheadResult
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
@@ -53,7 +54,7 @@ def test_plan_keeps_what_fits_the_budget_in_order(tmp_path: Path) -> None:
     session = _session(tmp_path)
     roomy = ve.plan_probes(session, models=MODELS)
     assert [p.kind for p in roomy.probes] == ["lock", "unified", "unified", "unified", "provider", "provider",
-                                              "provider", "cache", "overhead"]
+                                              "provider", "cache", "overhead", "rest", "rest", "rest"]
     assert all(p.fits for p in roomy.probes) and roomy.planned_usd < 0.05
     assert roomy.find("cache")[0].model == "gemini-2.5-flash"  # the cheapest model
     assert roomy.find("overhead")[0].requests == 2 * (10 + 2)
@@ -239,3 +240,61 @@ def test_checks_of_criteria_3_and_4_name_their_provider_even_when_skipped(sessio
     for step, criterion in ((ve.verify_unified, 3), (ve.verify_providers, 4)):
         checks = step(session, plan).checks
         assert [(c.criterion, c.status, c.subject) for c in checks] == [(criterion, "skip", m) for m in MODELS]
+
+
+# --- the REST API beside compat (issue 13) ----------------------------------------------------------------------
+
+
+def test_rest_parity_beside_compat_paid_by_byok(twin: Any, session: Session) -> None:
+    _store_keys(session)
+    plan = ve.plan_probes(session, models=MODELS, overhead_samples=0)
+    unified = ve.verify_unified(session, plan)
+    rest = ve.verify_rest(session, plan, unified)
+    assert [r.model for r in rest.rows] == ["google/gemini-2.5-flash", "openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
+    assert [(c.criterion, c.status) for c in rest.checks] == [(None, "pass")] * 3, rest.checks
+    assert all(c.check.startswith(PARITY_CHECK) and not counts_for_verdict(c) for c in rest.checks)
+    for row in rest.rows:
+        assert row.compat == "200 ok" and row.paid_by == "byok", row
+        assert row.probe is not None and row.probe.tokens_out is not None and row.probe.tokens_out > 0
+        log = session.client.get_log(session.settings.gateway_id, str(row.probe.log_id))
+        assert row.cost_usd == log.cost and log.cost is not None and log.cost > 0
+        assert log.path == "v1/chat/completions" and log.provider == row.probe.provider
+    assert "paid by byok" in rest.checks[0].detail and "| `anthropic/claude-sonnet-4-5` | `200 ok` |" in (
+        rest._repr_markdown_())
+    record = json.loads((session.run_dir / ve.PROBES_FILE).read_text())
+    assert len(record["steps"]["rest"]) == 3
+
+
+def test_rest_without_byok_or_credits_fails_its_note_but_not_the_verdict(twin: Any, session: Session) -> None:
+    # No notebook 02: no stored key, and the twin's account has no Unified Billing credits.
+    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    rest = ve.verify_rest(session, plan)
+    check = rest.checks[0]
+    assert check.status == "fail" and "402" in check.detail and "Unified Billing credits" in check.detail, check
+    assert rest.rows[0].paid_by == "unknown" and rest.rows[0].compat == "-"
+    passed = [Check(n, f"criterion {n}", "pass", subject=f"{p}/m") for n in (1, 2, 5, 6) for p in ("x",)]
+    passed += [Check(n, f"criterion {n} {p}", "pass", subject=f"{p}/m") for n in (3, 4) for p in PROVIDERS]
+    criteria = summarize_criteria([*passed, check])
+    assert run_status(criteria, [*passed, check], target="twin") == "rehearsal-passed"
+    twin.context.options.unified_billing_credits_usd = 1.0
+    paid = ve.verify_rest(session, plan)
+    assert paid.checks[0].status == "pass" and paid.rows[0].paid_by == "unified billing", paid.checks[0]
+
+
+def test_rest_probes_over_budget_are_skipped(twin: Any, session: Session) -> None:
+    plan = ve.plan_probes(session, models=MODELS, probe_budget_usd=0)
+    rest = ve.verify_rest(session, plan)
+    assert rest.probes == [] and [c.status for c in rest.checks] == ["skip"] * 3
+    assert [c.subject for c in rest.checks] == MODELS
+
+
+def test_a_log_that_never_appears_is_waited_for_then_unknown(session: Session) -> None:
+    slept: list[float] = []
+    missing = "01" + "Z" * 24
+    assert ve._log_facts(session, missing, sleep=slept.append) == (
+        None, "unknown", f"log not listed after {sum(ve.REST_LOG_WAITS_S):g} s of waiting")
+    assert slept == list(ve.REST_LOG_WAITS_S)
+    slept.clear()
+    assert ve._log_facts(session, missing, wait=False, sleep=slept.append)[1:] == (
+        "unknown", "log not listed after 0 s of waiting")
+    assert slept == []

@@ -120,3 +120,41 @@ def test_confirm_widget_deletes_only_after_the_gateway_id_is_typed(
     assert confirmation.confirmed and confirmation.source == "the confirm widget" and button.disabled
     assert session.client.find_gateway(session.settings.gateway_id) is None
     assert "PASS" in capsys.readouterr().out  # the checks were recorded below the button
+
+
+def test_after_the_widget_deletes_every_cell_tells_one_story(
+    session: Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run All first (the cells below wait, not "dry run"), then Delete: header, button, and the cells
+    below show the widget's rollback; the counts are the table's rows."""
+    monkeypatch.setattr(Session, "interactive", property(lambda self: True))
+    plan = rb.plan_rollback(session)
+    confirmation = rb.confirm(session, plan, "")
+    assert "Not confirmed yet" in confirmation.header.value
+    waiting = rb.apply_rollback(session, plan, confirmation)
+    shown = waiting._repr_markdown_()
+    assert "Dry run" not in shown and "Waiting for the Delete button" in shown
+    table = shown.split("\n\n")[1]  # the first table: what would be deleted
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert f"deletes {len(rows)} item(s)" in shown and len(rows) == len(waiting.would_delete)
+    assert f"{len(rows)} item(s) would be deleted" in waiting.checks[0].detail
+    waiting_check = rb.verify_rollback(session, plan, waiting, wait_s=0)
+    assert [c.status for c in waiting_check.checks] == ["skip"]
+
+    text, button = confirmation.widget.children[0].children
+    text.value = session.settings.gateway_id
+    button.click()
+    assert button.disabled and text.disabled and button.description == "Deleted"
+    assert confirmation.result is not None and not confirmation.result.dry_run
+    deleted = len(confirmation.result.deleted)
+    assert "Not confirmed" not in confirmation.header.value
+    assert f"deleted {deleted} item(s)" in confirmation.header.value
+    # The cells below, drawn again or run again, show the widget's rollback, not a dry run.
+    assert rb.apply_rollback(session, plan, confirmation) is confirmation.result
+    assert "**Rolled back**" in (confirmation.result or waiting)._repr_markdown_()
+    again = rb.verify_rollback(session, plan, waiting, wait_s=0)
+    assert again is confirmation.verification
+    assert {c.status for c in again.checks} == {"pass"}
+    button.click()  # a second press does nothing more
+    assert session.client.find_gateway(session.settings.gateway_id) is None
+    capsys.readouterr()

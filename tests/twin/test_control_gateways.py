@@ -9,6 +9,7 @@ import httpx
 import pytest
 from cftwin.digests import sha256_hex
 from cftwin.secrets_store.models import read_secret_digest
+from openapi_schema import schema_hook
 
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle
@@ -30,8 +31,9 @@ def gateway_body(gateway_id: str, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def api(twin: TwinHandle) -> Iterator[httpx.Client]:
     twin.reset()
+    # Every answer of an operation in Cloudflare's OpenAPI is checked against its schema (tests/openapi_schema.py).
     with httpx.Client(base_url=f"{twin.server.api_base_url}/accounts/{twin.account_id}",
-                      headers=twin.api_headers) as client:
+                      headers=twin.api_headers, event_hooks={"response": [schema_hook(declared_only=True)]}) as client:
         yield client
 
 

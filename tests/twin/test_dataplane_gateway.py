@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openapi_schema import schema_hook
 
 PROMPT = {"role": "user", "content": "Say something short about gateways."}
 
@@ -76,7 +77,8 @@ class Gateways:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30) as c:
+    # Every answer of an operation in Cloudflare's OpenAPI is checked against its schema (tests/openapi_schema.py).
+    with httpx.Client(timeout=30, event_hooks={"response": [schema_hook(declared_only=True)]}) as c:
         yield c
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from cftwin.logs.models import LogRow, count_logs, insert_logs
+from openapi_schema import schema_hook
 
 _names = count()
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -29,7 +30,9 @@ def admin(twin: Any) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def api(twin: Any, admin: httpx.Client) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=twin.server.api_base_url, headers=twin.api_headers, timeout=30) as client:
+    # Every answer of an operation in Cloudflare's OpenAPI is checked against its schema (tests/openapi_schema.py).
+    with httpx.Client(base_url=twin.server.api_base_url, headers=twin.api_headers, timeout=30,
+                      event_hooks={"response": [schema_hook(declared_only=True)]}) as client:
         yield client
 
 

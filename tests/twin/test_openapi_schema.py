@@ -172,3 +172,17 @@ def test_a_violating_answer_fails() -> None:
     request = httpx.Request("GET", "http://twin" + path)
     with pytest.raises(SchemaViolation, match="aig-config-fetch-gateway"):
         hook(httpx.Response(200, content=b'{"success": true}', request=request))
+
+
+def test_the_twins_gateway_id_rule_is_the_schemas_everywhere() -> None:
+    # Every gateway id the documents describe (bodies, paths) has one rule; the twin's must be that rule.
+    from cftwin import validation
+
+    rules = set()
+    for op in SPEC.operations:
+        schemas = [p["schema"] for p in op.spec.get("parameters", []) if p["name"] in ("gateway_id", "id")]
+        body = op.request_schema()
+        if body is not None and "id" in body.get("properties", {}):
+            schemas.append(body["properties"]["id"])
+        rules |= {(s["pattern"], s.get("minLength"), s.get("maxLength")) for s in schemas if "pattern" in s}
+    assert rules == {(validation.GATEWAY_ID_PATTERN.pattern, 1, validation.GATEWAY_ID_MAX)}

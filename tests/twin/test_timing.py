@@ -194,3 +194,14 @@ def test_serve_takes_the_delays_from_its_arguments() -> None:
     assert chosen == {**NO_DELAYS, "log_delay_s": 5.0}
     with pytest.raises(TwinConfigError, match="--secret-pending-s"):
         delay_options(parser.parse_args(["serve", "--secret-pending-s", "-1"]))
+
+
+def test_a_twin_process_is_started_with_the_delays_asked_for(tmp_path: Any) -> None:
+    from cftwin.server import TwinProcess
+
+    command = TwinProcess(delays=NO_DELAYS).command(tmp_path / "ready")
+    for name in NO_DELAYS:
+        flag = "--" + name.replace("_", "-")
+        assert command[command.index(flag) + 1] == "0.0"
+    assert delay_options(build_parser().parse_args(command[command.index("serve"):])) == dict(NO_DELAYS)
+    assert "--log-delay-s" not in TwinProcess().command(tmp_path / "ready")  # cftwin serve's realistic defaults

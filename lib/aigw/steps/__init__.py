@@ -14,9 +14,26 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from aigw.evidence import Check
 
-__all__ = ["cell_text", "checks_list", "checks_table", "markdown_table", "status_mark"]
+__all__ = ["DOLLAR", "cell_text", "checks_list", "checks_table", "markdown_table", "md_text", "status_mark", "usd"]
 
 _MARKS: Final = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip"}
+
+
+def usd(amount: float, digits: int = 4) -> str:
+    """An amount of money as ``USD 0.0043``: a ``$`` in Markdown opens TeX for MathJax (JupyterLab) and
+    nbconvert's math plugin, which garbles the amount and the text up to the next ``$``."""
+    return f"USD {amount:.{digits}f}"
+
+
+#: ``$`` as Markdown that shows a dollar sign and never starts TeX: JupyterLab's MathJax reads ``\$`` as a
+#: delimiter too (the Markdown renderer unescapes it first), but it never pairs delimiters across elements,
+#: and nbconvert's math plugin sees no ``$`` in an entity (checked in a browser: tests/browser).
+DOLLAR: Final = "<span>&#36;</span>"
+
+
+def md_text(text: str) -> str:
+    """Plain text safe in Markdown prose: each ``$`` becomes ``DOLLAR``, so that it never starts TeX math."""
+    return text.replace("$", DOLLAR)
 
 
 def cell_text(value: Any) -> str:
@@ -48,4 +65,4 @@ def checks_table(checks: Iterable[Check]) -> str:
 
 def checks_list(checks: Iterable[Check]) -> str:
     """Checks as a Markdown bullet list, one line each."""
-    return "\n".join(f"* {status_mark(c.status)} {c.check}: {c.detail}" for c in checks)
+    return "\n".join(f"* {status_mark(c.status)} {md_text(c.check)}: {md_text(c.detail)}" for c in checks)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from aigw.errors import ConfigError
+from aigw.log_systems import fetch_gateway_logs
 
 if TYPE_CHECKING:
     from aigw.session import Session
@@ -587,6 +588,8 @@ class LogsFetch:
     pages: int
     seconds: float
     checks: list[Any] = field(default_factory=list)
+    #: Which log system answered (``aigw.log_systems``), in words.
+    log_system: str = ""
 
     @property
     def empty(self) -> bool:
@@ -594,13 +597,14 @@ class LogsFetch:
 
     def _repr_markdown_(self) -> str:
         shown = "; ".join(f"{f['key']} {f['operator']} {f['value']}" for f in self.filters) or "none"
+        system = f"**Log system:** {self.log_system}\n\n" if self.log_system else ""
         if self.empty:
-            return (f"**No logs in this window** ({self.window}; filters: {shown}). Nothing to analyse: widen "
+            return system + (f"**No logs in this window** ({self.window}; filters: {shown}). Nothing to analyse: widen "
                     "the window (`last_hours`, `since`, `until`), drop a filter, or send traffic first "
                     "(notebook 03).")
         memory = self.frame.memory_usage(deep=True).sum() / 2**20
         reported = self.total_count if self.total_count is not None else "?"
-        return (f"**{len(self.frame):,} logs** (the API reported {reported}) in {self.pages} pages, read in "
+        return system + (f"**{len(self.frame):,} logs** (the API reported {reported}) in {self.pages} pages, read in "
                 f"{self.seconds:.1f} s; window {self.window}; filters: {shown}; frame {memory:.1f} MiB in memory.")
 
 
@@ -626,16 +630,17 @@ def fetch_window(
     progress: Any = _BarProgress() if interactive else _TextProgress()
     started = time.perf_counter()
     try:
-        columns = session.client.fetch_logs(
-            session.settings.gateway_id, filters=chosen, since=window.since, until=window.until,
+        read = fetch_gateway_logs(
+            session.client, session.settings.gateway_id, filters=chosen, since=window.since, until=window.until,
             per_page=per_page, concurrency=concurrency, progress=progress,
         )
     finally:
         if isinstance(progress, _BarProgress):
             progress.close()
+    columns = read.columns
     frame = build_frame(columns)
     return LogsFetch(frame, window, chosen, getattr(columns, "total_count", None), getattr(columns, "pages", 0),
-                     time.perf_counter() - started)
+                     time.perf_counter() - started, log_system=read.description)
 
 
 
@@ -702,8 +707,8 @@ def check_run_logs(
     expected = load_probe_log_ids(Path(session.run_dir), session.run_id)
     deadline = time.monotonic() + max(wait_s, 0.0)
     while True:
-        columns = session.client.fetch_logs(session.settings.gateway_id, filters=run_filter(session.run_id))
-        frame = build_frame(columns)
+        read = fetch_gateway_logs(session.client, session.settings.gateway_id, filters=run_filter(session.run_id))
+        frame = build_frame(read.columns)
         result = verify_run_logs(frame, session.run_id, expected or ())
         if result.passed or expected is None or time.monotonic() >= deadline:
             break

@@ -21,14 +21,15 @@ import json
 import re
 import secrets as _random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from aigw.cloudflare import ProviderConfig, Store
-from aigw.config import ENV_FILE_NAME, PROVIDER_KEY_VARS, PROVIDERS, Secret
+from aigw.cloudflare import ProviderConfig, Store, StoreSecret
+from aigw.config import ENV_FILE_NAME, PROVIDER_KEY_VARS, PROVIDERS, Secret, redact
 from aigw.errors import ConfigError, PermissionDeniedError
 from aigw.evidence import Check
+from aigw.provider_check import check_provider_key
 from aigw.session import Session
 from aigw.steps import checks_list, markdown_table
 
@@ -43,6 +44,7 @@ __all__ = [
     "ensure_store",
     "fingerprint",
     "fingerprint_matches",
+    "list_secrets_once_active",
     "secret_name",
     "store_provider_key",
     "store_provider_keys",
@@ -82,33 +84,100 @@ def fingerprint_matches(comment: str | None, key: Secret) -> bool | None:
 
 @dataclass
 class ProviderKeys:
-    """The keys to store, by provider, and what happened to the ones that are missing."""
+    """The keys to store, by provider, and what happened to the ones that are missing.
+
+    In JupyterLab a missing key gets a password field with a *Store* button, drawn under the table that
+    points at it: *Store* takes the key (the field is emptied at once, so the value never stays in the
+    widget's state), stores it with Cloudflare, asks the provider whether it accepts it, and says so in
+    the message under the field."""
 
     providers: tuple[str, ...]
     required: tuple[str, ...]
     keys: dict[str, Secret] = field(default_factory=dict, repr=False)
     skipped: dict[str, str] = field(default_factory=dict)
     widgets: dict[str, Any] = field(default_factory=dict, repr=False)
+    messages: dict[str, Any] = field(default_factory=dict, repr=False)
+    rows: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def key(self, provider: str) -> Secret | None:
-        """The key: configured, or typed into this notebook's password field."""
+        """The key: configured, or typed into this notebook's password field (and stored with *Store*)."""
         if provider in self.keys:
             return self.keys[provider]
         widget = self.widgets.get(provider)
         value = str(getattr(widget, "value", "") or "").strip()
         return Secret(value, PROVIDER_KEY_VARS[provider]) if value else None
 
+    def _state(self, provider: str) -> str:
+        if provider in self.keys:
+            return "entered in the field below and stored" if provider in self.widgets else "configured"
+        if provider in self.widgets:
+            return "not set: enter it in the password field below and press Store"
+        return f"skipped: {self.skipped.get(provider, '')}"
+
     def _repr_markdown_(self) -> str:
-        rows = []
-        for provider in self.providers:
-            if provider in self.keys:
-                state = "configured"
-            elif provider in self.widgets:
-                state = "enter it in the password field below, then run the next cells"
-            else:
-                state = f"skipped: {self.skipped.get(provider, '')}"
-            rows.append((provider, PROVIDER_KEY_VARS[provider], state))
+        rows = [(provider, PROVIDER_KEY_VARS[provider], self._state(provider)) for provider in self.providers]
         return "**Provider keys** (values never shown)\n\n" + markdown_table(["provider", "variable", "key"], rows)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import Markdown, display
+
+        display(Markdown(self._repr_markdown_()))  # type: ignore[no-untyped-call]
+        for provider in self.providers:
+            if provider in self.rows:
+                display(self.rows[provider])  # type: ignore[no-untyped-call]
+
+
+def _key_field(session: Session, keys: ProviderKeys, provider: str, *, alias: str, store_name: str) -> None:
+    """A password field and a *Store* button for ``provider``'s missing key, and the message under them."""
+    import ipywidgets
+
+    variable = PROVIDER_KEY_VARS[provider]
+    field_ = ipywidgets.Password(description=provider, placeholder=f"{variable} (not shown, not saved)")
+    button = ipywidgets.Button(description="Store", button_style="primary", icon="lock")
+    message = ipywidgets.HTML(f"{variable} is not set: type the key and press <b>Store</b>.")
+    output = ipywidgets.Output()  # what a failed store raises lands here, under its field
+
+    def stored(_: Any) -> None:
+        value = str(field_.value or "").strip()
+        field_.value = ""  # never left in the widget's state (saved notebooks keep widget state)
+        if not value:
+            message.value = f"Type the {provider} key first, then press <b>Store</b>."
+            return
+        key = Secret(value, variable)
+        from aigw import evidence
+
+        evidence.use_secrets([key])  # redacted from every check recorded from now on
+        button.disabled = True
+        message.value = f"Storing the {provider} key and asking {provider} whether it accepts it…"
+        try:
+            with output:
+                choice = ensure_store(session, store_name)
+                outcome = store_provider_key(session, choice.store, provider, key, alias=alias)
+                answer = check_provider_key(session.settings, provider, key)
+        except Exception as exc:  # shown under the field; the key stays unstored, Store may be pressed again
+            message.value = f"❌ Not stored: {_html(redact(str(exc), [key]))}"
+            return
+        finally:
+            button.disabled = False
+        keys.keys[provider] = key
+        session.sources[variable] = "widget"
+        if answer.accepted:
+            message.value = (f"✅ Stored as secret <code>{outcome.secret_name}</code> ({outcome.secret}); "
+                             f"{_html(answer.detail)}. Run the cells from <i>Store the keys</i> down to record "
+                             "criterion 2.")
+        else:
+            message.value = f"❌ Stored, but {_html(answer.detail)}."
+
+    button.on_click(stored)
+    keys.widgets[provider] = field_
+    keys.messages[provider] = message
+    keys.rows[provider] = ipywidgets.VBox([ipywidgets.HBox([field_, button]), message, output])
+
+
+def _html(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
 
 
 def _check_providers(providers: Sequence[str] | str, what: str) -> tuple[str, ...]:
@@ -121,11 +190,13 @@ def _check_providers(providers: Sequence[str] | str, what: str) -> tuple[str, ..
 
 
 def collect_keys(
-    session: Session, providers: Sequence[str] | str = PROVIDERS, required_providers: Sequence[str] | str | None = None
+    session: Session, providers: Sequence[str] | str = PROVIDERS, required_providers: Sequence[str] | str | None = None,
+    *, alias: str = "default", store_name: str = "",
 ) -> ProviderKeys:
-    """The keys from the environment / ``.dev.vars``. A missing one is asked for with a password field
-    when a person is at the notebook; otherwise it is an error for a required provider and a skip for
-    another (``required_providers`` None: all of ``providers``)."""
+    """The keys from the environment / ``.dev.vars``. A missing one is asked for with a password field and
+    a *Store* button (storing into ``store_name`` under ``alias``) when a person is at the notebook;
+    otherwise it is an error for a required provider and a skip for another (``required_providers`` None:
+    all of ``providers``)."""
     chosen = _check_providers(providers, "providers")
     required = _check_providers(required_providers if required_providers is not None else chosen,
                                 "required_providers")
@@ -137,12 +208,7 @@ def collect_keys(
             continue
         variable = PROVIDER_KEY_VARS[provider]
         if session.interactive:
-            import ipywidgets
-            from IPython.display import display
-
-            widget = ipywidgets.Password(description=provider, placeholder=f"{variable} (not shown, not saved)")
-            result.widgets[provider] = widget
-            display(widget)  # type: ignore[no-untyped-call]
+            _key_field(session, result, provider, alias=alias, store_name=store_name)
         elif provider in required:
             raise ConfigError(f"{variable} is not set", hint=f"Put it in {ENV_FILE_NAME} or the environment "
                               f"(or drop {provider} from required_providers)")
@@ -309,7 +375,8 @@ def store_provider_keys(session: Session, store: StoreChoice | Store, keys: Prov
         if key is None:
             if provider in keys.required:
                 raise ConfigError(f"{PROVIDER_KEY_VARS[provider]} is not set",
-                                  hint=f"Enter it in the password field above or put it in {ENV_FILE_NAME}")
+                                  hint=f"Enter it in the password field above and press Store, or put it in "
+                                  f"{ENV_FILE_NAME}")
             outcomes.append(KeyOutcome(provider, name, "skipped", "skipped", keys.skipped.get(provider, "no key")))
             continue
         outcomes.append(store_provider_key(session, target, provider, key, alias=alias, configs=configs))
@@ -333,10 +400,27 @@ def _contains_value(config: ProviderConfig, key: Secret) -> bool:
     return key.reveal() in json.dumps(dict(config.raw), default=str)
 
 
+def list_secrets_once_active(
+    session: Session, store: Store, wanted: Callable[[StoreSecret], bool], wait_s: float
+) -> tuple[list[StoreSecret], int]:
+    """The store's secrets, read again every half second while one that is ``wanted`` is still ``pending``
+    (a new secret can be, for a moment: Cloudflare's status enum, TS ``secrets-store/stores/secrets.ts``),
+    for up to ``wait_s`` seconds; and how many reads it took."""
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    reads = 1
+    while True:
+        listed = session.client.list_secrets(store.id)
+        if not any(wanted(s) and s.status == "pending" for s in listed) or time.monotonic() >= deadline:
+            return listed, reads
+        time.sleep(min(_PENDING_POLL_S, max(deadline - time.monotonic(), 0.0)))
+        reads += 1
+
+
 def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoice | Store, *,
                          alias: str = "default", pending_wait_s: float = 30.0) -> KeyVerification:
     """Criterion 2: for each provider a provider config of ``alias`` with a ``secret_preview`` and never
-    the value, backed by an ``ai_gateway``-scoped secret whose status is active; all three present.
+    the value, backed by an ``ai_gateway``-scoped secret whose status is active, and a key the provider
+    accepts (its free model list, ``aigw.provider_check``); all three present.
 
     A new secret may be ``pending`` for a moment before ``active`` (Cloudflare's status enum, TS
     ``secrets-store/stores/secrets.ts``): while one of the configs' secrets is, the store is read again,
@@ -347,15 +431,8 @@ def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoic
     gateway_id = session.settings.gateway_id
     configs = client.list_provider_configs(gateway_id)
     wanted_ids = {c.secret_id for c in configs if c.alias == alias and c.provider_slug in keys.providers}
-    deadline = time.monotonic() + max(pending_wait_s, 0.0)
-    reads = 1
-    while True:
-        secrets_by_id = {s.id: s for s in client.list_secrets(target.id)}
-        pending = [s for i, s in secrets_by_id.items() if i in wanted_ids and s.status == "pending"]
-        if not pending or time.monotonic() >= deadline:
-            break
-        time.sleep(min(_PENDING_POLL_S, max(deadline - time.monotonic(), 0.0)))
-        reads += 1
+    listed, reads = list_secrets_once_active(session, target, lambda s: s.id in wanted_ids, pending_wait_s)
+    secrets_by_id = {s.id: s for s in listed}
     checks: list[Check] = []
     rows: list[tuple[str, str, str, str, str]] = []
     active = 0
@@ -385,6 +462,15 @@ def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoic
                 problems.append(f"secret scopes {list(stored.scopes)} lack {_SCOPE}")
             if stored.name != secret_name(gateway_id, provider, alias):
                 problems.append(f"secret named {stored.name}, not {secret_name(gateway_id, provider, alias)}")
+        if not problems:
+            # Stored and active with Cloudflare is not enough: the provider must accept the key.
+            if key is None:
+                problems.append(f"the key is not in this session to ask {provider} about it; put it in "
+                                f"{ENV_FILE_NAME} or enter it above, and run this check again")
+            else:
+                answer = check_provider_key(session.settings, provider, key)
+                if not answer.accepted:
+                    problems.append(answer.detail)
         ok = not problems
         active += ok
         # The preview is Cloudflare's own few characters; shown masked further, as at most 4 of them.
@@ -392,7 +478,8 @@ def verify_provider_keys(session: Session, keys: ProviderKeys, store: StoreChoic
         checks.append(Check(2, f"{provider} key stored and active", "pass" if ok else "fail",
                             "; ".join(problems) if problems else
                             f"config {config.id}, secret {stored.name if stored else '?'} active"
-                            f"{f' (after {reads} reads of the store)' if reads > 1 else ''}, preview present"))
+                            f"{f' (after {reads} reads of the store)' if reads > 1 else ''}, preview present, "
+                            f"accepted by {provider}"))
         rows.append((provider, alias, stored.name if stored else "—", stored.status or "?" if stored else "—", preview))
     wanted = len(PROVIDERS)
     checks.append(Check(2, f"{wanted} provider keys stored and active", "pass" if active >= wanted else "fail",

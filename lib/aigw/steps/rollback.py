@@ -26,9 +26,11 @@ from typing import Any, Final, Literal
 
 from aigw.cloudflare import Gateway, ProviderConfig, Store, StoreSecret
 from aigw.config import PROVIDERS
-from aigw.errors import CloudflareError, NotFoundError
+from aigw.errors import CloudflareError, NotFoundError, PermissionDeniedError
 from aigw.evidence import Check
 from aigw.gateway import DEFAULT_MODELS, ProbeResult
+from aigw.log_systems import fetch_gateway_logs
+from aigw.logpush import LogpushApi, LogpushJob, job_name
 from aigw.session import Session
 from aigw.steps import checks_table, markdown_table
 from aigw.steps.logs_analysis import build_frame, export_parquet
@@ -55,7 +57,7 @@ _CONFIG_FIELDS: Final = ("id", "gateway_id", "provider_slug", "alias", "default_
                          "rate_limit", "rate_limit_period")
 _SECRET_FIELDS: Final = ("id", "name", "store_id", "status", "scopes", "created", "modified")
 
-Kind = Literal["provider_config", "gateway", "secret", "store"]
+Kind = Literal["logpush_job", "provider_config", "gateway", "secret", "store"]
 
 
 
@@ -106,6 +108,17 @@ class _Found:
     configs: tuple[ProviderConfig, ...]
     secrets: tuple[StoreSecret, ...]
     stores: tuple[Store, ...]
+    logpush_jobs: tuple[LogpushJob, ...] = ()
+
+
+def _runbook_logpush_jobs(session: Session) -> tuple[LogpushJob, ...]:
+    """The Logpush job 07 made for this gateway (by its name); none when the token may not read Logpush
+    (a token without Logs Read cannot have made one either)."""
+    name = job_name(session.settings.gateway_id)
+    try:
+        return tuple(j for j in LogpushApi(session.client).list_jobs() if j.name == name)
+    except (PermissionDeniedError, NotFoundError):
+        return ()
 
 
 def _find(session: Session) -> _Found:
@@ -124,7 +137,7 @@ def _find(session: Session) -> _Found:
     secrets: list[StoreSecret] = []
     for store in stores:
         secrets.extend(s for s in client.list_secrets(store.id, search=f"{gateway_id}_") if pattern.match(s.name))
-    return _Found(gateway, configs, tuple(secrets), stores)
+    return _Found(gateway, configs, tuple(secrets), stores, _runbook_logpush_jobs(session))
 
 
 # --- snapshot -------------------------------------------------------------------------------------------------
@@ -178,7 +191,7 @@ def take_snapshot(session: Session, *, export_logs: bool = True) -> Snapshot:
     snapshot = Snapshot(folder, gateway, configs, secrets, None, None)
     if found.gateway is not None and export_logs:
         try:
-            columns = session.client.fetch_logs(session.settings.gateway_id)
+            columns = fetch_gateway_logs(session.client, session.settings.gateway_id).columns
         except NotFoundError:
             columns = None
         if columns is not None:
@@ -252,6 +265,9 @@ def plan_rollback(
     gateway_id = session.settings.gateway_id
     items: list[RollbackItem] = []
     kept: list[str] = []
+    # First: the job would otherwise keep trying to deliver a deleted gateway's logs (and hold one of four).
+    items.extend(RollbackItem("logpush_job", str(j.id), j.name or "", note=f"Logpush to {j.place}")
+                 for j in found.logpush_jobs)
     if found.configs:
         if delete_provider_configs:
             items.extend(RollbackItem("provider_config", c.id, f"{c.provider_slug} ({c.alias})") for c in found.configs)
@@ -283,35 +299,94 @@ def plan_rollback(
 
 @dataclass
 class Confirmation:
-    """Whether the destructive steps may run: ``confirm_delete`` equal to the gateway id, or the widget."""
+    """Whether the destructive steps may run: ``confirm_delete`` equal to the gateway id, or the widget.
+
+    With the widget, the state is live: the header, the button and the outputs of the cells below follow
+    the click (``result`` / ``verification`` are what the widget did; ``followers`` redraw those cells)."""
 
     gateway_id: str
     confirmed: bool
     source: str
     widget: Any = None
     on_confirm: Callable[[], Any] | None = field(default=None, repr=False)
+    header: Any = field(default=None, repr=False)
+    result: RollbackResult | None = field(default=None, repr=False)
+    verification: RollbackVerification | None = field(default=None, repr=False)
+    followers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def pending(self) -> bool:
+        """A widget waits for the operator's click: the cells below wait too (they are not a dry run)."""
+        return self.widget is not None and not self.confirmed
 
     def _repr_markdown_(self) -> str:
+        if self.confirmed and self.result is not None:
+            # What the widget records lands in its own output, which a saved notebook does not keep as cell
+            # outputs: running the cells below again records the same result as the notebook's evidence.
+            return (f"**Confirmed** by {self.source}: deleted {len(self.result.deleted)} item(s); the result and "
+                    "its verification are below. Run the cells below again (Run > Run Selected Cell and All "
+                    "Below from *Roll back*) to record them as evidence; nothing is deleted twice.")
         if self.confirmed:
             return f"**Confirmed** by {self.source}: the next cells delete what the plan lists."
         if self.widget is not None:
             return (f"**Not confirmed yet.** Type `{self.gateway_id}` in the box and press *Delete* to roll back; "
-                    "until then the cells below make a dry run.")
+                    "the rollback and its verification then run here and the cells below show them.")
         return (f"**Dry run**: `confirm_delete` is not `{self.gateway_id}`, so nothing is deleted. Set "
                 f"`confirm_delete = \"{self.gateway_id}\"` to roll back.")
 
     def _ipython_display_(self) -> None:
         from IPython.display import Markdown, display
 
-        display(Markdown(self._repr_markdown_()))  # type: ignore[no-untyped-call]
-        if self.widget is not None and not self.confirmed:
+        if self.header is not None:
+            display(self.header)  # type: ignore[no-untyped-call]
+        else:
+            display(Markdown(self._repr_markdown_()))  # type: ignore[no-untyped-call]
+        if self.widget is not None:
             display(self.widget)  # type: ignore[no-untyped-call]
+
+    def redraw(self) -> None:
+        """The header and the cells below, after the widget changed the state."""
+        if self.header is not None:
+            self.header.value = _markdown_html(self._repr_markdown_())
+        for follow in self.followers:
+            follow()
+
+
+def _markdown_html(text: str) -> str:
+    """A header's Markdown as the HTML an ``ipywidgets.HTML`` shows (bold and code only: all it uses)."""
+    import html
+
+    escaped = html.escape(text, quote=False)
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
+    escaped = re.sub(r"\*(.+?)\*", r"<i>\1</i>", escaped)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
+
+
+def _live(confirmation: Confirmation, draw: Callable[[], Any]) -> None:
+    """Show ``draw()`` in a widget area that is drawn again when the confirm widget acts.
+
+    An ipywidgets ``Output`` is updated across cells by the widget protocol (a display id update is not
+    routed to another cell's output by every front end)."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    area = widgets.Output()
+
+    def follow() -> None:
+        area.clear_output()
+        with area:
+            display(draw())  # type: ignore[no-untyped-call]
+
+    confirmation.followers.append(follow)
+    follow()
+    display(area)  # type: ignore[no-untyped-call]
 
 
 def confirm(session: Session, plan: RollbackPlan, confirm_delete: str = "") -> Confirmation:
     """Confirmed when ``confirm_delete`` is the gateway id. In JupyterLab without it, a confirm widget: its
     *Delete* button runs the rollback and its verification (in the widget's output) once the typed text is
-    the gateway id. Under papermill there is no one to click: the parameter decides."""
+    the gateway id; then the header says so, the button stays disabled and the cells below show the result.
+    Under papermill there is no one to click: the parameter decides."""
     gateway_id = plan.gateway_id
     if confirm_delete.strip() == gateway_id:
         return Confirmation(gateway_id, True, "the confirm_delete parameter")
@@ -326,24 +401,37 @@ def confirm(session: Session, plan: RollbackPlan, confirm_delete: str = "") -> C
 
     def clicked(_: Any) -> None:
         with output:
+            if confirmation.confirmed:
+                return
             if text.value.strip() != gateway_id:
                 print(f"Type {gateway_id} exactly to confirm; nothing was deleted.")
                 return
-            confirmation.confirmed, confirmation.source = True, "the confirm widget"
             button.disabled = text.disabled = True
             from IPython.display import display
 
             from aigw import evidence
 
-            result = apply_rollback(session, plan, confirmation)
+            confirmation.confirmed, confirmation.source = True, "the confirm widget"
+            try:
+                result = apply_rollback(session, plan, confirmation)
+            except Exception:
+                # Every delete is idempotent: pressing Delete again finishes what this one started.
+                confirmation.confirmed, confirmation.source = False, "no confirmation"
+                button.disabled = text.disabled = False
+                raise
+            confirmation.result = result
             display(result)  # type: ignore[no-untyped-call]
             evidence.record_all(result, raise_on_fail=False)
             verified = verify_rollback(session, plan, result)
+            confirmation.verification = verified
             display(verified)  # type: ignore[no-untyped-call]
             evidence.record_all(verified, raise_on_fail=False)
+            button.description, button.icon = "Deleted", "check"
+            confirmation.redraw()
 
     button.on_click(clicked)
     confirmation.widget = widgets.VBox([widgets.HBox([text, button]), output])
+    confirmation.header = widgets.HTML(_markdown_html(confirmation._repr_markdown_()))
     return confirmation
 
 
@@ -361,10 +449,16 @@ class RollbackResult:
     kept_stores: list[str]
     nothing_to_delete: bool
     checks: list[Check] = field(default_factory=list)
+    #: The confirm widget still waits for its click: this cell shows what the widget does, when it does.
+    confirmation: Confirmation | None = field(default=None, repr=False)
 
     def _repr_markdown_(self) -> str:
         if self.nothing_to_delete:
             text = f"**Nothing to delete**: gateway `{self.gateway_id}` is already rolled back."
+        elif self.confirmation is not None:
+            text = (f"**Waiting for the Delete button above**: nothing deleted yet. Pressed, it deletes "
+                    f"{len(self.would_delete)} item(s):\n\n") + markdown_table(
+                ["kind", "name", "id"], [(i.kind, i.name, i.id) for i in self.would_delete])
         elif self.dry_run:
             text = "**Dry run**: nothing was deleted. It would delete:\n\n" + markdown_table(
                 ["kind", "name", "id"], [(i.kind, i.name, i.id) for i in self.would_delete])
@@ -374,6 +468,16 @@ class RollbackResult:
         if self.kept_stores:
             text += "\n\n" + "; ".join(self.kept_stores)
         return text + "\n\n" + checks_table(self.checks)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import Markdown, display
+
+        waiting = self.confirmation
+        if waiting is None:
+            display(Markdown(self._repr_markdown_()))  # type: ignore[no-untyped-call]
+            return
+        # The widget's own result once it acted, else this waiting one.
+        _live(waiting, lambda: Markdown((waiting.result or self)._repr_markdown_()))  # type: ignore[no-untyped-call]
 
 
 def apply_rollback(session: Session, plan: RollbackPlan, confirmation: Confirmation) -> RollbackResult:
@@ -385,15 +489,26 @@ def apply_rollback(session: Session, plan: RollbackPlan, confirmation: Confirmat
         result = RollbackResult(gateway_id, not confirmation.confirmed, [], [], [], True)
         result.checks.append(Check(None, "rollback", "pass", "nothing to delete"))
         return result
+    if confirmation.result is not None:
+        return confirmation.result  # the confirm widget rolled back already
+    would_delete = [*plan.items, *stores]
+    if confirmation.pending:
+        result = RollbackResult(gateway_id, True, [], would_delete, [], False, confirmation=confirmation)
+        result.checks.append(Check(None, "rollback", "skip",
+                                   f"waiting for the Delete button: {len(would_delete)} item(s) would be "
+                                   "deleted, none was yet"))
+        return result
     if not confirmation.confirmed:
-        result = RollbackResult(gateway_id, True, [], [*plan.items, *stores], [], False)
+        result = RollbackResult(gateway_id, True, [], would_delete, [], False)
         result.checks.append(Check(None, "rollback", "skip",
                                    f"dry run: confirm_delete is not {gateway_id}; "
-                                   f"{len(plan.items)} item(s) would be deleted, none was"))
+                                   f"{len(would_delete)} item(s) would be deleted, none was"))
         return result
     deleted: list[RollbackItem] = []
     for item in plan.items:
-        if item.kind == "provider_config":
+        if item.kind == "logpush_job":
+            LogpushApi(client).delete_job(int(item.id))
+        elif item.kind == "provider_config":
             client.delete_provider_config(gateway_id, item.id)
         elif item.kind == "gateway":
             client.delete_gateway(gateway_id)
@@ -422,9 +537,19 @@ class RollbackVerification:
     gateway_id: str
     probe: ProbeResult | None
     checks: list[Check] = field(default_factory=list)
+    confirmation: Confirmation | None = field(default=None, repr=False)
 
     def _repr_markdown_(self) -> str:
         return f"**Verification** of the rollback of `{self.gateway_id}`\n\n" + checks_table(self.checks)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import Markdown, display
+
+        waiting = self.confirmation
+        if waiting is None:
+            display(Markdown(self._repr_markdown_()))  # type: ignore[no-untyped-call]
+            return
+        _live(waiting, lambda: Markdown((waiting.verification or self)._repr_markdown_()))  # type: ignore[no-untyped-call]
 
 
 def _endpoint_probe(session: Session) -> ProbeResult:
@@ -437,7 +562,15 @@ def verify_rollback(
 ) -> RollbackVerification:
     """After a rollback: the gateway API answers not found, and the gateway endpoint no longer serves
     requests (the gateway refuses them itself; nothing reaches a provider). A dry run verifies nothing."""
+    waiting = result.confirmation
+    if waiting is not None and waiting.verification is not None:
+        return waiting.verification  # the confirm widget verified its rollback already
     verification = RollbackVerification(plan.gateway_id, None)
+    if waiting is not None:
+        verification.confirmation = waiting
+        verification.checks.append(Check(None, "gateway gone after rollback", "skip",
+                                         "waiting for the Delete button above: nothing deleted yet"))
+        return verification
     if result.dry_run and not result.nothing_to_delete:
         verification.checks.append(Check(None, "gateway gone after rollback", "skip", "dry run: nothing deleted"))
         return verification

@@ -42,6 +42,7 @@ from aigw.steps.provider_keys import (
     ProviderKeys,
     StoredKeys,
     fingerprint_matches,
+    list_secrets_once_active,
     secret_name,
     store_provider_key,
 )
@@ -303,12 +304,17 @@ def _stored_secret_check(provider: str, secret: StoreSecret | None, key: Secret)
 
 def verify_rotation(
     session: Session, plan: RotationPlan, models: Sequence[str] | str = (), *, max_tokens: int = DEFAULT_MAX_TOKENS,
+    pending_wait_s: float = 30.0,
 ) -> RotationVerification:
     """For every named provider: the stored secret holds the configured key (fingerprint) and is active,
-    and a request through the gateway with no key of its own (BYOK) is answered, not refused for the key."""
-    client = session.client
+    and a request through the gateway with no key of its own (BYOK) is answered, not refused for the key.
+
+    A secret created by this rotation may be ``pending`` for a moment: the store is read again while one
+    is, for up to ``pending_wait_s`` seconds, before the checks and the probes."""
     chosen = parse_models(models, plan.keys.providers)
-    secrets = {s.name: s for s in client.list_secrets(plan.store.id)}
+    names = {item.secret_name for item in plan.items}
+    listed, _ = list_secrets_once_active(session, plan.store, lambda s: s.name in names, pending_wait_s)
+    secrets = {s.name: s for s in listed}
     checks: list[Check] = []
     results: list[ProbeResult] = []
     for item in plan.items:

@@ -5,7 +5,11 @@ for each model; (4) each provider's native endpoint through the gateway answers 
 error, never the gateway's 401/403.
 
 ``plan_probes`` -> ``verify_lock`` -> ``verify_unified`` -> ``verify_providers`` -> ``verify_cache`` ->
-``measure_overhead`` -> ``save_probes``. Every probe that may reach a provider is priced before anything is
+``measure_overhead`` -> ``verify_rest`` -> ``saved_probes``. ``verify_rest`` sends each model through the REST API
+(``/client/v4/accounts/{a}/ai/v1/chat/completions``, the successor of the deprecated compat endpoint) and shows
+it beside compat as the ``REST API parity`` note: no criterion, so it never changes the verdict.
+
+Every probe that may reach a provider is priced before anything is
 sent (list prices per model, the whole ``max_tokens`` counted as output); what would pass
 ``probe_budget_usd`` is skipped, in a fixed order (criteria first). Every probe is tagged through
 ``cf-aig-metadata`` with ``aigw_run_id`` (and ``aigw_check``), so notebook 04 finds it in the logs.
@@ -29,13 +33,13 @@ from typing import Any, Final, Literal
 import httpx
 
 from aigw.config import PROVIDERS, Secret
-from aigw.errors import AigwError, ConfigError
-from aigw.evidence import Check, Status
-from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult
+from aigw.errors import AigwError, ConfigError, NotFoundError
+from aigw.evidence import PARITY_CHECK, Check, Status
+from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult, rest_model
 from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
 from aigw.session import Session, twin_admin_headers
-from aigw.steps import markdown_table
+from aigw.steps import markdown_table, usd
 
 __all__ = [
     "CACHE_REPEAT_WAITS_S",
@@ -43,10 +47,13 @@ __all__ = [
     "DEFAULT_PRICE",
     "PRICES",
     "PROBES_FILE",
+    "REST_LOG_WAITS_S",
     "EndpointChecks",
     "OverheadReport",
     "PlannedProbe",
     "ProbePlan",
+    "RestParity",
+    "RestRow",
     "estimate_cost",
     "load_probe_log_ids",
     "measure_overhead",
@@ -56,6 +63,7 @@ __all__ = [
     "verify_cache",
     "verify_lock",
     "verify_providers",
+    "verify_rest",
     "verify_unified",
 ]
 
@@ -68,6 +76,8 @@ _WRONG_TOKEN_PROMPT: Final = "ping"
 #: The cache is volatile ("the first request may not cache in time", cloudflare-docs
 #: ai-gateway/features/caching.mdx): after the first repeat misses, it is sent again after each wait.
 CACHE_REPEAT_WAITS_S: Final = (1.0, 2.0, 4.0)
+#: How long ``verify_rest`` waits for a REST request's log (a log reaches the logs API seconds later).
+REST_LOG_WAITS_S: Final = (1.0, 2.0, 4.0, 8.0)
 
 #: List prices, USD per 1M tokens (input, output), for pricing probes before they are sent.
 PRICES: Final = LIST_PRICES
@@ -76,7 +86,7 @@ DEFAULT_PRICE: Final = (30.00, 120.00)
 #: Tokens a chat request spends besides the prompt text (roles, framing).
 _FRAMING_TOKENS: Final = 16
 
-Kind = Literal["lock", "unified", "provider", "cache", "overhead"]
+Kind = Literal["lock", "unified", "provider", "cache", "overhead", "rest"]
 
 
 def _mark(status: Status) -> str:
@@ -182,10 +192,10 @@ class ProbePlan:
         return [p for p in self.probes if p.kind == kind and (provider is None or p.provider == provider)]
 
     def _repr_markdown_(self) -> str:
-        rows = [(p.kind, f"{p.provider}/{p.model}", p.requests, p.max_tokens, f"${p.cost_usd:.5f}",
+        rows = [(p.kind, f"{p.provider}/{p.model}", p.requests, p.max_tokens, usd(p.cost_usd, 5),
                  "yes" if p.fits else "**no: skipped**") for p in self.probes]
-        head = (f"**Probe plan** for run `{self.run_id}`: at most **${self.planned_usd:.4f}** "
-                f"of a ${self.budget_usd:.2f} budget (`probe_budget_usd`), `max_tokens` {self.max_tokens}\n\n")
+        head = (f"**Probe plan** for run `{self.run_id}`: at most **{usd(self.planned_usd)}** "
+                f"of a {usd(self.budget_usd, 2)} budget (`probe_budget_usd`), `max_tokens` {self.max_tokens}\n\n")
         return head + markdown_table(["probe", "model", "requests", "max tokens", "worst case", "in budget"],
                                      rows, raw=False)
 
@@ -207,8 +217,9 @@ def plan_probes(
 
     Order: the lock checks (refused by the gateway, but priced as if they got through), one unified
     probe per model (criterion 3), one native probe per provider (criterion 4), the cache probes on the
-    cheapest model (two, and up to ``CACHE_REPEAT_WAITS_S`` more), then the overhead pairs (warm-up
-    included). A probe that would pass the budget is skipped; later, cheaper ones may still fit.
+    cheapest model (two, and up to ``CACHE_REPEAT_WAITS_S`` more), the overhead pairs (warm-up
+    included), then one REST API probe per model (no criterion).
+    A probe that would pass the budget is skipped; later, cheaper ones may still fit.
     """
     pairs = parse_models(models)
     if max_tokens < 1:
@@ -240,6 +251,9 @@ def plan_probes(
     if overhead_pair is not None:
         wanted.append(("overhead", overhead_pair[0], overhead_pair[1], 2 * (overhead_samples + warmup),
                        overhead_max_tokens))
+    # Last: the REST API beside compat is no criterion, so it never takes budget from one.
+    for provider, model in pairs:
+        wanted.append(("rest", provider, model, 1, max_tokens))
 
     remaining = float(probe_budget_usd)
     planned: list[PlannedProbe] = []
@@ -263,7 +277,7 @@ def plan_probes(
         probes=tuple(planned),
     )
     skipped = plan.skipped
-    detail = (f"worst case ${plan.planned_usd:.4f} of ${probe_budget_usd:.2f} for "
+    detail = (f"worst case {usd(plan.planned_usd)} of {usd(probe_budget_usd, 2)} for "
               f"{sum(p.requests for p in planned if p.fits)} requests")
     if skipped:
         detail += "; skipped to stay in budget: " + ", ".join(p.label for p in skipped)
@@ -305,7 +319,7 @@ def _skip(checks: list[Check], criterion: int | None, name: str, planned: Planne
     # The subject tells the evidence which provider of the contract this criterion's check is missing for.
     subject = f"{planned.provider}/{planned.model}" if criterion is not None else None
     checks.append(Check(criterion, name, "skip",
-                        f"not sent: its worst case ${planned.cost_usd:.5f} would pass probe_budget_usd",
+                        f"not sent: its worst case {usd(planned.cost_usd, 5)} would pass probe_budget_usd",
                         subject=subject))
 
 
@@ -603,6 +617,150 @@ def measure_overhead(session: Session, plan: ProbePlan) -> OverheadReport:
         report.notes.append(f"On the twin the overhead is what the twin was told to add ({told}) plus loopback "
                             "noise: this shows the measurement works, not how fast Cloudflare is.")
     return report
+
+
+# --- the REST API beside compat -------------------------------------------------------------------------------
+
+
+PaidBy = Literal["byok", "unified billing", "unknown"]
+
+
+@dataclass(frozen=True)
+class RestRow:
+    """One model through the REST API, beside its compat probe; cost and payer from the request's log."""
+
+    model: str  # the REST API's author/model
+    compat: str  # the compat probe's status ("-" when it was not sent)
+    probe: ProbeResult | None  # None: not sent (probe budget)
+    cost_usd: float | None = None
+    paid_by: PaidBy = "unknown"
+    log_note: str = ""
+
+
+@dataclass
+class RestParity:
+    """``verify_rest``: the rows, and the ``REST API parity`` notes (criterion None: never the verdict)."""
+
+    rows: list[RestRow] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def probes(self) -> list[ProbeResult]:
+        return [r.probe for r in self.rows if r.probe is not None]
+
+    def _repr_markdown_(self) -> str:
+        rows = []
+        for row in self.rows:
+            probe = row.probe
+            if probe is None:
+                rows.append((row.model, row.compat, "not sent", "-", "-", "-", "-"))
+                continue
+            code = f" code {probe.gateway_error_code}" if probe.gateway_error_code is not None else ""
+            tokens = (f"{probe.tokens_in} in / {probe.tokens_out} out" if probe.tokens_in is not None
+                      or probe.tokens_out is not None else "-")
+            cost = f"${row.cost_usd:.6f}" if row.cost_usd is not None else "unknown"
+            rows.append((row.model, row.compat, f"{probe.status} {probe.outcome}{code}", tokens, cost,
+                         probe.log_id or "-", row.paid_by))
+        table = markdown_table(["model (REST)", "compat", "REST", "tokens", "cost (log)", "cf-aig-log-id", "paid by"],
+                               rows)
+        return ("**REST API parity** (`/ai/v1/chat/completions`, beside compat; not a criterion)\n\n"
+                + _checks_table(self.checks) + "\n\n" + table)
+
+
+def _compat_status(compat: EndpointChecks | None, provider: str, model: str) -> str:
+    if compat is None:
+        return "-"
+    probe = next((p for p in compat.probes if p.provider == provider and p.model == model), None)
+    return f"{probe.status} {probe.outcome}" if probe is not None else "not sent"
+
+
+def _paid_by(session: Session, log_id: str) -> PaidBy:
+    """From the log's ``wholesale`` (Unified Billing), a filter key of the logs API: the log detail does not show
+    it. ASSUMPTION: a request that sent no provider key and was not wholesale was paid by the gateway's stored key
+    (BYOK); ``wholesale`` is Unified Billing (the name third parties use for its credits)."""
+    gateway_id = session.settings.gateway_id
+    answers: tuple[tuple[bool, PaidBy], ...] = ((True, "unified billing"), (False, "byok"))
+    for wholesale, paid in answers:
+        filters: list[dict[str, Any]] = [{"key": "id", "operator": "eq", "value": [log_id]},
+                   {"key": "wholesale", "operator": "eq", "value": [wholesale]}]
+        if session.client.list_logs(gateway_id, filters=filters, per_page=5).logs:
+            return paid
+    return "unknown"
+
+
+def _log_facts(session: Session, log_id: str, *, wait: bool = True,
+               sleep: Any = time.sleep) -> tuple[float | None, PaidBy, str]:
+    """``(cost, paid by, note)`` from the request's log, waiting ``REST_LOG_WAITS_S`` for it to appear (``wait``
+    False: one look)."""
+    waits = [0.0, *REST_LOG_WAITS_S] if wait else [0.0]
+    for attempt, pause in enumerate(waits):
+        if pause:
+            sleep(pause)
+        try:
+            log = session.client.get_log(session.settings.gateway_id, log_id)
+        except NotFoundError:
+            if attempt == len(waits) - 1:
+                return None, "unknown", f"log not listed after {sum(waits):g} s of waiting"
+            continue
+        except AigwError as exc:
+            return None, "unknown", f"log not read: {exc}"
+        try:
+            paid = _paid_by(session, log_id)
+        except AigwError as exc:
+            return log.cost, "unknown", f"payer not read: {exc}"
+        return log.cost, paid, ""
+    return None, "unknown", "log not read"
+
+
+def verify_rest(session: Session, plan: ProbePlan, compat: EndpointChecks | None = None) -> RestParity:
+    """Each model through the REST API (``/ai/v1/chat/completions``, ``cf-aig-gateway-id`` our gateway), beside its
+    compat probe: status, tokens, cost and log id, and whether BYOK or Unified Billing paid (from the log).
+
+    The checks are ``REST API parity`` notes: shown in their own SUMMARY.md row, never the verdict (the contract
+    asks compat, criterion 3). A REST request the gateway's stored key did not pay cost Unified Billing credits.
+    """
+    result = RestParity()
+    # Once a log never appeared (e.g. an account whose logs live elsewhere), the next models look once, not again
+    # for the whole wait.
+    wait_for_logs = True
+    with _prober(session, plan) as prober:
+        for planned in plan.find("rest"):
+            shown = rest_model(planned.provider, planned.model)
+            name = f"{PARITY_CHECK}: {shown} answers like compat"
+            subject = f"{planned.provider}/{planned.model}"
+            compat_status = _compat_status(compat, planned.provider, planned.model)
+            if not planned.fits:
+                result.rows.append(RestRow(shown, compat_status, None))
+                result.checks.append(Check(None, name, "skip", f"not sent: its worst case ${planned.cost_usd:.5f} "
+                                           "would pass probe_budget_usd", subject=subject))
+                continue
+            probe = prober.probe_rest(planned.provider, planned.model, PROMPT, max_tokens=plan.max_tokens)
+            cost: float | None
+            paid: PaidBy
+            if not probe.ok:
+                cost, paid, note = None, "unknown", "no completion, nothing to pay for"
+            elif probe.log_id:
+                cost, paid, note = _log_facts(session, probe.log_id, wait=wait_for_logs)
+                wait_for_logs = wait_for_logs and not note.startswith("log not listed")
+            else:
+                cost, paid, note = None, "unknown", "no cf-aig-log-id"
+            row = RestRow(shown, compat_status, probe, cost, paid, note)
+            result.rows.append(row)
+            shown_cost = f"${cost:.6f}" if cost is not None else "cost unknown"
+            facts = (f"tokens {probe.tokens_in}/{probe.tokens_out}, {shown_cost}, paid by {paid}, log "
+                     f"{probe.log_id or 'none'}" + (f" ({note})" if note else ""))
+            if probe.ok:
+                result.checks.append(Check(None, name, "pass", f"{probe.status} (compat {compat_status}); {facts}",
+                                           subject=subject))
+            else:
+                code = f" code {probe.gateway_error_code}" if probe.gateway_error_code is not None else ""
+                hint = (" (no Unified Billing credits and no BYOK key for the provider on the gateway)"
+                        if probe.status == 402 else "")
+                result.checks.append(Check(None, name, "fail", f"{probe.status} {probe.outcome}{code}{hint}"
+                                           f"{_attempts(probe)}: {probe.excerpt} (compat {compat_status})",
+                                           subject=subject))
+    _save(session, "rest", [p.as_dict() for p in result.probes])
+    return result
 
 
 # --- the record for notebook 04 -------------------------------------------------------------------------------

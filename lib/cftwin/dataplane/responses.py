@@ -33,6 +33,7 @@ import asyncio
 import dataclasses
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -43,6 +44,7 @@ from starlette.routing import Route
 from cftwin import jsonbody
 from cftwin.auth import account_gateway_limit, find_token
 from cftwin.context import TwinContext
+from cftwin.dataplane import billing
 from cftwin.dataplane import cache as gateway_cache
 from cftwin.dataplane.compat import CompatTarget, from_native, split_model, to_native
 from cftwin.dataplane.errors import (
@@ -55,7 +57,7 @@ from cftwin.dataplane.errors import (
     CODE_UNAUTHORIZED,
     gateway_error,
 )
-from cftwin.dataplane.keys import KeyRefusal, resolve_key
+from cftwin.dataplane.keys import KeyChoice, KeyRefusal, resolve_key
 from cftwin.dataplane.logwriter import LogWriter
 from cftwin.dataplane.options import (
     MAX_ATTEMPTS,
@@ -74,7 +76,9 @@ from cftwin.providers.pricing import cost_usd
 from cftwin.providers.registry import PROVIDERS
 from cftwin.providers.responses import render
 
-__all__ = ["routes"]
+__all__ = [
+    "GatewayFlow", "GatewayTarget", "default_gateway", "header_dict", "parse_json", "routes", "run_gateway_request",
+]
 
 _RUN_PERMISSION: Final = "ai_gateway:run"
 _RETRYABLE: Final = frozenset({429, 500, 502, 503, 504, 529})
@@ -83,7 +87,7 @@ _COMPAT_HEADERS: Final = {"content-type": "application/json", "anthropic-version
 
 
 @dataclass(slots=True)
-class _Target:
+class GatewayTarget:
     """What a request asks for, once its path and body are read."""
 
     provider: Provider | None  # None: refused before any provider (``refusal`` says why)
@@ -110,7 +114,7 @@ def _authorized(ctx: TwinContext, account_id: str, header: str | None) -> bool:
     )
 
 
-def _parse_json(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
     if not body:
         return None
     try:
@@ -119,9 +123,9 @@ def _parse_json(body: bytes) -> Any:
         return None
 
 
-def _target(rest: str, body: bytes) -> _Target:
+def _target(rest: str, body: bytes) -> GatewayTarget:
     slug, _, provider_path = rest.partition("/")
-    parsed = _parse_json(body)
+    parsed = parse_json(body)
     fields = parsed if isinstance(parsed, dict) else {}
     stream = fields.get("stream") is True
     if slug == "compat":
@@ -129,7 +133,7 @@ def _target(rest: str, body: bytes) -> _Target:
         split = split_model(model_field)
         shown = model_field if isinstance(model_field, str) else ""
         if provider_path != "chat/completions":
-            return _Target(None, "compat", shown, rest, rest, parsed, stream,
+            return GatewayTarget(None, "compat", shown, rest, rest, parsed, stream,
                            refusal=gateway_error(400, CODE_NO_ROUTE, "No route for the URI"))
         if split is None or split[0] not in PROVIDERS:
             # ASSUMPTION: e.g. "google/gemini-2.5-flash" (not Cloudflare's slug google-ai-studio), or a
@@ -139,16 +143,16 @@ def _target(rest: str, body: bytes) -> _Target:
                        f"slug such as google-ai-studio, openai or anthropic" if split else
                        f"Invalid model '{shown}': expected '{{provider}}/{{model}}', e.g. "
                        "'google-ai-studio/gemini-2.5-flash'")
-            return _Target(None, prefix or "compat", split[1] if split else shown, rest, rest, parsed, stream,
+            return GatewayTarget(None, prefix or "compat", split[1] if split else shown, rest, rest, parsed, stream,
                            refusal=gateway_error(400, CODE_INVALID_PROVIDER, message))
         provider_slug, model = split
         compat = to_native(provider_slug, model, fields)
-        return _Target(PROVIDERS[provider_slug], provider_slug, model, rest, compat.path, compat.body,
+        return GatewayTarget(PROVIDERS[provider_slug], provider_slug, model, rest, compat.path, compat.body,
                        stream, compat=compat)
     return _native_target(slug, provider_path, parsed)
 
 
-def _native_target(slug: str, provider_path: str, parsed: Any) -> _Target:
+def _native_target(slug: str, provider_path: str, parsed: Any) -> GatewayTarget:
     """A provider-native request: ``{slug}/{provider_path}`` with the (parsed) body."""
     fields = parsed if isinstance(parsed, dict) else {}
     stream = fields.get("stream") is True
@@ -156,21 +160,21 @@ def _native_target(slug: str, provider_path: str, parsed: Any) -> _Target:
     if provider is None:
         if slug in KNOWN_PROVIDER_SLUGS:
             message = f"the twin does not emulate provider '{slug}'; it emulates {', '.join(sorted(PROVIDERS))}"
-            return _Target(None, slug, "", provider_path, provider_path, parsed, stream,
+            return GatewayTarget(None, slug, "", provider_path, provider_path, parsed, stream,
                            refusal=gateway_error(501, CODE_NO_ROUTE, message))
-        return _Target(None, slug or "unknown", "", provider_path, provider_path, parsed, stream,
+        return GatewayTarget(None, slug or "unknown", "", provider_path, provider_path, parsed, stream,
                        refusal=gateway_error(400, CODE_NO_ROUTE, "No route for the URI"))
     if slug == "openai":
         # .../openai/ replaces https://api.openai.com/v1/ (so .../openai/v1/... is OpenAI's /v1/v1/...: a 404).
         requested = fields.get("model")
-        return _Target(provider, slug, requested if isinstance(requested, str) else "", provider_path,
+        return GatewayTarget(provider, slug, requested if isinstance(requested, str) else "", provider_path,
                        "v1/" + provider_path, parsed, stream)
     if slug == "google-ai-studio":
         found = model_from_path(provider_path)
         stream = found is not None and found[2] == "streamGenerateContent"
-        return _Target(provider, slug, found[1] if found else "", provider_path, provider_path, parsed, stream)
+        return GatewayTarget(provider, slug, found[1] if found else "", provider_path, provider_path, parsed, stream)
     requested = fields.get("model")
-    return _Target(provider, slug, requested if isinstance(requested, str) else "", provider_path, provider_path,
+    return GatewayTarget(provider, slug, requested if isinstance(requested, str) else "", provider_path, provider_path,
                    parsed, stream)
 
 
@@ -202,7 +206,7 @@ def _cost(slug: str, model: str, result_tokens: tuple[int | None, int | None],
     return cost_usd(slug, model, tokens_in, tokens_out), False
 
 
-def _header_dict(request: Request) -> dict[str, str]:
+def header_dict(request: Request) -> dict[str, str]:
     """The request headers as a plain dict (names lower-case; the first of repeated names wins):
     one pass here instead of a scan of the header list for every lookup."""
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])}
@@ -218,20 +222,22 @@ def _log_writer(request: Request) -> LogWriter:
 
 
 @dataclass(slots=True)
-class _Flow:
+class GatewayFlow:
     """One gateway request on its way through: what ``_finish`` needs to log and answer it."""
 
     ctx: TwinContext
     request: Request
     account_id: str
     gateway: dict[str, Any]
-    target: _Target
+    target: GatewayTarget
     options: RequestOptions
     body: bytes
     log_id: str
     started: float
     headers: dict[str, str]
     request_headers: dict[str, str]
+    #: Paid through Unified Billing (Cloudflare's key, the account's credits): the log's ``wholesale``.
+    wholesale: bool = False
 
 
 # Cloudflare's default gateway, as auto-created on the first authenticated request to id "default":
@@ -245,7 +251,7 @@ _DEFAULT_GATEWAY: Final[dict[str, Any]] = {
 }
 
 
-def _default_gateway(ctx: TwinContext, account_id: str) -> dict[str, Any] | None:
+def default_gateway(ctx: TwinContext, account_id: str) -> dict[str, Any] | None:
     """Create the account's ``default`` gateway (None when the account is at its gateway limit)."""
     db = ctx.db
     if count_gateways(db, account_id) >= account_gateway_limit(db, account_id, ctx.options.gateway_limit):
@@ -263,7 +269,7 @@ def _admit(ctx: TwinContext, account_id: str, gateway_id: str,
     gateway = get_gateway(db, account_id, gateway_id)
     if gateway is None and gateway_id == "default" and _authorized(ctx, account_id,
                                                                     headers.get("cf-aig-authorization")):
-        gateway = _default_gateway(ctx, account_id)
+        gateway = default_gateway(ctx, account_id)
     if gateway is None:
         return gateway_error(400, CODE_GATEWAY_NOT_FOUND, "Please configure AI Gateway in the Cloudflare dashboard")
     if gateway.get("authentication") and not _authorized(ctx, account_id, headers.get("cf-aig-authorization")):
@@ -271,7 +277,7 @@ def _admit(ctx: TwinContext, account_id: str, gateway_id: str,
     return gateway
 
 
-def _rate_limited(flow: _Flow) -> bool:
+def _rate_limited(flow: GatewayFlow) -> bool:
     limits = limits_of(flow.gateway)
     if limits is None:
         return False
@@ -283,10 +289,9 @@ def _rate_limited(flow: _Flow) -> bool:
 async def gateway_endpoint(request: Request) -> Response:
     started = time.perf_counter()
     ctx: TwinContext = request.app.state.twin
-    db = ctx.db
     account_id: str = request.path_params["account_id"]
     gateway_id: str = request.path_params["gateway_id"]
-    headers = _header_dict(request)
+    headers = header_dict(request)
     admitted = _admit(ctx, account_id, gateway_id, headers)
     if isinstance(admitted, Response):
         return admitted
@@ -296,8 +301,38 @@ async def gateway_endpoint(request: Request) -> Response:
     target = _target(request.path_params["rest"], body)
     options = read_options(headers, gateway)
     log_id = new_log_id()
-    flow = _Flow(ctx, request, account_id, gateway, target, options, body, log_id, started,
+    flow = GatewayFlow(ctx, request, account_id, gateway, target, options, body, log_id, started,
                  {"cf-aig-step": "0", "cf-aig-request-id": log_id}, headers)
+    compat = target.compat
+    if compat is None or target.provider is None:
+        request_key = target.provider.request_key(headers, request.query_params) if target.provider else None
+        return await run_gateway_request(flow, request_key=request_key, byok_alias=options.byok_alias)
+    # On the compat endpoint a provider key travels as Authorization: Bearer, whatever the provider;
+    # only provider-native endpoints honour cf-aig-byok-alias (compat uses the default key).
+    return await run_gateway_request(flow, request_key=bearer_value(headers.get("authorization")), byok_alias=None,
+                                     translated=True, reshape=lambda result: from_native(compat, result))
+
+
+async def run_gateway_request(
+    flow: GatewayFlow,
+    *,
+    request_key: str | None,
+    byok_alias: str | None,
+    translated: bool = False,
+    reshape: Callable[[ProviderResult], ProviderResult] | None = None,
+    unified_billing: bool = False,
+) -> Response:
+    """A request admitted to its gateway (``flow``: target, options, log id chosen), from the rate limit on:
+    key choice, cache, the provider call with retries, ``reshape`` of a fresh answer, the log.
+
+    ``translated``: the provider is sent ``target.parsed`` with the provider's own headers (a request the
+    gateway rewrote), not the request's body and headers. ``unified_billing``: with no key on the request
+    and no BYOK key, Cloudflare's own key pays from the account's credits (the REST API).
+    """
+    ctx, target, options, headers = flow.ctx, flow.target, flow.options, flow.request_headers
+    db = ctx.db
+    account_id, gateway = flow.account_id, flow.gateway
+    gateway_id = str(gateway["id"])
     if target.refusal is not None:
         return await _finish(flow, refusal=target.refusal)
     provider = target.provider
@@ -305,18 +340,19 @@ async def gateway_endpoint(request: Request) -> Response:
     if _rate_limited(flow):
         return await _finish(flow, refusal=gateway_error(429, CODE_RATE_LIMITED, "Rate limited"))
 
-    query = request.query_params
-    # On the compat endpoint a provider key travels as Authorization: Bearer, whatever the provider.
-    request_key = bearer_value(headers.get("authorization")) if target.compat else provider.request_key(headers, query)
-    # Only provider-native endpoints honour cf-aig-byok-alias; the compat endpoint uses the default key.
-    choice = resolve_key(db, account_id, gateway, target.slug, request_key,
-                         None if target.compat else options.byok_alias,
+    query = flow.request.query_params
+    choice = resolve_key(db, account_id, gateway, target.slug, request_key, byok_alias,
                          secret_pending_s=ctx.options.secret_pending_s)
     if isinstance(choice, KeyRefusal):
         return await _finish(flow, refusal=gateway_error(choice.status, choice.code, choice.message, extended=True))
+    if unified_billing and choice.source == "none":
+        if billing.balance_usd(db, account_id, ctx.options.unified_billing_credits_usd) <= 0:
+            return await _finish(flow, refusal=billing.no_credits_response())
+        choice = KeyChoice(billing.wholesale_key(db, target.slug), "unified")
+        flow.wholesale = True
 
     cache_key: str | None = None
-    if options.cache_ttl_s > 0 and not target.stream and len(body) <= MAX_CACHEABLE_REQUEST_BYTES:
+    if options.cache_ttl_s > 0 and not target.stream and len(flow.body) <= MAX_CACHEABLE_REQUEST_BYTES:
         if options.cache_key is not None:
             cache_key = gateway_cache.cache_key(account_id, gateway_id, "custom", options.cache_key)
         else:
@@ -324,7 +360,7 @@ async def gateway_endpoint(request: Request) -> Response:
             # makes every earlier entry unreachable.
             invalidation = str(gateway.get("modified_at")) if gateway.get("cache_invalidate_on_update") else ""
             cache_key = gateway_cache.cache_key(account_id, gateway_id, target.slug, target.path, target.model,
-                                                body, choice.source, request_key or "", invalidation)
+                                                flow.body, choice.source, request_key or "", invalidation)
         if not options.skip_cache:
             hit = gateway_cache.cache_get(db, cache_key)
             flow.headers["cf-aig-cache-status"] = "HIT" if hit is not None else "MISS"
@@ -336,17 +372,17 @@ async def gateway_endpoint(request: Request) -> Response:
     if ctx.options.gateway_overhead_ms > 0:
         await asyncio.sleep(ctx.options.gateway_overhead_ms / 1000)
     call = ProviderRequest(
-        method=request.method, path=target.call_path, query=query,
-        headers=headers if target.compat is None else _COMPAT_HEADERS,
-        # A translated (compat) request goes over as its parsed value; nothing re-encodes it.
-        body=body if target.compat is None else b"", key=choice.key,
+        method=flow.request.method, path=target.call_path, query=query,
+        headers=_COMPAT_HEADERS if translated else headers,
+        # A translated request goes over as its parsed value; nothing re-encodes it.
+        body=b"" if translated else flow.body, key=choice.key,
         parsed=target.parsed if isinstance(target.parsed, dict) else None,
     )
     result = await _call(ctx, provider, call, options)
     if result is None:
         return await _finish(flow, refusal=gateway_error(408, CODE_TIMEOUT, "Request timed out"))
-    if target.compat is not None:
-        result = from_native(target.compat, result)
+    if reshape is not None:
+        result = reshape(result)
     if cache_key is not None and not options.skip_cache and result.status == 200 and not result.streamed:
         gateway_cache.cache_put(db, cache_key, account_id, gateway_id, gateway_cache.CachedResponse(
             result.status, result.content_type, result.body, target.slug, result.model or target.model,
@@ -356,7 +392,7 @@ async def gateway_endpoint(request: Request) -> Response:
 
 
 async def _finish(
-    flow: _Flow, *, result: ProviderResult | None = None, refusal: Response | None = None, cached: bool = False
+    flow: GatewayFlow, *, result: ProviderResult | None = None, refusal: Response | None = None, cached: bool = False
 ) -> Response:
     """Write the log (when collected) and build the response."""
     target, options = flow.target, flow.options
@@ -369,11 +405,14 @@ async def _finish(
         status, response_body, content_type = result.status, result.payload, result.content_type
         tokens = (result.tokens_in, result.tokens_out) if result.status == 200 else (None, None)
         model = result.model or target.model
+    success = 200 <= status < 300
+    if flow.wholesale and success and not cached:
+        # Unified Billing pays the provider's price, whatever cf-aig-custom-cost says the log should show.
+        billing.spend(flow.ctx.db, flow.account_id, cost_usd(target.slug, model, *tokens))
     payload = options.collect_payload
     stored_bytes = len(flow.body) + len(response_body) if payload else 0
     # Legacy Logs does not store a log over 10 MB (cftwin.limits): the request is served, unlogged.
     if options.collect_log and stored_bytes <= MAX_STORED_LOG_BYTES:
-        success = 200 <= status < 300
         # ASSUMPTION: a cache hit costs nothing (no provider call), so its log's cost is 0.
         cost, custom = _cost(target.slug, model, tokens, options) if success and not cached else (0.0, False)
         request_headers = flow.request_headers
@@ -399,7 +438,7 @@ async def _finish(
             response_body=response_body if payload else None,
             user_agent=request_headers.get("user-agent"),
             authentication=bool(flow.gateway.get("authentication")),
-            wholesale=False,
+            wholesale=flow.wholesale,
             compatibility_mode=target.path.startswith("compat/"),
         ), delay_s=flow.ctx.options.log_delay_s)
         flow.headers["cf-aig-log-id"] = flow.log_id
@@ -455,16 +494,16 @@ async def universal_endpoint(request: Request) -> Response:
     started = time.perf_counter()
     ctx: TwinContext = request.app.state.twin
     account_id: str = request.path_params["account_id"]
-    headers = _header_dict(request)
+    headers = header_dict(request)
     admitted = _admit(ctx, account_id, request.path_params["gateway_id"], headers)
     if isinstance(admitted, Response):
         return admitted
     gateway = admitted
     body = await request.body()
-    parsed = _parse_json(body)
+    parsed = parse_json(body)
     steps = [parsed] if isinstance(parsed, dict) else parsed
     log_id = new_log_id()
-    flow = _Flow(ctx, request, account_id, gateway, _Target(None, "universal", "", "", "", parsed, False),
+    flow = GatewayFlow(ctx, request, account_id, gateway, GatewayTarget(None, "universal", "", "", "", parsed, False),
                  read_options(headers, gateway), body, log_id, started,
                  {"cf-aig-step": "0", "cf-aig-request-id": log_id}, headers)
     if not isinstance(steps, list) or not steps or not all(isinstance(step, dict) for step in steps):

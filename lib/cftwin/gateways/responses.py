@@ -290,7 +290,8 @@ async def create_gateway(request: Request) -> Response:
             raise already_exists(f"A gateway with id '{gateway_id}' already exists", ["body", "id"])
         limit = account_gateway_limit(context.db, account_id, context.options.gateway_limit)
         if models.count_gateways(context.db, account_id) >= limit:
-            raise quota_exceeded(f"Maximum number of gateways ({limit}) reached for this account")
+            # Every error of this operation's 400 carries a path (its schema, aig-config-create-gateway).
+            raise quota_exceeded(f"Maximum number of gateways ({limit}) reached for this account", path=["body"])
         created = models.create_gateway(context.db, account_id, {"id": gateway_id, **gateway})
     return ok(created)
 

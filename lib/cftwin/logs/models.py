@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from cftwin import jsonbody
+from cftwin.accounts import FREE_LOGS_PER_ACCOUNT, account_profile
 from cftwin.db import Database
 from cftwin.gateways.models import get_gateway
 
@@ -41,8 +42,10 @@ __all__ = [
     "insert_log",
     "insert_log_tuples",
     "insert_logs",
+    "last_log_seq",
     "list_logs",
     "log_stats",
+    "logs_after",
     "new_log_id",
     "parse_timestamp",
     "ulid_at",
@@ -383,17 +386,32 @@ def count_logs(db: Database, account_id: str, gateway_id: str) -> int:
 Strategy = Literal["STOP_INSERTING", "DELETE_OLDEST"]
 
 
-def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Strategy]:
+def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Strategy, int | None]:
+    """The gateway's cap, its strategy, and (free plan) how many logs the whole account may still store.
+
+    Legacy Logs storage (limits.mdx): paid, 10 million per gateway; free, 100,000 across the account's
+    gateways. ``log_management`` lowers the gateway's own cap. An account on Logs powered by Workers
+    Observability has no such caps (ASSUMPTION: Workers Logs' own daily limits are not emulated).
+    """
+    profile = account_profile(db, account_id)
+    if profile.log_system == "observability":
+        return 2**62, "STOP_INSERTING", None
+    free = profile.plan == "free"
+    plan_cap = FREE_LOGS_PER_ACCOUNT if free else DEFAULT_LOG_CAP
+    account_room: int | None = None
+    if free:
+        row = db.query_one("SELECT COALESCE(SUM(stored), 0) FROM log_counts WHERE account_id = ?", (account_id,))
+        account_room = max(0, FREE_LOGS_PER_ACCOUNT - int(row[0] if row is not None else 0))
     gateway = get_gateway(db, account_id, gateway_id)
     if gateway is None:
-        return DEFAULT_LOG_CAP, "STOP_INSERTING"
+        return plan_cap, "STOP_INSERTING", account_room
     cap = gateway.get("log_management")
     strategy = gateway.get("log_management_strategy")
     # ASSUMPTION: a cap without a strategy stops inserting (the default is not documented).
     chosen: Strategy = "DELETE_OLDEST" if strategy == "DELETE_OLDEST" else "STOP_INSERTING"
     if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
-        return DEFAULT_LOG_CAP, chosen
-    return cap, chosen
+        return plan_cap, chosen, account_room
+    return min(cap, plan_cap), chosen, account_room
 
 
 def insert_logs(db: Database, account_id: str, gateway_id: str, rows: Iterable[LogRow]) -> int:
@@ -429,7 +447,7 @@ def _store(
 ) -> int:
     if not records:
         return 0
-    cap, strategy = _log_limit(db, account_id, gateway_id)
+    cap, strategy, account_room = _log_limit(db, account_id, gateway_id)
     created_index = columns.index("created_at")
     id_index = columns.index("id")
     sql = f"INSERT INTO logs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
@@ -439,7 +457,13 @@ def _store(
         ).fetchone()
         stored = int(found[0]) if found is not None else 0
         deleted = 0
-        if stored + len(records) > cap:
+        # The free plan's account-wide room counts as a lower cap for this gateway: what it already holds
+        # plus what the account may still store.
+        if account_room is not None:
+            cap = min(cap, stored + account_room)
+        if cap <= 0:
+            records = []
+        elif stored + len(records) > cap:
             if strategy == "STOP_INSERTING":
                 records = records[: max(0, cap - stored)]
             else:
@@ -703,3 +727,25 @@ def log_stats(db: Database, account_id: str, gateway_id: str) -> dict[str, Any]:
         for r in db.query(f"SELECT provider, model, {select} {base} GROUP BY provider, model", args)
     }
     return result
+
+
+# --- export (Logpush) ---------------------------------------------------------------------------
+
+#: What an export reads of a log.
+EXPORT_COLUMNS: Final = ("seq", "gateway_id", "created_at", "provider", "model", "path", "duration", "cached",
+                         "status_code", "cost", "metadata", "request_body", "response_body")
+
+
+def last_log_seq(db: Database, account_id: str) -> int:
+    """The insertion number of the account's newest log (0 with none): where an export starts."""
+    row = db.query_one("SELECT COALESCE(MAX(seq), 0) FROM logs WHERE account_id = ?", (account_id,))
+    return int(row[0]) if row is not None else 0
+
+
+def logs_after(db: Database, account_id: str, seq: int, limit: int) -> list[dict[str, Any]]:
+    """The account's logs stored after insertion number ``seq``, oldest first, at most ``limit``."""
+    rows = db.query(
+        f"SELECT {', '.join(EXPORT_COLUMNS)} FROM logs WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (account_id, seq, limit),
+    )
+    return [dict(zip(EXPORT_COLUMNS, r, strict=True)) for r in rows]

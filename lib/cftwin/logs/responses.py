@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin import jsonbody
+from cftwin.accounts import account_profile
 from cftwin.auth import require
 from cftwin.context import TwinContext
 from cftwin.envelope import not_found, ok, read_json_object, validation_error
@@ -117,6 +118,14 @@ def _condition(request: Request, *, legacy: bool) -> tuple[str, list[Any]]:
     return build_condition(filters, search or None)
 
 
+def _holds_legacy_logs(context: TwinContext, account_id: str) -> bool:
+    """ASSUMPTION: on an account with Logs powered by Workers Observability (created since 2026-09-24) the
+    Legacy Logs API still answers, but holds nothing: lists are empty, a log id is not found, a delete
+    deletes nothing. No source says what Cloudflare answers there; "04 finds nothing" is what users report.
+    """
+    return account_profile(context.db, account_id).log_system == "legacy"
+
+
 def _gateway_exists(context: TwinContext, account_id: str, gateway_id: str) -> None:
     # Every logs operation declares the gateway id's pattern on its path parameter: an id no gateway
     # can have is a 7001, as on the gateway operations, not a 404.
@@ -142,6 +151,8 @@ async def list_gateway_logs(request: Request) -> Response:
     where, params = _condition(request, legacy=True)
     context = _context(request)
     _gateway_exists(context, account_id, gateway_id)
+    if not _holds_legacy_logs(context, account_id):
+        where, params = "0", []
     items, info = models.list_logs(
         context.db,
         account_id,
@@ -167,6 +178,8 @@ async def delete_gateway_logs(request: Request) -> Response:
     where, params = _condition(request, legacy=False)
     context = _context(request)
     _gateway_exists(context, account_id, gateway_id)
+    if not _holds_legacy_logs(context, account_id):
+        return _json({"success": True})
     # ASSUMPTION: Cloudflare deletes asynchronously (total_count stays stale for a while); the twin
     # deletes before it answers, so a test sees the effect at once.
     models.delete_logs(
@@ -183,7 +196,7 @@ async def get_gateway_log(request: Request) -> Response:
     context = _context(request)
     _gateway_exists(context, account_id, gateway_id)
     log = models.get_log(context.db, account_id, gateway_id, request.path_params["log_id"])
-    if log is None:
+    if log is None or not _holds_legacy_logs(context, account_id):
         raise not_found()
     return _json({"success": True, "errors": [], "messages": [], "result": log})
 
@@ -223,7 +236,9 @@ async def patch_gateway_log(request: Request) -> Response:
         changes["metadata"] = _metadata(body["metadata"])
     context = _context(request)
     _gateway_exists(context, account_id, gateway_id)
-    if not models.update_log(context.db, account_id, gateway_id, request.path_params["log_id"], changes):
+    log_id = request.path_params["log_id"]
+    if not _holds_legacy_logs(context, account_id) or not models.update_log(
+            context.db, account_id, gateway_id, log_id, changes):
         raise not_found()
     return ok({})
 
@@ -239,7 +254,7 @@ async def _payload(request: Request, which: Literal["request", "response"]) -> R
     )
     # ASSUMPTION: a log whose payload was not kept (cf-aig-collect-log-payload: false, or seeded
     # without payloads) answers 404 / 7002, as an unknown log does.
-    if not found or body is None:
+    if not found or body is None or not _holds_legacy_logs(context, account_id):
         raise not_found()
     # ASSUMPTION: the stored payload itself, unwrapped (the spec's 200 schema is a bare object and the
     # SDK returns the body as is): JSON payloads as JSON, anything else with its own content type.

@@ -1,0 +1,210 @@
+"""Analysis over the Logpush export (issue 17 item 3, the library part): the gzipped NDJSON batches in the
+bucket, read as Arrow record batches (one object at a time, so memory stays bounded however many objects
+there are), handed to an embedded DuckDB (no extension downloads: the data arrives as Arrow), and 04's
+totals and tables as **named SQL queries** over one relation, ``events``, so the same analysis runs on any
+engine that reads the same files (see docs/PERFORMANCE.md's note on R2 SQL and Spark).
+
+``events`` columns: ``ts`` (timestamp, UTC), ``gateway``, ``provider``, ``model``, ``endpoint``,
+``status_code``, ``cached``, ``rate_limited``, ``cost``, ``duration_ms``. The encrypted fields are not
+read: totals and tables need none of them (decrypt a record with ``aigw.logpush`` when you need one).
+
+What the export does not hold, the API route does: tokens (``Metrics`` has cost and duration only) and a
+log id. ``errors`` here are records with ``StatusCode >= 400``: ASSUMPTION that this is the API's
+``success = false`` (the twin and Cloudflare's logs mark a non-2xx/3xx answer unsuccessful).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from aigw.errors import ConfigError
+from aigw.logpush import BucketSettings, batch_keys
+
+__all__ = ["EVENTS_SCHEMA", "NAMED_QUERIES", "ExportTables", "analyse_export", "read_event_batches",
+           "write_parquet_by_day"]
+
+EVENTS_SCHEMA: Final = pa.schema([
+    ("ts", pa.timestamp("us", tz="UTC")),
+    ("gateway", pa.string()),
+    ("provider", pa.string()),
+    ("model", pa.string()),
+    ("endpoint", pa.string()),
+    ("status_code", pa.int32()),
+    ("cached", pa.bool_()),
+    ("rate_limited", pa.bool_()),
+    ("cost", pa.float64()),
+    ("duration_ms", pa.int64()),
+])
+#: The record fields read (the encrypted ones are skipped), and the columns they become.
+_PLAIN: Final = {"Gateway": "gateway", "Provider": "provider", "Model": "model", "Endpoint": "endpoint",
+                 "StatusCode": "status_code", "Cached": "cached", "RateLimited": "rate_limited"}
+
+#: 04's totals and tables, in SQL any engine that reads the Parquet export runs (DuckDB, R2 SQL, Spark SQL).
+NAMED_QUERIES: Final[Mapping[str, str]] = {
+    "totals": """
+        SELECT count(*) AS requests, coalesce(sum(cost), 0) AS cost,
+               count(*) FILTER (WHERE status_code >= 400) AS errors,
+               count(*) FILTER (WHERE cached) AS cached,
+               min(ts) AS first, max(ts) AS last
+        FROM events""",
+    "usage_by_model": """
+        SELECT provider, model, count(*) AS requests, sum(cost) AS cost,
+               count(*) FILTER (WHERE status_code >= 400) AS errors
+        FROM events GROUP BY provider, model ORDER BY requests DESC, provider, model""",
+    "latency_percentiles": """
+        SELECT provider, model, count(*) AS requests,
+               quantile_cont(duration_ms, 0.5) AS p50, quantile_cont(duration_ms, 0.95) AS p95,
+               quantile_cont(duration_ms, 0.99) AS p99
+        FROM events GROUP BY provider, model ORDER BY provider, model""",
+    "status_codes": """
+        SELECT provider, status_code, count(*) AS requests
+        FROM events GROUP BY provider, status_code ORDER BY provider, status_code""",
+    "cache_hit_rate": """
+        SELECT provider, model, count(*) AS requests, count(*) FILTER (WHERE cached) AS hits,
+               count(*) FILTER (WHERE cached) / count(*) AS hit_rate
+        FROM events GROUP BY provider, model ORDER BY provider, model""",
+    "requests_per_day": """
+        SELECT date_trunc('day', ts) AS day, provider, count(*) AS requests
+        FROM events GROUP BY day, provider ORDER BY day, provider""",
+}
+
+
+def _to_batch(table: pa.Table) -> pa.RecordBatch:
+    rows = table.num_rows
+    columns: dict[str, pa.Array] = {}
+    for field_name, column in _PLAIN.items():
+        target = EVENTS_SCHEMA.field(column).type
+        columns[column] = (table.column(field_name).combine_chunks().cast(target) if field_name in table.column_names
+                           else pa.nulls(rows, target))
+    if "Metrics" in table.column_names:
+        metrics = table.column("Metrics").combine_chunks()
+        names = {metrics.type.field(i).name for i in range(metrics.type.num_fields)}
+        columns["cost"] = metrics.field("cost").cast(pa.float64()) if "cost" in names else pa.nulls(rows, pa.float64())
+        columns["duration_ms"] = (metrics.field("durationMs").cast(pa.int64()) if "durationMs" in names
+                                  else pa.nulls(rows, pa.int64()))
+    else:
+        columns["cost"], columns["duration_ms"] = pa.nulls(rows, pa.float64()), pa.nulls(rows, pa.int64())
+    columns["ts"] = _timestamps(table.column("Timestamp").combine_chunks() if "Timestamp" in table.column_names
+                                else pa.nulls(rows, pa.string()))
+    return pa.RecordBatch.from_pydict({name: columns[name] for name in EVENTS_SCHEMA.names}, schema=EVENTS_SCHEMA)
+
+
+def _timestamps(values: pa.Array) -> pa.Array:
+    """``Timestamp`` as the job wrote it: RFC 3339 text, or an integer in unix seconds or nanoseconds."""
+    import pyarrow.compute as pc
+
+    target = pa.timestamp("us", tz="UTC")
+    if pa.types.is_timestamp(values.type):  # pyarrow's JSON reader parses RFC 3339 itself
+        return values.cast(target)
+    if pa.types.is_integer(values.type):
+        # Nanoseconds since 1970 are above 1e17 for any date after 1973; seconds are below 1e11.
+        nanos = pc.if_else(pc.greater(values, 10**11), values, pc.multiply(values, 10**9))
+        return pc.divide(nanos, 1000).cast(pa.int64()).cast(target)
+    return pc.strptime(values.cast(pa.string()), format="%Y-%m-%dT%H:%M:%S%z", unit="us").cast(target)
+
+
+def _parse_options(head: bytes) -> pa_json.ParseOptions:
+    """Parse only the plain fields (the encrypted ones are most of each line, and not needed); ``Timestamp`` is
+    text or a number depending on the job's ``timestamp_format``, so its type comes from the first record."""
+    first = json.loads(head[: head.index(b"\n")] if b"\n" in head else head)
+    stamp = pa.int64() if isinstance(first.get("Timestamp"), int) else pa.string()
+    schema = pa.schema([
+        ("Cached", pa.bool_()), ("Endpoint", pa.string()), ("Gateway", pa.string()), ("Model", pa.string()),
+        ("Provider", pa.string()), ("RateLimited", pa.bool_()), ("StatusCode", pa.int64()), ("Timestamp", stamp),
+        ("Metrics", pa.struct([("cost", pa.float64()), ("durationMs", pa.int64())])),
+    ])
+    return pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+
+
+def _object_batches(client: Any, bucket: str, key: str) -> list[pa.RecordBatch]:
+    # Streamed: the object is decompressed and parsed a few MB at a time, never whole in memory; what is
+    # kept is the plain columns (a few MB per 100,000 events).
+    stream = io.BufferedReader(gzip.GzipFile(fileobj=client.get_object(Bucket=bucket, Key=key)["Body"]),
+                               buffer_size=1 << 20)
+    head = stream.peek(1 << 16)
+    if not head.strip():
+        return []
+    reader = pa_json.open_json(stream, parse_options=_parse_options(head),
+                               read_options=pa_json.ReadOptions(block_size=4 << 20))
+    return [_to_batch(pa.Table.from_batches([chunk])) for chunk in reader]
+
+
+def read_event_batches(bucket: BucketSettings, days: Iterable[datetime] | None = None, *,
+                       workers: int = 2) -> Iterator[pa.RecordBatch]:
+    """Every ``*.log.gz`` batch under the export's folder (``days``' folders only, when given), as
+    ``EVENTS_SCHEMA`` record batches, in key order. ``workers`` objects are read at once (download, gunzip
+    and parse release the GIL), and no more are held than that: memory stays bounded however many there are."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    client = bucket.client()
+    prefixes = bucket.prefixes(days) if days is not None else [bucket.path.strip("/").split("{DATE}")[0]]
+    keys = (key for prefix in prefixes for key in batch_keys(client, bucket.bucket, prefix))
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="aigw-logpush-read") as pool:
+        pending: deque[Future[list[pa.RecordBatch]]] = deque()
+        for key in keys:
+            pending.append(pool.submit(_object_batches, client, bucket.bucket, key))
+            if len(pending) > workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+class ExportTables(dict[str, Any]):
+    """Named query -> pandas DataFrame."""
+
+
+def analyse_export(batches: Iterable[pa.RecordBatch], *, spill_to: Path | None = None,
+                   memory_limit: str = "512MB", queries: Mapping[str, str] = NAMED_QUERIES) -> ExportTables:
+    """Run ``queries`` over ``batches`` in DuckDB. The batches stream into DuckDB's table, which stays under
+    ``memory_limit`` by spilling to disk (a file under ``spill_to``, else a temporary folder), so more rows
+    than memory holds still work; the answers are small tables."""
+    import tempfile
+
+    import duckdb
+
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit):
+        raise ConfigError(f"memory_limit {memory_limit!r} is not a size", hint="Write it like 512MB or 2GiB")
+    with tempfile.TemporaryDirectory(prefix="aigw-duckdb-") as scratch:
+        where = spill_to if spill_to is not None else Path(scratch)
+        con = duckdb.connect(str(where / "events.duckdb"))
+        try:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute("SET temp_directory = ?", [str(where / "spill")])
+            return _run(con, batches, queries)
+        finally:
+            con.close()
+
+
+def _run(con: Any, batches: Iterable[pa.RecordBatch], queries: Mapping[str, str]) -> ExportTables:
+    reader = pa.RecordBatchReader.from_batches(EVENTS_SCHEMA, iter(batches))
+    con.register("incoming", reader)
+    con.execute("CREATE OR REPLACE TABLE events AS SELECT * FROM incoming")
+    con.unregister("incoming")
+    return ExportTables({name: con.execute(sql).df() for name, sql in queries.items()})
+
+
+def write_parquet_by_day(batches: Iterable[pa.RecordBatch], folder: Path) -> Path:
+    """The events as Parquet, partitioned by day (``day=YYYY-MM-DD/``): what R2 SQL or Spark reads later."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    def with_day(batch: pa.RecordBatch) -> pa.RecordBatch:
+        day = pc.strftime(batch.column("ts"), format="%Y-%m-%d")
+        return pa.RecordBatch.from_arrays([*batch.columns, day], names=[*batch.schema.names, "day"])
+
+    schema = EVENTS_SCHEMA.append(pa.field("day", pa.string()))
+    reader = pa.RecordBatchReader.from_batches(schema, (with_day(b) for b in batches))
+    ds.write_dataset(reader, folder, format="parquet", partitioning=["day"], partitioning_flavor="hive",
+                     existing_data_behavior="overwrite_or_ignore")
+    return folder

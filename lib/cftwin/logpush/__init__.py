@@ -1,0 +1,1 @@
+"""Logpush for the ``ai_gateway_events`` dataset: jobs (models, responses), destinations, encryption, delivery."""

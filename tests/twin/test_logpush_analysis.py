@@ -1,0 +1,104 @@
+"""The Logpush export analysed with DuckDB (aigw.logpush_analysis) gives the same totals as the logs API for the
+same traffic: requests, cost, errors and cache hits; and its Parquet export, partitioned by day, reads back."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.dataset as ds
+import pytest
+from aigw.config import Secret
+from aigw.logpush import BucketSettings
+from aigw.logpush_analysis import analyse_export, read_event_batches, write_parquet_by_day
+from cftwin.logpush.bucket import LocalBucket
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.conftest import TwinHandle
+
+WAIT_S = 30.0  # a bound on waiting for background delivery, not a timing assertion
+
+
+@pytest.fixture(scope="module")
+def bucket() -> Iterator[LocalBucket]:
+    with LocalBucket("logpush-analysis") as local:
+        yield local
+
+
+def _ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+def _api_totals(api: httpx.Client, gateway_id: str) -> dict[str, Any]:
+    logs: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        answer = api.get(f"ai-gateway/gateways/{gateway_id}/logs", params={"per_page": 50, "page": page})
+        logs += _ok(answer)
+        if page * 50 >= answer.json()["result_info"]["total_count"]:
+            break
+        page += 1
+    return {"requests": len(logs), "cost": sum(float(log["cost"] or 0) for log in logs),
+            "errors": sum(1 for log in logs if not log["success"]), "cached": sum(1 for log in logs if log["cached"])}
+
+
+def test_duckdb_totals_over_the_export_equal_the_logs_api(twin: TwinHandle, bucket: LocalBucket,
+                                                          tmp_path: Path) -> None:
+    twin.reset(r2_endpoint_url=bucket.url, logpush_interval_s=0.1, log_delay_s=0.0, cache_write_delay_s=0.0)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    folder = "an-" + secrets.token_hex(3)
+    with httpx.Client(base_url=f"{twin.server.api_base_url}/accounts/{twin.account_id}/",
+                      headers=twin.api_headers, timeout=30) as api:
+        gateway_id = "an-" + secrets.token_hex(4)
+        _ok(api.post("ai-gateway/gateways", json={
+            "id": gateway_id, "cache_invalidate_on_update": False, "cache_ttl": 0, "collect_logs": True,
+            "rate_limiting_interval": 0, "rate_limiting_limit": 0, "authentication": True,
+            "logpush": True, "logpush_public_key": pem}))
+        conf = (f"r2://{bucket.bucket}/{folder}/{{DATE}}?account-id={twin.account_id}"
+                f"&access-key-id={bucket.access_key_id}&secret-access-key={bucket.secret_access_key}")
+        _ok(api.post("logpush/jobs", json={"dataset": "ai_gateway_events", "destination_conf": conf, "enabled": True,
+                                           "output_options": {"timestamp_format": "rfc3339"}}))
+        base = f"{twin.server.gateway_base_url}/{twin.account_id}/{gateway_id}"
+        sent = 0
+        for n in range(12):
+            provider, key_ok = ("openai", n % 5 != 4)
+            headers = {**twin.aig_headers, "cf-aig-metadata": json.dumps({"n": n})}
+            headers["Authorization"] = f"Bearer {twin.seed.provider_keys[provider] if key_ok else 'sk-wrong-key'}"
+            if n % 3 == 0:
+                headers["cf-aig-cache-ttl"] = "3600"
+            body = {"model": "gpt-4o-mini", "max_tokens": 8,
+                    "messages": [{"role": "user", "content": "same" if n % 3 == 0 else f"prompt {n}"}]}
+            httpx.post(f"{base}/{provider}/chat/completions", json=body, headers=headers, timeout=30)
+            sent += 1
+        truth = _api_totals(api, gateway_id)
+        assert truth["requests"] == sent and truth["errors"] >= 2
+        settings = BucketSettings(bucket=bucket.bucket, path=f"{folder}/{{DATE}}", access_key_id=bucket.access_key_id,
+                                  secret_access_key=Secret(bucket.secret_access_key), endpoint_url=bucket.url,
+                                  region=None, account_id=twin.account_id)
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            tables = analyse_export(read_event_batches(settings))
+            if int(tables["totals"]["requests"][0]) >= sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    totals = tables["totals"].iloc[0]
+    assert int(totals["requests"]) == truth["requests"]
+    assert int(totals["errors"]) == truth["errors"]
+    assert int(totals["cached"]) == truth["cached"]
+    assert float(totals["cost"]) == pytest.approx(truth["cost"], rel=1e-9, abs=1e-12)
+    by_model = tables["usage_by_model"]
+    assert int(by_model["requests"].sum()) == sent and set(by_model["provider"]) == {"openai"}
+    assert set(tables["status_codes"]["status_code"]) >= {200, 401}
+    out = write_parquet_by_day(read_event_batches(settings), tmp_path / "parquet")
+    days = [p.name for p in out.iterdir()]
+    assert days and all(d.startswith("day=") for d in days)
+    assert ds.dataset(out, format="parquet", partitioning="hive").count_rows() == sent
