@@ -98,7 +98,7 @@ class BenchTwin:
     def start(self) -> BenchTwin:
         self.process.start()
         self.url = self.process.url
-        with httpx.Client(base_url=self.process.admin_url, timeout=60) as admin:
+        with httpx.Client(base_url=self.process.admin_url, headers=self.process.admin_headers, timeout=60) as admin:
             admin.post("/seed", json=self.seed.as_json()).raise_for_status()
             if self.options:
                 admin.put("/config", json=self.options).raise_for_status()
@@ -136,7 +136,7 @@ class BenchTwin:
         return Secret(self.seed.aig_token or self.seed.api_token, "CF_AIG_TOKEN")
 
     def configure(self, options: Mapping[str, Any]) -> None:
-        with httpx.Client(base_url=self.process.admin_url, timeout=60) as admin:
+        with httpx.Client(base_url=self.process.admin_url, headers=self.process.admin_headers, timeout=60) as admin:
             admin.put("/config", json=dict(options)).raise_for_status()
 
     def client(self, budget: RequestBudget | None = None, **options: Any) -> CloudflareClient:
@@ -155,7 +155,7 @@ class BenchTwin:
                 cf.create_provider_config(GATEWAY_ID, provider, "default", secret_id=secret.id)
 
     def seed_logs(self, count: int, seed: int = 7) -> None:
-        with httpx.Client(base_url=self.process.admin_url, timeout=600) as admin:
+        with httpx.Client(base_url=self.process.admin_url, headers=self.process.admin_headers, timeout=600) as admin:
             admin.post("/logs/seed", json={"account_id": self.account_id, "gateway_id": GATEWAY_ID,
                                            "count": count, "seed": seed}).raise_for_status()
 

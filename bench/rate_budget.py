@@ -50,7 +50,7 @@ def run(quick: bool) -> Row:
         twin.provision()
         twin.seed_logs(pages * PER_PAGE)
         # A fresh read-only token: the provisioning requests above are not in its window.
-        with httpx.Client(base_url=twin.process.admin_url, timeout=60) as admin:
+        with httpx.Client(base_url=twin.process.admin_url, headers=twin.process.admin_headers, timeout=60) as admin:
             answer = admin.post("/tokens", json={"account_id": twin.account_id, "permissions": ["ai_gateway:read"]})
             answer.raise_for_status()
             token = Secret(answer.json()["value"], "CLOUDFLARE_API_TOKEN")

@@ -6,20 +6,120 @@ prefix in the temp folder: with a shared prefix, parallel kernels collide ("Inva
 
 ``PreparedKernel`` starts the next notebook's kernel while the current one runs (``aigw run``): a kernel's
 start is about a second of interpreter boot and imports, which then overlaps the previous notebook.
+
+Every kernel file of a run, its IPC sockets and its connection file (jupyter_client would make that a
+``tmpXXXX.json`` in the temp folder), lives in the run's own private folder ``<temp>/aigw-k-<pid>.<random>``
+(``kernel_dir()``), removed when the process exits. A killed run cannot remove it: the next run does
+(``clean_stale_kernel_files()``): a folder whose process is gone, and the loose ``aigw-k-*`` sockets and
+connection files earlier versions left in the temp folder, once no kernel answers on them.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import json
 import os
+import re
+import shutil
+import socket
 import tempfile
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
-__all__ = ["IPCKernelManager", "PreparedKernel", "notebook_imports", "warm_up"]
+__all__ = ["IPCKernelManager", "PreparedKernel", "clean_stale_kernel_files", "kernel_dir", "notebook_imports",
+           "warm_up"]
+
+_PREFIX: Final = "aigw-k-"
+#: This process's kernel folder: ``aigw-k-<pid>.<random>``.
+_OWN_FOLDER: Final = re.compile(r"^aigw-k-(\d+)\.[A-Za-z0-9_]+$")
+_lock = threading.Lock()
+_folder: Path | None = None
+
+
+def kernel_dir() -> Path:
+    """This process's private folder (0700) for its kernels' sockets and connection files, made once."""
+    global _folder
+    with _lock:
+        if _folder is None or not _folder.is_dir():
+            # Short on purpose: a Unix socket path is limited to ~107 bytes.
+            _folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}."))
+            atexit.register(shutil.rmtree, _folder, True)
+        return _folder
+
+
+def _process_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's live process
+        return False
+    return False
+
+
+def _socket_is_dead(path: Path) -> bool:
+    """True when nothing listens on the Unix socket ``path`` (a killed kernel's)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return True
+        except OSError:  # not a socket we can judge (another type, no permission): leave it
+            return False
+    return False
+
+
+def _stale_connection_file(path: Path, temp: Path) -> bool:
+    """A ``tmp*.json`` of an aigw kernel (ipc under ``temp/aigw-k-``) whose shell socket is dead."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    if not isinstance(info, dict) or info.get("transport") != "ipc":
+        return False
+    ip = str(info.get("ip", ""))
+    if not ip.startswith(str(temp / _PREFIX)):
+        return False
+    return _socket_is_dead(Path(f"{ip}-{info.get('shell_port', 1)}"))
+
+
+def _is_stale_file(entry: Path, temp: Path) -> bool:
+    """A loose socket of an earlier version's kernel, or its connection file, that no kernel answers on."""
+    name = entry.name
+    if name.startswith(_PREFIX) and entry.is_socket():
+        return _socket_is_dead(entry)
+    if name.startswith("tmp") and name.endswith(".json") and entry.is_file():
+        return _stale_connection_file(entry, temp)
+    return False
+
+
+def clean_stale_kernel_files(temp: Path | None = None) -> list[Path]:
+    """Remove what killed runs left in the temp folder; the paths removed. Live runs are never touched."""
+    temp = Path(temp or tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        entries = list(temp.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        with contextlib.suppress(OSError):
+            own = _OWN_FOLDER.match(name)
+            if own is not None and entry.is_dir() and not entry.is_symlink():
+                if int(own.group(1)) != os.getpid() and _process_is_gone(int(own.group(1))):
+                    shutil.rmtree(entry)
+                    removed.append(entry)
+            elif _is_stale_file(entry, temp):
+                entry.unlink()
+                removed.append(entry)
+    return removed
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -31,8 +131,12 @@ class IPCKernelManager(AsyncKernelManager):
 
     @default("ip")
     def _default_ip(self) -> str:
-        # Short on purpose: a Unix socket path is limited to ~107 bytes.
-        return os.path.join(tempfile.gettempdir(), f"aigw-k-{uuid.uuid4().hex[:12]}")
+        return str(kernel_dir() / f"k-{uuid.uuid4().hex[:12]}")
+
+    @default("connection_file")
+    def _default_connection_file(self) -> str:
+        # Beside the sockets, not a tmpXXXX.json of the temp folder that a killed run leaves behind.
+        return str(kernel_dir() / f"k-{uuid.uuid4().hex[:12]}.json")
 
 
 # --- a kernel started ahead of its notebook ---------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -65,6 +66,7 @@ __all__ = [
     "RunInterrupted",
     "RunResult",
     "check_run_folder",
+    "claim_run_dir",
     "declared_parameters",
     "discover_notebooks",
     "parse_parameter_value",
@@ -270,9 +272,19 @@ def _iso_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _check_faults(spec: str) -> None:
+    """A bad ``--faults`` is one line before anything starts (the twin's parser says what is wrong)."""
+    from cftwin.faults import parse_fault_spec
+
+    try:
+        parse_fault_spec(spec)
+    except ValueError as exc:
+        raise ConfigError(f"--faults: {exc}", hint="Fix the spec (grammar: docs/TWIN.md#fault-injection)") from None
+
+
 def _create_private(path: Path) -> None:
-    """Create ``path`` (empty) with mode 0600 before SQLite does: the twin's state holds the seeded keys.
-    An existing file keeps its mode (it is the operator's)."""
+    """Create ``path`` (empty) with mode 0600 before SQLite does, with the runbook's own line for a folder
+    that does not exist. The twin then makes any state file 0600, an existing one too (cftwin.db)."""
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
@@ -616,6 +628,8 @@ def _run_notebooks(
         raise ConfigError(f"--target {target!r} is not a target", hint="Use twin or cloudflare")
     if faults and target != "twin":
         raise ConfigError("--faults works only with --target twin", hint="Drop --faults, or use --target twin")
+    if faults:
+        _check_faults(faults)
     if twin_account and target != "twin":
         raise ConfigError("--twin-plan and --twin-log-system work only with --target twin",
                           hint="A Cloudflare account's plan and log system are its own: drop them")
@@ -660,7 +674,7 @@ def _run_notebooks(
         _check_parameters(parameters, declared, [*settings.secrets(), *secrets_from_environ(file_env)])
     else:
         from cftwin.errors import TwinConfigError
-        from cftwin.seed import generated_seed, seed_from_env_file
+        from cftwin.seed import generated_seed, kept_seed_account, seed_from_env_file
 
         # Generated credentials rehearse the user's own gateway id (from .dev.vars), if there is one.
         gateway_id = validate_gateway_id(file_env.get("CLOUDFLARE_GATEWAY_ID", DEFAULT_GATEWAY_ID))
@@ -670,9 +684,12 @@ def _run_notebooks(
             validate_account_id(in_file["CLOUDFLARE_ACCOUNT_ID"])
         hidden = (*hidden, *VARIABLES, "AIGW_ENV_FILE")
         try:
+            # A state file keeps its seed's account: a re-run converges on what a killed run half-made.
+            kept_account = kept_seed_account(twin_state) if twin_state else None
             # The twin reads the file with the environment over it: without the environment's settings.
             with _environment({}, drop=hidden):
-                seed = seed_from_env_file(env_file) if env_file is not None else generated_seed(gateway_id)
+                seed = (seed_from_env_file(env_file) if env_file is not None
+                        else generated_seed(gateway_id, account_id=kept_account))
             seed = _with_account(seed, twin_account)
         except TwinConfigError as exc:
             raise ConfigError(exc.message, hint=exc.hint) from None
@@ -704,7 +721,10 @@ def _run_notebooks(
             if any(word in nb.stem for nb in notebooks for word in _NEEDS_BUCKET):
                 bucket, key_folder, logpush_env = _rehearsal_bucket()
                 options.r2_endpoint_url = bucket.url
-            twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
+            try:
+                twin = TwinServer(options, state=twin_state or ":memory:", seed=seed, faults=faults).start()
+            except TwinConfigError as exc:  # a state file that is not the twin's: one line
+                raise ConfigError(exc.message, hint=exc.hint) from None
             kernel_env = seed.to_environ(twin)
             if bucket is not None:
                 kernel_env.update(logpush_env)
@@ -734,6 +754,9 @@ def _run_notebooks(
         # Checked empty above; anything that came in since is not the run's and is left alone.
         preexisting = frozenset(str(p.relative_to(run_dir)) for p in own_files(run_dir))
         _register_engine()
+        from aigw.kernels import clean_stale_kernel_files
+
+        clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
         result = RunResult(run_dir=run_dir, target=target, run_id=run_id)
         # Each notebook's HTML is made in this thread while the next notebook runs in its kernel.
         exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-html")
@@ -846,6 +869,29 @@ def _report_stop(run_dir: Path | None) -> None:
         _progress(f"stopped: what ran is sealed as {status} in {run_dir} (SUMMARY.md shows where); {again}")
 
 
+def claim_run_dir(stamp_dir: Path) -> Path:
+    """Create the run folder ``stamp_dir`` (or ``stamp_dir-2``, ``-3``, ...) exclusively, and return it.
+
+    ``mkdir`` without ``exist_ok`` is atomic: of two runs started in the same second, one gets the
+    name and the other the next suffix, so no two runs ever share a folder (and one lose its evidence).
+    """
+    stamp_dir.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in itertools.count(1):
+        candidate = stamp_dir if suffix == 1 else stamp_dir.with_name(f"{stamp_dir.name}-{suffix}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")  # pragma: no cover - count() never ends
+
+
+def _release_if_empty(run_dir: Path) -> None:
+    """Remove a claimed run folder that nothing was written to (a refusal before the run): no empty trace."""
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """``aigw run``: see the module docstring. Prints the run folder and the criteria table."""
     root = repo_root()
@@ -857,13 +903,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     target = args.target or ("cloudflare" if has_real_credentials(env) else "twin")
     notebooks = select_notebooks(root / "notebooks", args.notebooks, target)
     parameters = {name: parse_parameter_value(value) for name, value in (args.parameter or [])}
-    stamp_dir = root / "outputs" / f"{_utc_stamp()}-{target}"
-    run_dir: Path = args.out or stamp_dir
-    if args.out is None:
-        suffix = 1
-        while run_dir.exists():
-            suffix += 1
-            run_dir = stamp_dir.with_name(f"{stamp_dir.name}-{suffix}")
+    claimed = args.out is None
+    run_dir: Path = args.out or claim_run_dir(root / "outputs" / f"{_utc_stamp()}-{target}")
     # A refused --out (not empty, not a folder) is the user's: never named as this run's folder.
     hint = twin_selection_hint(notebooks, target, getattr(args, "twin_state", None))
     if hint:
@@ -885,11 +926,15 @@ def run_from_args(args: argparse.Namespace) -> int:
                 signing_key=getattr(args, "signing_key", None),
             )
         except AigwError:
+            if claimed:
+                _release_if_empty(run_dir)
             if ours and run_dir.exists():
                 print(f"run folder: {run_dir}")
             raise
         except KeyboardInterrupt:
-            _report_stop(run_dir if ours else None)
+            if claimed:
+                _release_if_empty(run_dir)
+            _report_stop(run_dir if ours and run_dir.exists() else None)
             raise
     print(f"run folder: {result.run_dir}")
     if result.bundle is not None:

@@ -121,6 +121,7 @@ __all__ = [
     "is_twin_process",
     "open_session",
     "project_root",
+    "twin_admin_headers",
     "twin_environ",
 ]
 
@@ -156,6 +157,9 @@ def cache_dir() -> Path:
 
         path = Path(platformdirs.user_cache_dir("aigw"))
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # mkdir's mode applies only to a folder it creates: an existing one (made by hand, or by an older
+    # version) is made private here too, since it holds the twin's state, seed and admin token.
+    path.chmod(0o700)
     return path
 
 
@@ -178,10 +182,25 @@ def twin_environ(base_url: str) -> dict[str, str]:
     }
 
 
+def twin_admin_headers() -> dict[str, str]:
+    """The admin token header of the twin the session talks to; {} when there is none.
+
+    The one place the runbook reads it: from ``$AIGW_TWIN_ADMIN_TOKEN_FILE`` (a twin served by hand with
+    ``--admin-token-file``), else beside the background twin's state. A twin writes a new token, mode
+    0600, each time it starts.
+    """
+    from cftwin.adminauth import admin_headers, admin_token_path, read_admin_token
+
+    configured = os.environ.get("AIGW_TWIN_ADMIN_TOKEN_FILE")
+    path = Path(configured) if configured else admin_token_path(cache_dir() / "twin.sqlite")
+    token = read_admin_token(path) if path is not None else None
+    return admin_headers(token) if token else {}
+
+
 def _twin_alive(base_url: str) -> bool:
     count_url(base_url)
     try:
-        return httpx.get(f"{base_url}/__twin__/health", timeout=2.0).status_code == 200
+        return httpx.get(f"{base_url}/__twin__/health", headers=twin_admin_headers(), timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -10,21 +10,22 @@
 | DELETE | /tokens/{id} | - | revokes it (``{"id": ...}``; 404 when unknown) |
 | GET, PUT | /config | TwinOptions fields | the options after the change |
 | POST | /seed | a ``TwinSeed`` as JSON | ``{"account_id": ...}`` |
-| PUT, DELETE | /faults | a fault spec, as text, a JSON string or a JSON object | the spec in force |
+| PUT, DELETE | /faults | a fault spec as a JSON string or a JSON object | the spec in force |
 
-Errors are ``{"error": "<one line>"}`` with 400 / 404.
+Errors are ``{"error": "<one line>"}`` with 400 / 404. Every request needs the admin token
+(``cftwin.adminauth``: 401 without it, 403 for a foreign Host or Origin, 415 for a body that is not JSON).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cftwin import jsonbody
 from cftwin.accounts import account_profile, created_at_for, set_account_profile
 from cftwin.auth import PERMISSIONS, TOKEN_KINDS, create_account, create_token, revoke_token
 from cftwin.context import TwinContext
@@ -50,7 +51,7 @@ class _BadRequest(Exception):
 async def _json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else {}
+        body = jsonbody.loads(raw) if raw.strip() else {}
     except ValueError:
         raise _BadRequest("the body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -161,18 +162,17 @@ async def seed(request: Request) -> Response:
 
 
 async def put_faults(request: Request) -> Response:
-    raw = (await request.body()).decode("utf-8", errors="replace").strip()
-    spec_input: str | dict[str, Any] = raw
-    if raw.startswith(("{", '"')):
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            raise _BadRequest("the body is not valid JSON") from None
-        if isinstance(parsed, dict) and isinstance(parsed.get("spec"), str):
-            parsed = parsed["spec"]
-        if not isinstance(parsed, str | dict):
-            raise _BadRequest("the body must be a fault spec string or object")
-        spec_input = parsed
+    # JSON only (the admin API's one media type, cftwin.adminauth): the spec as a JSON string, or an object.
+    try:
+        parsed = jsonbody.loads(await request.body())
+    except ValueError:
+        raise _BadRequest('the body is not valid JSON: send the spec as a JSON string ("seed=1,...") or '
+                          "object") from None
+    if isinstance(parsed, dict) and isinstance(parsed.get("spec"), str):
+        parsed = parsed["spec"]
+    if not isinstance(parsed, str | dict):
+        raise _BadRequest("the body must be a fault spec string or object")
+    spec_input: str | dict[str, Any] = parsed
     spec = parse_fault_spec(spec_input)
     context = _context(request)
     if context.faults is None:

@@ -3,8 +3,8 @@
 Route lists carry their full paths (``/client/v4/...``, ``/v1/...``, ``/__providers__/...``), except
 admin route lists, which are relative to ``/__twin__``. ``request.app.state.twin`` is the
 ``TwinContext``. One pure-ASGI middleware (``TwinMiddleware``) applies what is cross-cutting:
-the loopback-only admin rule, control-plane fault injection, and the ``Ratelimit`` /
-``Ratelimit-Policy`` headers of the API budget.
+the request body limit (``cftwin.limits``), the admin API's gate (``cftwin.adminauth``), control-plane
+fault injection, and the ``Ratelimit`` / ``Ratelimit-Policy`` headers of the API budget.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cftwin import admin, auth
+from cftwin.adminauth import admin_refusal
 from cftwin.auth import ratelimit_headers
 from cftwin.context import TwinContext
 from cftwin.dataplane import admin as dataplane_admin
@@ -37,6 +38,7 @@ from cftwin.envelope import (
     handle_api_error,
 )
 from cftwin.gateways import responses as gateway_responses
+from cftwin.limits import BodyTooLarge, bounded_receive, declared_length, send_too_large
 from cftwin.logpush import responses as logpush_responses
 from cftwin.logs import admin as logs_admin
 from cftwin.logs import responses as logs_responses
@@ -102,12 +104,42 @@ class TwinMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+        is_admin = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+        limit = self.context.options.max_request_body_bytes
+        declared = declared_length(scope)
+        if declared is not None and declared > limit:
+            # Refused on the header alone: the body is never read, so its size costs nothing.
+            await send_too_large(send, admin=is_admin, limit=limit)
+            return
+        if declared is None:
+            receive = bounded_receive(receive, limit)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._route(scope, receive, send_tracked, path, is_admin)
+        except BodyTooLarge:
+            if started:
+                raise
+            await send_too_large(send, admin=is_admin, limit=limit)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, path: str, is_admin: bool) -> None:
+        if is_admin:
             if not self.context.options.admin_enabled:
                 await _send_json(send, 404, {"error": "the admin API is disabled (serve with --admin)"})
                 return
             if not _is_loopback(scope):
                 await _send_json(send, 403, {"error": "the admin API answers loopback clients only"})
+                return
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            refusal = admin_refusal(scope.get("method", "GET"), headers, scope.get("server"),
+                                    self.context.admin_token)
+            if refusal is not None:
+                await _send_json(send, refusal[0], {"error": refusal[1]})
                 return
             await self.app(scope, receive, send)
             return
@@ -154,8 +186,15 @@ class TwinMiddleware:
 
         await self.app(scope, receive, send_wrapper)
         if hang and decision is not None:
-            # The write is committed; the client sees only silence until it gives up.
-            await asyncio.sleep(decision.hang_s)
+            # The write is committed; the client sees only silence until it gives up, or until the twin
+            # stops: then the answer goes out, so the shutdown waits for no hung task (and cancels none,
+            # which printed a CancelledError traceback).
+            deadline = asyncio.get_running_loop().time() + decision.hang_s
+            while not self.context.stopping.is_set():
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                await asyncio.sleep(min(remaining, 0.1))
             for message in held:
                 await send(message)
 

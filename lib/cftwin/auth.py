@@ -47,6 +47,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin.db import Database
+from cftwin.digests import sha256_hex
 from cftwin.envelope import (
     CODE_AUTH,
     CODE_INVALID_TOKEN,
@@ -108,7 +109,7 @@ SCHEMA: Final = """
     );
     CREATE TABLE IF NOT EXISTS tokens (
         id TEXT PRIMARY KEY,
-        value TEXT NOT NULL UNIQUE,
+        value_sha256 TEXT NOT NULL UNIQUE,
         account_ids TEXT NOT NULL,
         permissions TEXT NOT NULL,
         status TEXT NOT NULL DEFAULT 'active',
@@ -183,11 +184,12 @@ def create_token(
     existing = find_token(db, token_value)
     token_id = existing.id if existing is not None else new_hex_id()
     db.execute(
-        "INSERT INTO tokens (id, value, account_ids, permissions, status, kind, owner, created_at) "
-        "VALUES (?, ?, ?, ?, 'active', ?, ?, ?) ON CONFLICT(value) DO UPDATE SET "
+        "INSERT INTO tokens (id, value_sha256, account_ids, permissions, status, kind, owner, created_at) "
+        "VALUES (?, ?, ?, ?, 'active', ?, ?, ?) ON CONFLICT(value_sha256) DO UPDATE SET "
         "account_ids = excluded.account_ids, permissions = excluded.permissions, status = 'active', "
         "kind = excluded.kind, owner = excluded.owner",
-        (token_id, token_value, json.dumps(list(accounts)), json.dumps(sorted(perms)), kind, owner, now_iso()),
+        (token_id, sha256_hex(token_value), json.dumps(list(accounts)), json.dumps(sorted(perms)), kind, owner,
+         now_iso()),
     )
     return Token(token_id, token_value, accounts, perms, kind=kind, owner=owner)
 
@@ -198,12 +200,13 @@ def revoke_token(db: Database, token_id: str) -> bool:
 
 
 def find_token(db: Database, value: str) -> Token | None:
-    row = db.query_one("SELECT * FROM tokens WHERE value = ?", (value,))
+    # The state keeps only a token's digest (a copied state file holds no usable token): look up by it.
+    row = db.query_one("SELECT * FROM tokens WHERE value_sha256 = ?", (sha256_hex(value),))
     if row is None:
         return None
     return Token(
         id=row["id"],
-        value=row["value"],
+        value=value,
         account_ids=tuple(json.loads(row["account_ids"])),
         permissions=frozenset(json.loads(row["permissions"])),
         status=row["status"],

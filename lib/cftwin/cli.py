@@ -10,6 +10,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from cftwin.accounts import created_at_for
 from cftwin.errors import TwinConfigError
@@ -19,8 +20,15 @@ from cftwin.timing import NO_DELAYS, REALISTIC_DELAYS
 __all__ = ["account_options", "build_parser", "delay_options", "main"]
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (what, and where the help is), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(prog: str = "cftwin") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="A local twin of the parts of Cloudflare an AI Gateway "
+    parser = _OneLineParser(prog=prog, description="A local twin of the parts of Cloudflare an AI Gateway "
                                      "runbook touches: the v4 API, the gateway data plane, emulated providers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -30,6 +38,8 @@ def build_parser(prog: str = "cftwin") -> argparse.ArgumentParser:
     serve.add_argument("--state", default=":memory:", help="SQLite file, or :memory:")
     serve.add_argument("--env-file", type=Path, default=None, help="seed account, tokens and keys from this file")
     serve.add_argument("--admin", action="store_true", help="enable the /__twin__ admin API (loopback only)")
+    serve.add_argument("--admin-token-file", type=Path, default=None,
+                       help="write the admin API's token here (mode 0600; default: STATE.admin-token)")
     serve.add_argument("--faults", default=None, help="fault injection spec (see docs/TWIN.md)")
     serve.add_argument("--ready-file", type=Path, default=None, help="write the base URL here once serving")
     serve.add_argument("--plan", choices=("free", "paid"), default=None,

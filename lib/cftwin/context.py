@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from cftwin.adminauth import new_admin_token
 from cftwin.auth import ApiBudget
 from cftwin.dataplane.ratelimit import RateLimiter
 from cftwin.db import Database
@@ -53,6 +55,8 @@ class TwinOptions:
     logpush_paid_plan: bool = True
     logpush_interval_s: float = 1.0
     r2_endpoint_url: str = ""
+    #: The largest request body served (``cftwin.limits``; Cloudflare Free/Pro: 100 MB); larger ones get 413.
+    max_request_body_bytes: int = 100 * 2**20
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes`` (field name -> value), checking names and types; ValueError otherwise."""
@@ -97,3 +101,7 @@ class TwinContext:
     budget: ApiBudget = field(default_factory=ApiBudget)
     #: The gateways' own rate-limit counters (data plane; in memory, see ``dataplane.ratelimit``).
     gateway_limiter: RateLimiter = field(default_factory=RateLimiter)
+    #: What the admin API asks for (``cftwin.adminauth``): random per twin, never in a repr.
+    admin_token: str = field(default_factory=new_admin_token, repr=False)
+    #: Set while the server stops: a withheld (``hang_after_apply``) answer is sent at once.
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False)

@@ -4,6 +4,11 @@ Each service's ``models.py`` declares its tables (``SCHEMA``); ``cftwin.schema.S
 explicitly (no import registers anything), and a ``Database`` applies that list when it opens. A service
 reaches the rows only through ``Database``. A restarted twin on the same file has lost nothing: every write is
 committed before the HTTP answer is sent.
+
+The file is private (mode 0600, set on every open, an existing file's too: SQLite gives its ``-wal`` /
+``-shm`` files the same mode) and holds no credential (``cftwin.digests``). Its ``user_version`` is
+``SCHEMA_VERSION``: a file of another twin version, a file that is not SQLite, a folder, or a path in a
+missing folder is refused with one line (``TwinConfigError``) before anything is served.
 """
 
 from __future__ import annotations
@@ -14,9 +19,15 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
-__all__ = ["Database"]
+from cftwin.errors import TwinConfigError
+
+__all__ = ["SCHEMA_VERSION", "Database"]
+
+#: Raised whenever a table changes shape (2: tokens and secret values kept as digests).
+SCHEMA_VERSION: Final = 2
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -29,14 +40,26 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
-def _create_private(path: str) -> None:
-    """Create the state file with mode 0600 before SQLite does (it would use 0644): it holds provider keys
-    and tokens. SQLite gives its -wal and -shm files the database file's mode. An existing file is left as
-    it is; a folder that does not exist is left to SQLite's own error."""
+def _make_private_file(path: Path) -> None:
+    """Create ``path`` (mode 0600) before SQLite does (it would use 0644), or make an existing one 0600;
+    a missing folder or a folder is one line."""
+    if not path.parent.is_dir():
+        raise TwinConfigError(
+            f"the twin's state {str(path)!r} is in a folder that does not exist",
+            hint="Create the folder first, or give --state (--twin-state) a path in an existing one",
+        )
+    if path.is_dir():
+        raise TwinConfigError(f"the twin's state {str(path)!r} is a folder",
+                              hint="Give --state (--twin-state) a file name")
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError:
-        return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise TwinConfigError(f"cannot open the twin's state {str(path)!r}: {exc.strerror}",
+                              hint="Check the path and its permissions") from None
 
 
 class Database:
@@ -56,26 +79,51 @@ class Database:
             schemas = SCHEMAS
         self.path = path
         if path != ":memory:" and not path.startswith("file:"):
-            _create_private(path)
+            _make_private_file(Path(path))
         self._schemas = tuple(schemas)
         # The twin's HTTP server and its admin share one connection; the lock serialises them.
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
-        if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
         self._closed = False
         #: Derived values a service keeps for this database (e.g. the logs' query cache), keyed by the
         #: service: state of the twin's, held here rather than in a module global.
         self.memo: dict[str, Any] = {}
         self._version = 0
-        with self._lock:
-            for _, ddl in self._schemas:
-                for statement in _statements(ddl):
-                    self._conn.execute(statement)
+        try:
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._check_version()
+            with self._lock:
+                for _, ddl in self._schemas:
+                    for statement in _statements(ddl):
+                        self._conn.execute(statement)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise TwinConfigError(
+                f"the twin's state {path!r} is not a SQLite database ({exc})",
+                hint="Give --state (--twin-state) a new file name, or delete this file",
+            ) from None
+        except TwinConfigError:
+            self._conn.close()
+            raise
+
+    def _check_version(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = self._conn.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchone()[0]
+        if tables == 0:
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            raise TwinConfigError(
+                f"the twin's state {self.path!r} has schema version {version}, this twin needs {SCHEMA_VERSION}",
+                hint="Give --state (--twin-state) a new file name, or delete this file (it was written by "
+                "another twin version or another program)",
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -14,13 +14,14 @@ ignore the extra keys; a client that relies on them works against the generic v4
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from cftwin import jsonbody
 
 __all__ = [
     "CODE_AUTH",
@@ -222,8 +223,8 @@ async def read_json(request: Request) -> Any:
     try:
         # Python's json reads NaN, Infinity and 1e400 (inf), which JSON does not have; a deep nesting
         # overflows its recursion: all are "not valid JSON" (a 400), never a 500 after a half-write.
-        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        body = jsonbody.loads(raw, finite=True)
+    except ValueError:
         raise validation_error("request body is not valid JSON", ["body"]) from None
     try:
         # A lone surrogate escape ("\\ud800") parses, but is not Unicode text: SQLite and UTF-8 refuse it.
@@ -231,17 +232,6 @@ async def read_json(request: Request) -> Any:
     except UnicodeEncodeError:
         raise validation_error("request body is not valid JSON (a lone surrogate escape)", ["body"]) from None
     return body
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:

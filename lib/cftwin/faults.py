@@ -29,12 +29,13 @@ and commit, then withholds the answer until the client gives up (the "did my wri
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
+
+from cftwin import jsonbody
 
 __all__ = [
     "ControlFault",
@@ -118,7 +119,7 @@ def _items(text: str | dict[str, Any]) -> list[tuple[str, Any]]:
         return flat
     stripped = text.strip()
     if stripped.startswith("{"):
-        parsed = json.loads(stripped)
+        parsed = jsonbody.loads(stripped)
         if not isinstance(parsed, dict):
             raise ValueError("fault spec: JSON form must be an object")
         return _items(parsed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from cftwin import accounts, auth
+from cftwin import accounts, auth, seed
 from cftwin.dataplane import billing, cache
 from cftwin.gateways import models as gateways
 from cftwin.logpush import models as logpush
@@ -27,4 +27,5 @@ SCHEMAS: Final[tuple[tuple[str, str], ...]] = (
     ("gateway_cache", cache.SCHEMA),
     ("unified_billing", billing.SCHEMA),
     ("logpush", logpush.SCHEMA),
+    ("seed", seed.SCHEMA),
 )

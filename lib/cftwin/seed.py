@@ -4,13 +4,19 @@
 against the twin unchanged); ``generated_seed`` makes random ones (tests, rehearsals).
 ``apply_seed`` writes a seed into a twin's state; ``TwinSeed.to_environ`` gives the variables that
 aim the runbook at a served twin.
+
+A state file keeps its seed's account (``kept_seed_account``): a run on the same state without a seed
+file generates fresh credentials for the same account, so what a killed run half-made is found and
+converged, not orphaned in an account nobody has a token for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+import sqlite3
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +37,12 @@ __all__ = [
     "API_TOKEN_PERMISSIONS",
     "DEFAULT_GATEWAY_ID",
     "PROVIDER_KEY_VARS",
+    "SCHEMA",
     "TwinSeed",
     "apply_seed",
     "generated_provider_key",
     "generated_seed",
+    "kept_seed_account",
     "seed_from_env_file",
 ]
 
@@ -61,6 +69,15 @@ API_TOKEN_PERMISSIONS: Final = frozenset(
 AIG_TOKEN_PERMISSIONS: Final = frozenset({"ai_gateway:run"})
 # Values that only say "fill me in" (as in an unfilled copy of an example file) count as unset.
 _PLACEHOLDER: Final = re.compile(r"^\s*(<.*>|your[-_].*|changeme|xxx+|\.\.\.)\s*$", re.IGNORECASE)
+
+
+#: The account of the last seed applied to this state (``kept_seed_account``); listed in ``cftwin.schema``.
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS seed_account (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    account_id TEXT NOT NULL
+);
+"""
 
 
 class _HasUrl(Protocol):
@@ -204,15 +221,34 @@ def generated_provider_key(provider: str) -> str:
     raise ValueError(f"no key shape for provider {provider!r}")
 
 
-def generated_seed(gateway_id: str = DEFAULT_GATEWAY_ID) -> TwinSeed:
-    """A random account id, distinct API and AIG tokens, and one key per provider."""
+def generated_seed(gateway_id: str = DEFAULT_GATEWAY_ID, *, account_id: str | None = None) -> TwinSeed:
+    """A random account id (or ``account_id``), distinct API and AIG tokens, and one key per provider."""
     return TwinSeed(
-        account_id=secrets.token_hex(16),
+        account_id=account_id if account_id is not None else secrets.token_hex(16),
         api_token=_random(_ALNUM + "-_", 40),
         aig_token=_random(_ALNUM + "-_", 40),
         provider_keys={provider: generated_provider_key(provider) for provider in PROVIDERS},
         gateway_id=gateway_id,
     )
+
+
+def kept_seed_account(state: str | Path) -> str | None:
+    """The account of the seed last applied to the state file ``state``; None for none (or ``:memory:``).
+
+    Read-only, and silent on a file that is not the twin's: opening it to serve says what is wrong.
+    ASSUMPTION: the credentials of earlier generated seeds stay valid (only digests are kept, and a
+    killed run's kernels may still hold them); each run adds its own.
+    """
+    path = Path(state)
+    if str(state) == ":memory:" or not path.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT account_id FROM seed_account WHERE id = 1").fetchone()
+    except sqlite3.Error:
+        return None
+    account = row[0] if row is not None else None
+    return account if is_account_id(account) else None
 
 
 def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
@@ -230,6 +266,8 @@ def apply_seed(context: TwinContext, seed: TwinSeed) -> None:
         # A paid account's gateway limit is its own (20); a free one keeps the twin's default (10).
         create_account(db, seed.account_id, gateway_limit=20 if seed.plan == "paid" else None)
         set_account_profile(db, seed.account_id, plan=seed.plan, created_at=seed.created_at)
+        db.execute("INSERT INTO seed_account (id, account_id) VALUES (1, ?) "
+                   "ON CONFLICT (id) DO UPDATE SET account_id = excluded.account_id", (seed.account_id,))
         if seed.aig_token == seed.api_token:
             # One token for both roles (the runbook's fallback when CF_AIG_TOKEN is unset): it then
             # holds Run as well, because the user said so by giving the same value.

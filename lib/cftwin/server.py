@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from typing import Any
 
 import uvicorn
 
+from cftwin.adminauth import admin_headers, admin_token_path, read_admin_token, write_admin_token
 from cftwin.app import build_app
 from cftwin.context import TwinContext, TwinOptions
 from cftwin.db import Database
@@ -61,6 +63,15 @@ def _make_context(
 
 class _Urls:
     url: str
+
+    @property
+    def admin_token(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The header every admin API request carries (``cftwin.adminauth``)."""
+        return admin_headers(self.admin_token)
 
     @property
     def api_base_url(self) -> str:
@@ -114,12 +125,17 @@ class TwinServer(_Urls):
         self._thread: threading.Thread | None = None
         self.url = ""
 
+    @property
+    def admin_token(self) -> str:
+        return self.context.admin_token
+
     def start(self) -> TwinServer:
         """Serve; returns once the socket is listening."""
         if self._thread is not None:
             raise RuntimeError("this TwinServer is already started")
         if self.seed is not None:
             apply_seed(self.context, self.seed)
+        self.context.stopping.clear()
         app = build_app(self.context)
         config = uvicorn.Config(
             app, host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="off",
@@ -147,6 +163,7 @@ class TwinServer(_Urls):
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
+        self.context.stopping.set()
         self._server.should_exit = True
         self._thread.join(timeout=15)
         if self._thread.is_alive():
@@ -210,7 +227,7 @@ class TwinProcess(_Urls):
         if self.env_file is not None:
             cmd += ["--env-file", str(self.env_file)]
         if self.admin:
-            cmd.append("--admin")
+            cmd += ["--admin", "--admin-token-file", str(ready_file.with_name("admin-token"))]
         if self.faults is not None:
             cmd += ["--faults", self.faults]
         for name, seconds in self.delays.items():
@@ -253,6 +270,13 @@ class TwinProcess(_Urls):
             self._tmp = None
 
     @property
+    def admin_token(self) -> str:
+        token = read_admin_token(Path(self._tmp.name) / "admin-token") if self._tmp is not None else None
+        if token is None:
+            raise RuntimeError("this TwinProcess serves no admin API (start it with admin=True)")
+        return token
+
+    @property
     def returncode(self) -> int | None:
         return self._proc.poll() if self._proc is not None else None
 
@@ -271,12 +295,38 @@ def _write_ready_file(path: Path, url: str) -> None:
     os.replace(tmp, path)
 
 
+def _admin_token_file(args: argparse.Namespace) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
+    """``--admin-token-file``, else beside the state, else (``:memory:``) in a private temporary folder."""
+    if args.admin_token_file is not None:
+        return Path(args.admin_token_file), None
+    beside = admin_token_path(str(args.state))
+    if beside is not None:
+        return beside, None
+    folder = tempfile.TemporaryDirectory(prefix="cftwin-admin-")  # mode 0700
+    return Path(folder.name) / "admin-token", folder
+
+
+def _check_listen(host: str, port: int) -> None:
+    """One line for a port out of range, a host that does not resolve, or an address in use (uvicorn
+    would log it in a thread and leave a traceback); the socket is closed again at once."""
+    if not 0 <= port <= 65535:
+        raise TwinConfigError(f"--port {port} is not a port", hint="Give 0 (a free one) to 65535")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TwinConfigError(f"--host {host!r} does not resolve ({exc})", hint="Use 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise TwinConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                                  hint="Choose another --port (0: a free one), or stop what is using it") from None
+
+
 def serve_from_args(args: argparse.Namespace) -> int:
     """``cftwin serve``: serve until SIGINT/SIGTERM; 0 on a clean stop."""
     host: str = args.host
-    if not is_loopback_host(host):
-        print(f"cftwin: warning: the twin is serving on non-loopback host {host!r}; anyone who can reach it "
-              "can use its tokens", file=sys.stderr)
     from cftwin.cli import account_options, delay_options
 
     options = TwinOptions(admin_enabled=bool(args.admin))
@@ -285,7 +335,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
         faults = FaultInjector(args.faults) if args.faults else FaultInjector()
     except ValueError as exc:
         raise TwinConfigError(str(exc), hint="Fix --faults (grammar: docs/TWIN.md)") from None
-    context = TwinContext(db=Database(str(args.state)), options=options, faults=faults)
+    # Every setting is checked before the state file is opened (and so created): a bad one leaves nothing.
     seed = seed_from_env_file(args.env_file) if args.env_file is not None else None
     if seed is not None and seed.aig_token is None:
         print(f"cftwin: warning: {args.env_file} sets no CF_AIG_TOKEN; CLOUDFLARE_API_TOKEN holds AI Gateway Read, "
@@ -296,6 +346,14 @@ def serve_from_args(args: argparse.Namespace) -> int:
     elif args.plan or args.log_system:
         raise TwinConfigError("--plan and --log-system describe the seeded account",
                               hint="Add --env-file, or create the account through the admin API")
+    _check_listen(host, int(args.port))
+    if args.ready_file is not None and not Path(args.ready_file).parent.is_dir():
+        raise TwinConfigError(f"--ready-file {str(args.ready_file)!r} is in a folder that does not exist",
+                              hint="Create the folder first, or give a path in an existing one")
+    if not is_loopback_host(host):
+        print(f"cftwin: warning: the twin is serving on non-loopback host {host!r}; anyone who can reach it "
+              "can use its tokens", file=sys.stderr)
+    context = TwinContext(db=Database(str(args.state)), options=options, faults=faults)
     server = TwinServer(context, host=host, port=int(args.port), seed=seed, allow_non_loopback=True)
     stop = threading.Event()
 
@@ -305,17 +363,28 @@ def serve_from_args(args: argparse.Namespace) -> int:
     previous: dict[signal.Signals, Any] = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, on_signal)
+    token_file: Path | None = None
+    token_dir: tempfile.TemporaryDirectory[str] | None = None
     try:
         server.start()
+        if args.admin:
+            token_file, token_dir = _admin_token_file(args)
+            write_admin_token(token_file, context.admin_token)
         if args.ready_file is not None:
             _write_ready_file(Path(args.ready_file), server.url)
         where = f"seeded from {args.env_file}" if seed is not None else "not seeded (use --env-file or the admin API)"
-        print(f"cftwin: twin serving at {server.url} ({where}; state {args.state})", file=sys.stderr)
+        admin = f"; admin token in {token_file}" if token_file is not None else ""
+        print(f"cftwin: twin serving at {server.url} ({where}; state {args.state}{admin})", file=sys.stderr)
         while not stop.wait(0.5):
             pass
     finally:
         server.stop()
         context.db.close()
+        # The token dies with the twin: a stale file would only mislead a client.
+        if token_file is not None:
+            token_file.unlink(missing_ok=True)
+        if token_dir is not None:
+            token_dir.cleanup()
         for signum, handler in previous.items():
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(signum, handler)

@@ -38,7 +38,7 @@ def fresh(twin: Any) -> None:
 
 @pytest.fixture
 def admin(twin: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=twin.server.admin_url, timeout=30) as client:
+    with httpx.Client(base_url=twin.server.admin_url, headers=twin.server.admin_headers, timeout=30) as client:
         yield client
 
 
@@ -188,7 +188,7 @@ def _first_seed_where(outcomes: list[bool], rate: float) -> int:
 def test_429_with_retry_after_then_success(cf: CloudflareClient, admin: httpx.Client) -> None:
     cf.create_gateway("gw-429")
     seed = _first_seed_where([True, False], 0.5)
-    admin.put("/faults", content=f"seed={seed},control.429=0.5,control.retry_after=1").raise_for_status()
+    admin.put("/faults", json=f"seed={seed},control.429=0.5,control.retry_after=1").raise_for_status()
     waits: list[float] = []
     cf._sleep = waits.append  # the wait itself is not what is tested; what the client waited for is
     assert cf.get_gateway("gw-429").id == "gw-429"
@@ -199,7 +199,7 @@ def test_429_with_retry_after_then_success(cf: CloudflareClient, admin: httpx.Cl
 
 
 def test_5xx_faults_are_retried_and_creates_stay_single(cf: CloudflareClient, admin: httpx.Client) -> None:
-    admin.put("/faults", content="seed=11,control.5xx=0.3").raise_for_status()
+    admin.put("/faults", json="seed=11,control.5xx=0.3").raise_for_status()
     for i in range(8):
         cf.create_gateway(f"gw-{i}")
     assert sorted(g.id for g in cf.list_gateways()) == [f"gw-{i}" for i in range(8)]
@@ -210,7 +210,7 @@ def test_5xx_faults_are_retried_and_creates_stay_single(cf: CloudflareClient, ad
 
 def test_create_whose_answer_hangs_is_recovered_not_repeated(twin: Any, admin: httpx.Client) -> None:
     seed = _first_seed_where([True, False], 0.5)
-    admin.put("/faults", content=f"seed={seed},control.hang_after_apply=0.5,control.hang_s=2").raise_for_status()
+    admin.put("/faults", json=f"seed={seed},control.hang_after_apply=0.5,control.hang_s=2").raise_for_status()
     with make_client(twin, timeout=0.5) as cf:
         gateway = cf.create_gateway("gw-hang")
         assert gateway.id == "gw-hang"
@@ -223,7 +223,7 @@ def test_create_whose_answer_hangs_is_recovered_not_repeated(twin: Any, admin: h
 
 
 def test_deadline_bounds_retries(twin: Any, admin: httpx.Client) -> None:
-    admin.put("/faults", content="seed=1,control.5xx=1").raise_for_status()
+    admin.put("/faults", json="seed=1,control.5xx=1").raise_for_status()
     with make_client(twin, deadline=1.0, retry=RetryPolicy(attempts=50, base_s=0.2, max_s=0.4)) as cf:
         with pytest.raises(ServerError, match="deadline"):
             cf.list_gateways()

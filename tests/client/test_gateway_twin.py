@@ -128,8 +128,8 @@ def test_metadata_limit(prober: GatewayProber) -> None:
 
 
 def test_transient_upstream_failures_are_retried(twin: Any) -> None:
-    with httpx.Client(base_url=twin.server.admin_url) as admin:
-        admin.put("/faults", content="seed=4,openai.5xx=0.5").raise_for_status()
+    with httpx.Client(base_url=twin.server.admin_url, headers=twin.server.admin_headers) as admin:
+        admin.put("/faults", json="seed=4,openai.5xx=0.5").raise_for_status()
         try:
             with make_prober(twin, retry=RetryPolicy(attempts=6, base_s=0.01, max_s=0.02)) as p:
                 results = [p.probe_provider("openai", "gpt-4o-mini", f"retry {i}", max_tokens=2) for i in range(6)]
@@ -140,7 +140,7 @@ def test_transient_upstream_failures_are_retried(twin: Any) -> None:
 
 
 def test_measure_overhead_structure_and_sign(twin: Any) -> None:
-    with httpx.Client(base_url=twin.server.admin_url) as admin:
+    with httpx.Client(base_url=twin.server.admin_url, headers=twin.server.admin_headers) as admin:
         admin.put("/config", json={"gateway_overhead_ms": 40}).raise_for_status()
     with make_prober(twin) as p:
         result = p.measure_overhead("openai", "gpt-4o-mini", n=6, warmup=1)

@@ -97,7 +97,8 @@ def test_sdk_error_types(twin: TwinHandle, client: Cloudflare) -> None:
     unknown_body: Any = unknown.value.body
     assert [e["code"] for e in unknown_body["errors"]] == [7003, 7000]
     admin = httpx.post(f"{twin.server.admin_url}/tokens",
-                       json={"account_id": account, "permissions": ["ai_gateway:read"]})
+                       json={"account_id": account, "permissions": ["ai_gateway:read"]},
+                       headers=twin.server.admin_headers)
     reader_token = admin.json()["value"]
     with Cloudflare(api_token=reader_token, base_url=twin.server.api_base_url, max_retries=0) as reader:
         assert [g.id for g in reader.ai_gateway.list(account_id=account)] == ["dup"]

@@ -47,7 +47,7 @@ def seeded(twin: Any, client: cloudflare.Cloudflare) -> dict[str, Any]:
                success=False, status_code=500, duration=30, cost=0.0),
     ]
     insert_logs(twin.context.db, twin.account_id, GATEWAY, known)
-    with httpx.Client(base_url=twin.server.admin_url, timeout=60) as admin:
+    with httpx.Client(base_url=twin.server.admin_url, headers=twin.server.admin_headers, timeout=60) as admin:
         response = admin.post(
             "/logs/seed",
             json={"account_id": twin.account_id, "gateway_id": GATEWAY, "count": 230, "seed": 3,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aigw.session import ensure_background_twin, is_twin_process
+from aigw.session import ensure_background_twin, is_twin_process, twin_admin_headers
 from cftwin.seed import generated_seed
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def _new_seed() -> dict[str, str]:
 
 
 def _health(port: int) -> int:
-    return httpx.get(f"http://127.0.0.1:{port}/__twin__/health", timeout=5).status_code
+    return httpx.get(f"http://127.0.0.1:{port}/__twin__/health", headers=twin_admin_headers(), timeout=5).status_code
 
 
 @pytest.mark.parametrize("decoy_words", [(), ("cftwin", "serve", "--port", "1")], ids=["any-process", "other-port"])

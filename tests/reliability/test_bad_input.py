@@ -45,7 +45,7 @@ def fresh(twin: TwinHandle, tmp_path: Path) -> Iterator[TwinHandle]:
 
 @pytest.fixture
 def admin(twin: TwinHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=twin.server.admin_url, timeout=10) as client:
+    with httpx.Client(base_url=twin.server.admin_url, headers=twin.server.admin_headers, timeout=10) as client:
         yield client
 
 
@@ -336,7 +336,7 @@ def test_dns_failure() -> None:
 
 
 def test_timeouts(fresh: TwinHandle, admin: httpx.Client) -> None:
-    admin.put("/faults", content="seed=1,control.hang_after_apply=1,control.hang_s=3").raise_for_status()
+    admin.put("/faults", json="seed=1,control.hang_after_apply=1,control.hang_s=3").raise_for_status()
     try:
         with _client(fresh.server.api_base_url, fresh.seed.api_token, fresh.account_id, timeout=0.3, deadline=1.0,
                      retry=RetryPolicy(attempts=10, base_s=0.2, max_s=0.3)) as client, \

@@ -20,6 +20,7 @@ from aigw.config import Secret
 from aigw.errors import EvidenceError
 from aigw.evidence import seal_bundle
 from aigw.secrets_scan import scan_paths
+from cftwin.adminauth import admin_headers
 from cftwin.app import build_app
 from cftwin.context import TwinContext, TwinOptions
 from cftwin.db import Database
@@ -181,8 +182,8 @@ def test_admin_api_answers_loopback_clients_only(client: tuple[str, int], status
 
     async def ask() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, client=client)
-        async with httpx.AsyncClient(transport=transport, base_url="http://twin") as http:
-            return await http.get("/__twin__/health")
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8787") as http:
+            return await http.get("/__twin__/health", headers=admin_headers(app.state.twin.admin_token))
 
     answer = asyncio.run(ask())
     assert answer.status_code == status, answer.text

@@ -39,7 +39,8 @@ def stored(twin: Any, tmp_path: Path) -> Iterator[None]:
 
 def _admin(twin: Any, method: str, provider: str, key: str | None = None) -> dict[str, Any]:
     response = httpx.request(method, f"{twin.server.admin_url}/providers/{provider}/keys",
-                             json={"key": key} if key is not None else None, timeout=10)
+                             json={"key": key} if key is not None else None, timeout=10,
+                             headers=twin.server.admin_headers)
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
@@ -150,7 +151,8 @@ def test_gateway_token_check(twin: Any, stored: None, tmp_path: Path) -> None:
         session.close()
     # A new run token made in the "dashboard" (the admin API), put in .dev.vars as CF_AIG_TOKEN.
     made = httpx.post(f"{twin.server.admin_url}/tokens", json={"account_id": twin.account_id,
-                                                              "permissions": ["ai_gateway:run"]}, timeout=10).json()
+                                                              "permissions": ["ai_gateway:run"]}, timeout=10,
+                      headers=twin.server.admin_headers).json()
     session = _session(twin, tmp_path, CF_AIG_TOKEN=made["value"])
     try:
         result = rotate_keys.check_gateway_token(session, True, "openai")
@@ -164,7 +166,8 @@ def test_gateway_token_check(twin: Any, stored: None, tmp_path: Path) -> None:
         session.close()
     # A token without AI Gateway Run is refused by the gateway (2009): the check fails.
     weak = httpx.post(f"{twin.server.admin_url}/tokens", json={"account_id": twin.account_id,
-                                                              "permissions": ["ai_gateway:read"]}, timeout=10).json()
+                                                              "permissions": ["ai_gateway:read"]}, timeout=10,
+                      headers=twin.server.admin_headers).json()
     session = _session(twin, tmp_path, CF_AIG_TOKEN=weak["value"])
     try:
         statuses = _statuses(rotate_keys.check_gateway_token(session, True, "openai"))

@@ -91,6 +91,8 @@ def test_without_credentials_a_detached_twin_is_started_and_reused(background: P
     assert first.client.verify_token().active
     seed_file = background / "twin.env"
     assert stat.S_IMODE(seed_file.stat().st_mode) == 0o600
+    # The admin API is the background twin's, with its token beside its state (0600): reused by its token.
+    assert stat.S_IMODE((background / "twin.sqlite.admin-token").stat().st_mode) == 0o600
     pid = (background / "twin.pid").read_text()
     second = open_session(run_dir=str(background.parent / "run"))
     assert second.settings.account_id == first.settings.account_id

@@ -17,6 +17,7 @@ from aigw.gateway import OverheadResult
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
 from aigw.steps import verify_endpoints as ve
+from cftwin.adminauth import write_admin_token
 
 MODELS = ["google-ai-studio/gemini-2.5-flash", "openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
 
@@ -111,9 +112,14 @@ def _statuses(result: Any) -> dict[str, str]:
     return {c.check: c.status for c in result.checks}
 
 
-def test_every_probe_passes_on_a_configured_gateway(twin: Any, session: Session) -> None:
+def test_every_probe_passes_on_a_configured_gateway(twin: Any, session: Session, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     _store_keys(session)
-    httpx.put(f"{twin.server.url}/__twin__/config", json={"gateway_overhead_ms": 120}).raise_for_status()
+    # The step asks the twin what it adds, with the twin's admin token (as for a twin served by hand).
+    write_admin_token(tmp_path / "admin-token", twin.server.admin_token)
+    monkeypatch.setenv("AIGW_TWIN_ADMIN_TOKEN_FILE", str(tmp_path / "admin-token"))
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"gateway_overhead_ms": 120},
+              headers=twin.server.admin_headers).raise_for_status()
     plan = ve.plan_probes(session, models=MODELS, overhead_samples=5)
     lock = ve.verify_lock(session, plan)
     assert set(_statuses(lock).values()) == {"pass"}
@@ -171,13 +177,15 @@ def test_skipped_probes_send_nothing(twin: Any, session: Session) -> None:
         assert result.probes == [] and set(_statuses(result).values()) == {"skip"}
     assert set(_statuses(ve.measure_overhead(session, plan)).values()) == {"skip"}
     stats = httpx.get(f"{twin.server.url}/__twin__/logs/stats",
-                      params={"account_id": twin.account_id, "gateway_id": session.settings.gateway_id}).json()
+                      params={"account_id": twin.account_id, "gateway_id": session.settings.gateway_id},
+                      headers=twin.server.admin_headers).json()
     assert stats["count"] == 0, stats
 
 
 def test_overhead_over_budget_fails(twin: Any, session: Session) -> None:
     _store_keys(session)
-    httpx.put(f"{twin.server.url}/__twin__/config", json={"gateway_overhead_ms": 260}).raise_for_status()
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"gateway_overhead_ms": 260},
+              headers=twin.server.admin_headers).raise_for_status()
     plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=3)
     report = ve.measure_overhead(session, plan)
     assert _statuses(report)["gateway overhead within the contract's budget"] == "fail"
@@ -187,7 +195,8 @@ def test_overhead_over_budget_fails(twin: Any, session: Session) -> None:
 def test_the_cache_pair_is_repeated_until_the_volatile_cache_hits(twin: Any, session: Session) -> None:
     # Cloudflare's cache is volatile: the first repeat may miss. The twin's write lands after 0.3 s.
     _store_keys(session)
-    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 0.3}).raise_for_status()
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 0.3},
+              headers=twin.server.admin_headers).raise_for_status()
     plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
     assert plan.find("cache")[0].requests == 2 + len(ve.CACHE_REPEAT_WAITS_S)  # priced for every repeat
     cache = ve.verify_cache(session, plan, repeat_waits_s=(0.5, 1.0, 2.0))
@@ -199,7 +208,8 @@ def test_the_cache_pair_is_repeated_until_the_volatile_cache_hits(twin: Any, ses
 
 def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twin: Any, session: Session) -> None:
     _store_keys(session)
-    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 60}).raise_for_status()
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 60},
+              headers=twin.server.admin_headers).raise_for_status()
     plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
     cache = ve.verify_cache(session, plan, repeat_waits_s=(0.01, 0.01))
     assert [p.cache_status for p in cache.probes] == ["MISS"] * 4

@@ -40,7 +40,7 @@ def seeded(twin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     answer = httpx.post(f"{twin.server.url}/__twin__/logs/seed", json={
         "account_id": twin.account_id, "gateway_id": settings.gateway_id, "count": SEEDED, "seed": 7,
         "start": START.isoformat().replace("+00:00", "Z"), "end": END.isoformat().replace("+00:00", "Z"),
-    }, timeout=120)
+    }, timeout=120, headers=twin.server.admin_headers)
     assert answer.status_code == 201, answer.text
     yield session, answer.json()["generated"]
     session.close()

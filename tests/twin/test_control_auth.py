@@ -19,7 +19,7 @@ GATEWAY = {"id": "gw", "cache_invalidate_on_update": False, "cache_ttl": 0, "col
 @pytest.fixture
 def admin(twin: TwinHandle) -> Iterator[httpx.Client]:
     twin.reset()
-    with httpx.Client(base_url=twin.server.admin_url) as client:
+    with httpx.Client(base_url=twin.server.admin_url, headers=twin.server.admin_headers) as client:
         yield client
     twin.reset()
 
@@ -276,7 +276,7 @@ def test_control_faults_over_http(twin: TwinHandle, admin: httpx.Client) -> None
         def statuses() -> list[int]:
             return [api.get(verify).status_code for _ in range(30)]
 
-        assert admin.put("/faults", content=spec).status_code == 200
+        assert admin.put("/faults", json=spec).status_code == 200
         first = statuses()
         assert admin.put("/faults", json={"spec": spec}).status_code == 200
         assert statuses() == first
@@ -285,13 +285,13 @@ def test_control_faults_over_http(twin: TwinHandle, admin: httpx.Client) -> None
         limited = next(r for r in (api.get(verify) for _ in range(50)) if r.status_code == 429)
         assert limited.headers["Retry-After"] == "2"
         assert limited.headers["Ratelimit"] == '"default";r=0;t=2'
-        assert admin.put("/faults", content="control.5xx=7").status_code == 400
+        assert admin.put("/faults", json="control.5xx=7").status_code == 400
         assert admin.delete("/faults").status_code == 200
         assert set(statuses()) == {200}
 
 
 def test_hang_after_apply_commits_the_write(twin: TwinHandle, admin: httpx.Client) -> None:
-    assert admin.put("/faults", content="seed=1,control.hang_after_apply=1,control.hang_s=30").status_code == 200
+    assert admin.put("/faults", json="seed=1,control.hang_after_apply=1,control.hang_s=30").status_code == 200
     base = f"{twin.server.api_base_url}/accounts/{twin.account_id}/ai-gateway/gateways"
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(base, json=GATEWAY, headers=twin.api_headers, timeout=httpx.Timeout(5.0, read=0.5))

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from cftwin.secrets_store.models import read_secret_value
+from cftwin.digests import sha256_hex
+from cftwin.secrets_store.models import read_secret_digest
 from openapi_schema import schema_hook
 
 if TYPE_CHECKING:
@@ -296,7 +297,7 @@ def test_provider_config_lifecycle(twin: TwinHandle, api: httpx.Client) -> None:
     assert config["rate_limit_period"] == 60
     assert config["gateway_id"] == "gw"
     # The key is stored as the secret the gateway looks up at run time.
-    assert read_secret_value(twin.context.db, twin.account_id, store_id, "gw_openai_default") == key
+    assert read_secret_digest(twin.context.db, twin.account_id, store_id, "gw_openai_default") == sha256_hex(key)
     secret = api.get(f"/secrets_store/stores/{store_id}/secrets/{config['secret_id']}").json()["result"]
     assert secret["name"] == "gw_openai_default"
     assert secret["scopes"] == ["ai_gateway"]
@@ -314,7 +315,8 @@ def test_provider_config_lifecycle(twin: TwinHandle, api: httpx.Client) -> None:
     rotated = api.put(f"/ai-gateway/gateways/gw/provider_configs/{config['id']}", json={"secret": rotated_key})
     assert rotated.status_code == 200, rotated.text
     assert rotated.json()["result"]["secret_preview"] == "****tate"
-    assert read_secret_value(twin.context.db, twin.account_id, store_id, "gw_openai_default") == rotated_key
+    digest = read_secret_digest(twin.context.db, twin.account_id, store_id, "gw_openai_default")
+    assert digest == sha256_hex(rotated_key)
 
     deleted = api.delete(f"/ai-gateway/gateways/gw/provider_configs/{config['id']}")
     assert deleted.status_code == 200

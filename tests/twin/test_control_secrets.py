@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from cftwin.secrets_store.models import read_secret_value
+from cftwin.digests import sha256_hex
+from cftwin.secrets_store.models import read_secret_digest
 
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle
@@ -87,12 +88,12 @@ def test_secret_lifecycle(twin: TwinHandle, api: httpx.Client) -> None:
     assert edited.json()["result"]["scopes"] == ["workers", "ai_gateway"]
     assert edited.json()["result"]["comment"] == "openai key"
     assert new_value not in edited.text
-    assert read_secret_value(twin.context.db, twin.account_id, store_id, "gw_openai_default") == new_value
+    assert read_secret_digest(twin.context.db, twin.account_id, store_id, "gw_openai_default") == sha256_hex(new_value)
 
     deleted = api.delete(f"/stores/{store_id}/secrets/{secret['id']}")
     assert deleted.status_code == 200
     assert api.get(f"/stores/{store_id}/secrets/{secret['id']}").status_code == 404
-    assert read_secret_value(twin.context.db, twin.account_id, store_id, "gw_openai_default") is None
+    assert read_secret_digest(twin.context.db, twin.account_id, store_id, "gw_openai_default") is None
 
 
 def test_list_secrets_search_scopes_order_pages(api: httpx.Client) -> None:

@@ -47,7 +47,7 @@ def test_twin_process_restart_keeps_state(tmp_path: Path) -> None:
     # The environment wins over the file (as for the runbook): keep the children's free of these names.
     environ = {k: v for k, v in os.environ.items() if k not in seed.to_environ()}
     with TwinProcess(state=state, env_file=env_file, admin=True, env=environ) as first:
-        assert httpx.get(first.admin_url + "/health").json() == {"status": "ok"}
+        assert httpx.get(first.admin_url + "/health", headers=first.admin_headers).json() == {"status": "ok"}
         base = f"{first.api_base_url}/accounts/{seed.account_id}/ai-gateway/gateways"
         assert httpx.post(base, json=GATEWAY, headers=headers).status_code == 200
     with TwinProcess(state=state, env_file=env_file, env=environ) as second:
@@ -72,9 +72,9 @@ def test_admin_is_off_by_default_and_refuses_remote_clients() -> None:
     with TwinServer(TwinOptions()) as plain:
         assert httpx.get(plain.admin_url + "/health").status_code == 404
     with TwinServer(TwinOptions(admin_enabled=True)) as admin:
-        assert httpx.get(admin.admin_url + "/health").status_code == 200
+        assert httpx.get(admin.admin_url + "/health", headers=admin.admin_headers).status_code == 200
         # A client address that is not loopback cannot be made on this machine; set it in the ASGI scope.
         with TestClient(build_app(admin.context), client=("192.0.2.7", 5555)) as remote:
-            assert remote.get("/__twin__/health").status_code == 403
-        with TestClient(build_app(admin.context), client=("127.0.0.1", 5555)) as local:
-            assert local.get("/__twin__/health").status_code == 200
+            assert remote.get("/__twin__/health", headers=admin.admin_headers).status_code == 403
+        with TestClient(build_app(admin.context), base_url="http://127.0.0.1:80", client=("127.0.0.1", 5555)) as local:
+            assert local.get("/__twin__/health", headers=admin.admin_headers).status_code == 200

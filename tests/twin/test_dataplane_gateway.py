@@ -120,8 +120,10 @@ def test_a_token_without_run_permission_or_of_another_account_is_refused(twin: A
                                                                           client: httpx.Client) -> None:
     gateway_id = gw.gateway()
     admin = f"{twin.server.url}/__twin__/tokens"
-    reader = client.post(admin, json={"account_id": twin.account_id, "permissions": ["ai_gateway:read"]}).json()
-    other = client.post(admin, json={"account_id": "f" * 32, "permissions": ["ai_gateway:run"]}).json()
+    reader = client.post(admin, json={"account_id": twin.account_id, "permissions": ["ai_gateway:read"]},
+                         headers=twin.server.admin_headers).json()
+    other = client.post(admin, json={"account_id": "f" * 32, "permissions": ["ai_gateway:run"]},
+                        headers=twin.server.admin_headers).json()
     for token in (reader["value"], other["value"]):
         response = client.post(gw.base(gateway_id) + "/openai/chat/completions", json=_chat(),
                                headers={"cf-aig-authorization": f"Bearer {token}"})
@@ -139,7 +141,8 @@ def test_run_is_its_own_permission(twin: Any, gw: Gateways, client: httpx.Client
     assert (refused.status_code, refused.json()["error"][0]["code"]) == (401, 2009)
     admin = f"{twin.server.url}/__twin__/tokens"
     both = client.post(admin, json={"account_id": twin.account_id,
-                                    "permissions": ["ai_gateway:write", "ai_gateway:run"]}).json()
+                                    "permissions": ["ai_gateway:write", "ai_gateway:run"]},
+                       headers=twin.server.admin_headers).json()
     served = client.post(url, json=_chat(), headers={"cf-aig-authorization": f"Bearer {both['value']}"})
     assert served.status_code == 200, served.text
 
@@ -232,7 +235,8 @@ def test_no_key_at_all_gets_each_providers_own_refusal(twin: Any, gw: Gateways, 
 def test_byok_alias_header_picks_the_named_key(twin: Any, gw: Gateways, client: httpx.Client) -> None:
     gateway_id = gw.gateway()
     backup = "backup-" + secrets.token_hex(12)
-    client.post(f"{twin.server.url}/__twin__/providers/openai/keys", json={"key": backup})
+    client.post(f"{twin.server.url}/__twin__/providers/openai/keys", json={"key": backup},
+                headers=twin.server.admin_headers)
     gw.byok(gateway_id, "openai", "revoked-" + secrets.token_hex(8))  # default: not a valid key
     gw.byok(gateway_id, "openai", backup, alias="backup", default=False)
     url = gw.base(gateway_id) + "/openai/chat/completions"
@@ -284,18 +288,18 @@ def test_compat_endpoint_ignores_the_alias_header_and_uses_the_default(twin: Any
 def test_revoked_provider_key_fails_until_it_is_added_again(twin: Any, gw: Gateways, client: httpx.Client) -> None:
     key = "rotating-" + secrets.token_hex(12)
     admin = f"{twin.server.url}/__twin__/providers/openai/keys"
-    assert client.post(admin, json={"key": key}).status_code == 201
+    assert client.post(admin, json={"key": key}, headers=twin.server.admin_headers).status_code == 201
     gateway_id = gw.gateway()
     gw.byok(gateway_id, "openai", key)
     url = gw.base(gateway_id) + "/openai/chat/completions"
     assert client.post(url, json=_chat(), headers=_aig(twin)).status_code == 200
-    revoked = client.request("DELETE", admin, json={"key": key})
+    revoked = client.request("DELETE", admin, json={"key": key}, headers=twin.server.admin_headers)
     assert revoked.json()["revoked"] is True
     assert key not in revoked.text
     refused = client.post(url, json=_chat(), headers=_aig(twin))
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "invalid_api_key"
-    client.post(admin, json={"key": key})
+    client.post(admin, json={"key": key}, headers=twin.server.admin_headers)
     assert client.post(url, json=_chat(), headers=_aig(twin)).status_code == 200
 
 

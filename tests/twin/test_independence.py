@@ -65,7 +65,8 @@ def test_the_schema_list_is_explicit() -> None:
     assert Database(schemas=()).query("SELECT name FROM sqlite_master WHERE type='table'") == []
     tables = {r[0] for r in Database().query("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {name for name, _ in SCHEMAS} == {"auth", "accounts", "secrets_store", "gateways", "logs", "provider_keys",
-                                             "gateway_cache", "unified_billing", "logpush"}
+                                             "gateway_cache", "unified_billing", "logpush",
+                                             "seed"}
     assert {"accounts", "account_profiles", "tokens", "gateways", "provider_configs", "logs", "gateway_cache"} <= tables
 
 

@@ -123,7 +123,7 @@ def test_filters_groups_and_the_offset_cursor(observability: Account) -> None:
 
 
 def test_the_query_needs_workers_observability_read(observability: Account) -> None:
-    admin = httpx.Client(base_url=observability.server.url + "/__twin__")
+    admin = httpx.Client(base_url=observability.server.url + "/__twin__", headers=observability.server.admin_headers)
     token = admin.post("/tokens", json={"account_id": observability.account_id,
                                         "permissions": ["ai_gateway:read"]}).json()["value"]
     with cloudflare.Cloudflare(api_token=token, base_url=observability.server.api_base_url, max_retries=0) as sdk,\

@@ -21,7 +21,7 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def admin(twin: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=twin.server.admin_url, timeout=60) as client:
+    with httpx.Client(base_url=twin.server.admin_url, headers=twin.server.admin_headers, timeout=60) as client:
         # Every test here makes its own gateway: lift the account's gateway limit (10 by default).
         response = client.post("/accounts", json={"account_id": twin.account_id, "gateway_limit": 1000})
         assert response.status_code == 201, response.text

@@ -47,7 +47,7 @@ def setup(twin: Any) -> Iterator[tuple[httpx.Client, str]]:
         seeded = httpx.post(
             twin.server.admin_url + "/logs/seed",
             json={"account_id": twin.account_id, "gateway_id": gateway_id, "count": STORED, "seed": 11},
-            timeout=60,
+            timeout=60, headers=twin.server.admin_headers,
         )
         assert seeded.status_code == 201, seeded.text
         yield api, f"/accounts/{twin.account_id}/ai-gateway/gateways/{gateway_id}/logs"
@@ -59,7 +59,7 @@ def _top_up(twin: Any, gateway_id: str) -> None:
         response = httpx.post(
             twin.server.admin_url + "/logs/seed",
             json={"account_id": twin.account_id, "gateway_id": gateway_id, "count": missing},
-            timeout=60,
+            timeout=60, headers=twin.server.admin_headers,
         )
         assert response.status_code == 201
 

@@ -205,13 +205,15 @@ def test_admin_added_key_is_valid_and_revocation_is_immediate(twin: Any, client:
     admin = f"{twin.server.url}/__twin__/providers/openai/keys"
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
     assert _openai(twin, client, providers, body, key=key).status_code == 401
-    added = client.post(admin, json={"key": key})
+    added = client.post(admin, json={"key": key}, headers=twin.server.admin_headers)
     assert added.status_code == 201 and key not in added.text
     assert _openai(twin, client, providers, body, key=key).status_code == 200
-    assert client.request("DELETE", admin, json={"key": key}).json()["revoked"] is True
+    revoked = client.request("DELETE", admin, json={"key": key}, headers=twin.server.admin_headers)
+    assert revoked.json()["revoked"] is True
     assert _openai(twin, client, providers, body, key=key).status_code == 401
-    assert client.post(f"{twin.server.url}/__twin__/providers/nope/keys", json={"key": key}).status_code == 404
-    assert client.post(admin, json={}).status_code == 400
+    nope = f"{twin.server.url}/__twin__/providers/nope/keys"
+    assert client.post(nope, json={"key": key}, headers=twin.server.admin_headers).status_code == 404
+    assert client.post(admin, json={}, headers=twin.server.admin_headers).status_code == 400
 
 
 @pytest.mark.parametrize(("provider", "field"), [("openai", "error"), ("anthropic", "error"),

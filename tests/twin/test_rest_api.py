@@ -121,9 +121,11 @@ def test_responses_and_run_answer_in_their_own_shapes(twin: Any, client: httpx.C
 
 def test_token_without_ai_gateway_permission_is_refused(twin: Any, client: httpx.Client) -> None:
     admin = f"{twin.server.url}/__twin__/tokens"
-    made = client.post(admin, json={"account_id": twin.account_id, "permissions": ["secrets_store:read"]})
+    made = client.post(admin, json={"account_id": twin.account_id, "permissions": ["secrets_store:read"]},
+                       headers=twin.server.admin_headers)
     assert made.status_code == 201, made.text
-    reader = client.post(admin, json={"account_id": twin.account_id, "permissions": ["ai_gateway:read"]})
+    reader = client.post(admin, json={"account_id": twin.account_id, "permissions": ["ai_gateway:read"]},
+                         headers=twin.server.admin_headers)
     for token in (made.json()["value"], reader.json()["value"]):
         with pytest.raises(openai.PermissionDeniedError) as refused:
             _openai(twin, token, None).chat.completions.create(

@@ -38,7 +38,7 @@ from aigw.evidence import PARITY_CHECK, Check, Status
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult, rest_model
 from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
-from aigw.session import Session
+from aigw.session import Session, twin_admin_headers
 from aigw.steps import markdown_table, usd
 
 __all__ = [
@@ -518,7 +518,7 @@ def _twin_overhead_ms(session: Session) -> float | None:
     base = session.settings.gateway_base_url.rsplit("/v1", 1)[0]
     try:
         count_url(base)
-        answer = httpx.get(f"{base}/__twin__/config", timeout=5.0)
+        answer = httpx.get(f"{base}/__twin__/config", headers=twin_admin_headers(), timeout=5.0)
         value = answer.json().get("gateway_overhead_ms") if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError, AttributeError):
         return None

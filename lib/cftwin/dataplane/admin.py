@@ -12,12 +12,11 @@ Errors are ``{"error": "<one line>"}`` with 400 / 404. A key is never echoed bac
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cftwin import jsonbody
 from cftwin.context import TwinContext
 from cftwin.providers.models import PROVIDER_SLUGS, add_provider_key, count_provider_keys, revoke_provider_key
 
@@ -39,7 +38,7 @@ async def _slug_and_key(request: Request) -> tuple[str, str] | JSONResponse:
         return _error(404, f"the twin does not emulate provider {slug!r}; it emulates {', '.join(PROVIDER_SLUGS)}")
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else {}
+        body = jsonbody.loads(raw) if raw.strip() else {}
     except ValueError:
         return _error(400, "the body is not valid JSON")
     key = body.get("key") if isinstance(body, dict) else None

@@ -19,7 +19,8 @@ from typing import Any
 from cftwin.dataplane.errors import CODE_BYOK_ALIAS, CODE_BYOK_UNAVAILABLE
 from cftwin.db import Database
 from cftwin.gateways.models import find_provider_config, list_provider_configs, secret_name
-from cftwin.secrets_store.models import find_secret_by_name, read_secret_value
+from cftwin.providers.models import KeyDigest
+from cftwin.secrets_store.models import find_secret_by_name, read_secret_digest
 from cftwin.timing import is_pending
 
 __all__ = ["KeyChoice", "KeyRefusal", "resolve_key"]
@@ -27,7 +28,8 @@ __all__ = ["KeyChoice", "KeyRefusal", "resolve_key"]
 
 @dataclass(frozen=True, slots=True)
 class KeyChoice:
-    """The key to send (None: none) and what it is, for the cache key (never the key itself)."""
+    """The key to send (None: none; a ``KeyDigest`` for a BYOK key, whose value the twin does not keep)
+    and what it is, for the cache key (never the key itself)."""
 
     key: str | None
     source: str  # "request", "byok:<alias>" or "none"
@@ -89,14 +91,14 @@ def resolve_key(
     # Secrets Store gives a secret only to the services in its scopes. ASSUMPTION: a BYOK secret
     # without the ai_gateway scope is, to the gateway, a missing one: 400 / 2042, no fallback.
     name = secret_name(gateway["id"], provider, chosen)
-    value = read_secret_value(db, account_id, store_id, name, scope="ai_gateway")
+    digest = read_secret_digest(db, account_id, store_id, name, scope="ai_gateway")
     # ASSUMPTION: a secret still pending has not reached the gateway yet: to it, a missing one
     # (no source says; the stricter reading, so a runbook that waits for "active" is tested).
-    if value and secret_pending_s > 0:
+    if digest and secret_pending_s > 0:
         stored = find_secret_by_name(db, account_id, store_id, name)
         if stored is not None and is_pending(stored, secret_pending_s):
-            value = None
-    if not value:
+            digest = None
+    if not digest:
         return KeyRefusal(400, CODE_BYOK_UNAVAILABLE,
                          f"Configured BYOK credentials are unavailable for provider '{provider}' (alias '{chosen}')")
-    return KeyChoice(value, f"byok:{chosen}")
+    return KeyChoice(KeyDigest(digest), f"byok:{chosen}")

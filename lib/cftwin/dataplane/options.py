@@ -6,12 +6,12 @@ limit are capped at it (retries: 5 attempts, 5,000 ms delay); values that do not
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cftwin import jsonbody
 from cftwin.dataplane.cache import MAX_TTL_S, MIN_TTL_S
 
 __all__ = [
@@ -70,7 +70,7 @@ def parse_metadata(value: str | None) -> dict[str, str | int | float | bool] | N
     if not value:
         return None
     try:
-        parsed = json.loads(value)
+        parsed = jsonbody.loads(value)
     except ValueError:
         return None
     if not isinstance(parsed, dict):
@@ -89,7 +89,7 @@ def parse_custom_cost(value: str | None) -> tuple[float, float] | None:
     if not value:
         return None
     try:
-        parsed = json.loads(value)
+        parsed = jsonbody.loads(value)
     except ValueError:
         return None
     if not isinstance(parsed, dict):

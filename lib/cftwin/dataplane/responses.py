@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cftwin import jsonbody
 from cftwin.auth import account_gateway_limit, find_token
 from cftwin.context import TwinContext
 from cftwin.dataplane import billing
@@ -68,6 +68,7 @@ from cftwin.dataplane.options import (
 )
 from cftwin.dataplane.ratelimit import limits_of
 from cftwin.gateways.models import KNOWN_PROVIDER_SLUGS, count_gateways, create_gateway, get_gateway
+from cftwin.limits import MAX_CACHEABLE_REQUEST_BYTES, MAX_STORED_LOG_BYTES
 from cftwin.logs.models import LogRow, new_log_id
 from cftwin.providers.engine import Provider, ProviderRequest, ProviderResult, bearer_value, dumps
 from cftwin.providers.google import model_from_path
@@ -117,7 +118,7 @@ def parse_json(body: bytes) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return jsonbody.loads(body)
     except ValueError:
         return None
 
@@ -351,7 +352,7 @@ async def run_gateway_request(
         flow.wholesale = True
 
     cache_key: str | None = None
-    if options.cache_ttl_s > 0 and not target.stream:
+    if options.cache_ttl_s > 0 and not target.stream and len(flow.body) <= MAX_CACHEABLE_REQUEST_BYTES:
         if options.cache_key is not None:
             cache_key = gateway_cache.cache_key(account_id, gateway_id, "custom", options.cache_key)
         else:
@@ -408,10 +409,12 @@ async def _finish(
     if flow.wholesale and success and not cached:
         # Unified Billing pays the provider's price, whatever cf-aig-custom-cost says the log should show.
         billing.spend(flow.ctx.db, flow.account_id, cost_usd(target.slug, model, *tokens))
-    if options.collect_log:
+    payload = options.collect_payload
+    stored_bytes = len(flow.body) + len(response_body) if payload else 0
+    # Legacy Logs does not store a log over 10 MB (cftwin.limits): the request is served, unlogged.
+    if options.collect_log and stored_bytes <= MAX_STORED_LOG_BYTES:
         # ASSUMPTION: a cache hit costs nothing (no provider call), so its log's cost is 0.
         cost, custom = _cost(target.slug, model, tokens, options) if success and not cached else (0.0, False)
-        payload = options.collect_payload
         request_headers = flow.request_headers
         await _log_writer(flow.request).write(flow.ctx.db, flow.account_id, flow.gateway["id"], LogRow(
             id=flow.log_id,

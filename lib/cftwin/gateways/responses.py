@@ -452,8 +452,8 @@ async def create_provider_config(request: Request) -> Response:
                                        ["body", "secret_id"])
             if "ai_gateway" not in existing_secret["scopes"]:
                 raise validation_error("the secret must have the ai_gateway scope", ["body", "secret_id"])
-            known = secrets.read_secret_value_by_id(context.db, account_id, secret_id) or ""
-            preview = secret_preview(known)
+            # The store keeps only the value's last 4 characters (when it has 12 or more): the same preview.
+            preview = "****" + (secrets.read_secret_hint_by_id(context.db, account_id, secret_id) or "")
         created = models.create_provider_config(
             context.db, account_id, gateway_id, provider_slug=slug, alias=alias, default_config=default_config,
             secret_id=secret_id, secret_preview=preview,

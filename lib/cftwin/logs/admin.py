@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cftwin import jsonbody
 from cftwin.context import TwinContext
 from cftwin.gateways.models import get_gateway
 from cftwin.logs.models import format_timestamp, insert_log_tuples, log_stats, parse_timestamp, ulid_at
@@ -225,7 +226,7 @@ def _seed(context: TwinContext, spec: SeedSpec) -> dict[str, Any]:
 async def seed_logs(request: Request) -> Response:
     raw = await request.body()
     try:
-        body = json.loads(raw) if raw.strip() else {}
+        body = jsonbody.loads(raw) if raw.strip() else {}
     except ValueError:
         return _error(400, "the body is not valid JSON")
     if not isinstance(body, dict):

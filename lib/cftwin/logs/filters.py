@@ -16,13 +16,13 @@ Every failure is 400 / 7001 with the offending ``path`` (``["query", "filters", 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cftwin import jsonbody
 from cftwin.envelope import CloudflareAPIError, validation_error
 from cftwin.logs.models import format_timestamp, parse_timestamp
 
@@ -350,7 +350,7 @@ def parse_query_filters(pairs: Sequence[tuple[str, str]]) -> list[LogFilter]:
         if not raw.strip():
             continue
         try:
-            parsed = json.loads(raw)
+            parsed = jsonbody.loads(raw)
         except ValueError:
             raise invalid("filters is not valid JSON (expected an array of {key, operator, value})",
                           ["query", "filters"]) from None

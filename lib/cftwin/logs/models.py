@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from cftwin import jsonbody
 from cftwin.accounts import FREE_LOGS_PER_ACCOUNT, account_profile
 from cftwin.db import Database
 from cftwin.gateways.models import get_gateway
@@ -305,7 +306,7 @@ def _encode_metadata(metadata: Mapping[str, Any] | str | None) -> str | None:
         return None
     if isinstance(metadata, str):
         try:
-            parsed = json.loads(metadata)
+            parsed = jsonbody.loads(metadata)
         except ValueError:
             raise ValueError("metadata must be a JSON object") from None
         metadata = parsed

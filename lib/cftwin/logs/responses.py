@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cftwin import jsonbody
 from cftwin.accounts import account_profile
 from cftwin.auth import require
 from cftwin.context import TwinContext
@@ -260,7 +261,7 @@ async def _payload(request: Request, which: Literal["request", "response"]) -> R
     media_type = content_type or "application/json"
     if "json" in media_type.lower():
         try:
-            json.loads(body)
+            jsonbody.loads(body)
         except ValueError:
             media_type = "text/plain; charset=utf-8"
     return Response(body.encode("utf-8"), media_type=media_type)

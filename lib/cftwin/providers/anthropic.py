@@ -6,11 +6,11 @@ Errors are ``{"type": "error", "error": {type, message}, "request_id": ...}``.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping
 from typing import Any, Final
 
+from cftwin import jsonbody
 from cftwin.context import TwinContext
 from cftwin.providers import pricing
 from cftwin.providers.engine import (
@@ -185,7 +185,7 @@ class AnthropicProvider:
         body = request.parsed
         if body is None:
             try:
-                body = json.loads(request.body)
+                body = jsonbody.loads(request.body)
             except ValueError:
                 return anthropic_error(400, "invalid_request_error", "There was an issue with your request body: "
                                        "not valid JSON")

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, Final
 
+from cftwin import jsonbody
 from cftwin.context import TwinContext
 from cftwin.providers import pricing
 from cftwin.providers.engine import (
@@ -182,7 +183,7 @@ class GoogleProvider:
         body = request.parsed
         if body is None:
             try:
-                body = json.loads(request.body) if request.body.strip() else {}
+                body = jsonbody.loads(request.body) if request.body.strip() else {}
             except ValueError:
                 return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
         if not isinstance(body, dict):

@@ -7,14 +7,15 @@ A revoked key stays in the table (``revoked = 1``) so that a rotation drill can 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Final
 
 from cftwin.db import Database
+from cftwin.digests import sha256_hex
 
 __all__ = [
     "PROVIDER_SLUGS",
+    "KeyDigest",
     "add_provider_key",
     "count_provider_keys",
     "is_provider_key_valid",
@@ -37,8 +38,15 @@ SCHEMA: Final = """
     """
 
 
+class KeyDigest(str):
+    """A key's SHA-256, standing in for the key: the gateway's BYOK keys live in the twin's Secrets Store
+    as digests only, so the gateway hands the provider the digest and the provider compares it as is."""
+
+    __slots__ = ()
+
+
 def _digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return str(key) if isinstance(key, KeyDigest) else sha256_hex(key)
 
 
 def _check_provider(provider: str) -> None:

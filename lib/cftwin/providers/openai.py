@@ -6,12 +6,12 @@ Error bodies are OpenAI's ``{"error": {message, type, param, code}}``. A wrong k
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+from cftwin import jsonbody
 from cftwin.context import TwinContext
 from cftwin.providers import pricing
 from cftwin.providers.engine import (
@@ -201,7 +201,7 @@ class OpenAIProvider:
         body = request.parsed
         if body is None:
             try:
-                body = json.loads(request.body)
+                body = jsonbody.loads(request.body)
             except ValueError:
                 return openai_error(
                     400,

@@ -1,7 +1,9 @@
 """Secrets Store: stores and their secrets. Values are write-only through the API.
 
-``read_secret_value`` is the one way a value leaves this module, for the data plane that puts a BYOK
-key into an upstream request. No function here returns a value inside a secret object.
+A value is never stored: only its SHA-256 (``cftwin.digests``) and its last 4 characters when it is
+long enough to show them (``value_hint``, what a provider config's ``secret_preview`` shows). The
+data plane reads the digest (``read_secret_digest``) and hands it to the emulated provider, which
+checks it against the digests of the keys it was seeded with. No function here returns a value.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from cftwin.db import Database
+from cftwin.digests import sha256_hex
 from cftwin.envelope import new_hex_id, now_iso
 
 __all__ = [
@@ -27,10 +30,11 @@ __all__ = [
     "list_secrets",
     "list_stores",
     "put_secret",
-    "read_secret_value",
-    "read_secret_value_by_id",
+    "read_secret_digest",
+    "read_secret_hint_by_id",
     "store_secret_count",
     "update_secret",
+    "value_hint",
 ]
 
 SCOPES: Final = ("workers", "ai_gateway", "dex", "access", "containers", "websearch")
@@ -49,7 +53,8 @@ SCHEMA: Final = """
         account_id TEXT NOT NULL,
         store_id TEXT NOT NULL REFERENCES secrets_stores (id) ON DELETE CASCADE,
         name TEXT NOT NULL,
-        value TEXT NOT NULL,
+        value_sha256 TEXT NOT NULL,
+        value_hint TEXT NOT NULL DEFAULT '',
         status TEXT NOT NULL DEFAULT 'active',
         comment TEXT NOT NULL DEFAULT '',
         scopes TEXT NOT NULL,
@@ -58,6 +63,11 @@ SCHEMA: Final = """
         UNIQUE (store_id, name)
     );
     """
+
+
+def value_hint(value: str) -> str:
+    """The part of a value the API may show: its last 4 characters, none of a value shorter than 12."""
+    return value[-4:] if len(value) >= 12 else ""
 
 
 def _store(row: Any) -> dict[str, Any]:
@@ -158,10 +168,10 @@ def create_secrets(
             secret_id = new_hex_id()
             ids.append(secret_id)
             conn.execute(
-                "INSERT INTO secrets_store_secrets (id, account_id, store_id, name, value, status, comment, scopes, "
-                "created, modified) VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
-                (secret_id, account_id, store_id, item["name"], item["value"], item.get("comment") or "",
-                 json.dumps(list(item["scopes"])), now, now),
+                "INSERT INTO secrets_store_secrets (id, account_id, store_id, name, value_sha256, value_hint, "
+                "status, comment, scopes, created, modified) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)",
+                (secret_id, account_id, store_id, item["name"], sha256_hex(item["value"]), value_hint(item["value"]),
+                 item.get("comment") or "", json.dumps(list(item["scopes"])), now, now),
             )
     created = [get_secret(db, account_id, store_id, secret_id) for secret_id in ids]
     return [s for s in created if s is not None]
@@ -221,8 +231,8 @@ def update_secret(
     sets: list[str] = ["modified = ?"]
     params: list[Any] = [now_iso()]
     if value is not None:
-        sets.append("value = ?")
-        params.append(value)
+        sets += ["value_sha256 = ?", "value_hint = ?"]
+        params += [sha256_hex(value), value_hint(value)]
     if comment is not None:
         sets.append("comment = ?")
         params.append(comment)
@@ -262,27 +272,28 @@ def delete_secret(db: Database, account_id: str, store_id: str, secret_id: str) 
     return cursor.rowcount > 0
 
 
-def read_secret_value(
+def read_secret_digest(
     db: Database, account_id: str, store_id: str, name: str, *, scope: str | None = None
 ) -> str | None:
-    """The value of secret ``name`` in the store (internal: the API never returns values).
+    """The SHA-256 of secret ``name``'s value (internal: the API never returns values, nor this).
 
     With ``scope``, only a secret holding that scope is visible: Secrets Store hands a secret only to
     the services its ``scopes`` name.
     """
     row = db.query_one(
-        "SELECT value, scopes FROM secrets_store_secrets "
+        "SELECT value_sha256, scopes FROM secrets_store_secrets "
         "WHERE account_id = ? AND store_id = ? AND name = ? AND status = 'active'",
         (account_id, store_id, name),
     )
     if row is None or (scope is not None and scope not in json.loads(row["scopes"])):
         return None
-    return str(row["value"])
+    return str(row["value_sha256"])
 
 
-def read_secret_value_by_id(db: Database, account_id: str, secret_id: str) -> str | None:
+def read_secret_hint_by_id(db: Database, account_id: str, secret_id: str) -> str | None:
+    """The shown part of an active secret's value (``value_hint``); None when there is no such secret."""
     row = db.query_one(
-        "SELECT value FROM secrets_store_secrets WHERE account_id = ? AND id = ? AND status = 'active'",
+        "SELECT value_hint FROM secrets_store_secrets WHERE account_id = ? AND id = ? AND status = 'active'",
         (account_id, secret_id),
     )
-    return str(row["value"]) if row is not None else None
+    return str(row["value_hint"]) if row is not None else None
