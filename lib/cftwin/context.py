@@ -15,7 +15,7 @@ from cftwin.timing import REALISTIC_DELAYS
 if TYPE_CHECKING:
     from cftwin.faults import FaultInjector
 
-__all__ = ["TwinContext", "TwinOptions"]
+__all__ = ["LogpushRuntime", "TwinContext", "TwinOptions"]
 
 
 @dataclass
@@ -93,6 +93,18 @@ class TwinOptions:
 
 
 @dataclass
+class LogpushRuntime:
+    """This twin's Logpush delivery thread and the S3 clients it made (``cftwin.logpush``): in the context,
+    so two twins in one process never share them."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: The delivery thread, started by the first job (``logpush.delivery.ensure_worker``).
+    worker: Any = None
+    #: One boto3 client per (endpoint, region, key id, secret): a client costs a few hundred ms to make.
+    clients: dict[tuple[str, str, str, str], Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
 class TwinContext:
     db: Database
     options: TwinOptions
@@ -105,3 +117,4 @@ class TwinContext:
     admin_token: str = field(default_factory=new_admin_token, repr=False)
     #: Set while the server stops: a withheld (``hang_after_apply``) answer is sent at once.
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
+    logpush: LogpushRuntime = field(default_factory=LogpushRuntime, repr=False)

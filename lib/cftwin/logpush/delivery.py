@@ -151,7 +151,7 @@ def _deliver_job(context: TwinContext, account_id: str, job_id: int, cursor: int
     body = gzip.compress(b"\n".join(lines) + b"\n")
     key_name = _object_key(destination.prefix, first_at, last_at)
     try:
-        s3_client(destination).put_object(Bucket=destination.bucket, Key=key_name, Body=body,
+        s3_client(destination, context.logpush).put_object(Bucket=destination.bucket, Key=key_name, Body=body,
                                           ContentEncoding="gzip", ContentType="application/x-ndjson")
     except Exception as exc:  # botocore's errors (no such bucket, refused, bad keys): the job records them
         mark_failed(db, job_id, now, f"error uploading to {destination.scheme}://{destination.bucket}: "
@@ -187,16 +187,13 @@ class _Worker(threading.Thread):
             time.sleep(interval)
 
 
-_workers: dict[int, _Worker] = {}
-_workers_lock = threading.Lock()
-
-
 def ensure_worker(context: TwinContext) -> None:
-    """Start this twin's delivery thread unless it runs already."""
-    with _workers_lock:
-        worker = _workers.get(id(context))
-        if worker is not None and worker.is_alive() and worker._context() is context:
+    """Start this twin's delivery thread unless it runs already (kept in ``context.logpush``)."""
+    runtime = context.logpush
+    with runtime.lock:
+        worker = runtime.worker
+        if isinstance(worker, _Worker) and worker.is_alive():
             return
         worker = _Worker(context)
-        _workers[id(context)] = worker
+        runtime.worker = worker
         worker.start()

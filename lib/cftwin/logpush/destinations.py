@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
-import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from cftwin.context import LogpushRuntime
 
 __all__ = ["Destination", "DestinationError", "parse_destination", "s3_client"]
 
@@ -119,11 +121,7 @@ def parse_destination(conf: Any, *, r2_endpoint_url: str) -> Destination:
     return Destination(parts.scheme, bucket, path, endpoint.rstrip("/"), region, key_id, secret)
 
 
-_clients: dict[tuple[str, str, str, str], Any] = {}
-_clients_lock = threading.Lock()
-
-
-def s3_client(destination: Destination) -> Any:
+def s3_client(destination: Destination, runtime: LogpushRuntime) -> Any:
     """A boto3 S3 client for ``destination`` (path-style addressing: a loopback endpoint has no DNS).
 
     Made once per endpoint and key (a client costs a few hundred milliseconds to make; once made it is safe to
@@ -133,8 +131,8 @@ def s3_client(destination: Destination) -> Any:
 
     region = destination.region if destination.region != "auto" else "us-east-1"
     cache_key = (destination.endpoint_url, region, destination.access_key_id, destination.secret_access_key)
-    with _clients_lock:
-        client = _clients.get(cache_key)
+    with runtime.lock:
+        client = runtime.clients.get(cache_key)
         if client is None:
             client = boto3.client(
                 "s3", endpoint_url=destination.endpoint_url, region_name=region,
@@ -142,12 +140,12 @@ def s3_client(destination: Destination) -> Any:
                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
                               connect_timeout=5, read_timeout=10),
             )
-            _clients[cache_key] = client
+            runtime.clients[cache_key] = client
         return client
 
 
-def write_validation_object(destination: Destination, day: datetime) -> None:
+def write_validation_object(destination: Destination, day: datetime, runtime: LogpushRuntime) -> None:
     """Write Cloudflare's test object where the logs will go; any S3 error propagates."""
-    client = s3_client(destination)
+    client = s3_client(destination, runtime)
     client.put_object(Bucket=destination.bucket, Key=destination.prefix(day) + VALIDATION_OBJECT,
                       Body=gzip.compress(VALIDATION_CONTENT), ContentEncoding="gzip")

@@ -72,7 +72,7 @@ async def _checked_destination(context: TwinContext, conf: Any) -> None:
     except DestinationError as exc:
         raise _invalid(f"error validating destination: {exc}", ("body", "destination_conf")) from None
     try:
-        await run_in_threadpool(write_validation_object, destination, datetime.now(UTC))
+        await run_in_threadpool(write_validation_object, destination, datetime.now(UTC), context.logpush)
     except Exception as exc:  # botocore's errors: no such bucket, refused, wrong keys
         raise _invalid(f"error validating destination: error writing object: {type(exc).__name__}: "
                        f"{str(exc)[:200]}", ("body", "destination_conf")) from None
