@@ -18,12 +18,13 @@ Every client of the admin API (tests, bench, the runbook's background twin) read
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
+
+from cftwin.validation import is_loopback_host
 
 __all__ = [
     "ADMIN_TOKEN_HEADER",
@@ -85,21 +86,12 @@ def _split_host(value: str) -> tuple[str, int | None]:
         return host.lower(), -1
 
 
-def _is_loopback_name(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _names_the_twin(host_port: str, server: tuple[str, int] | None, default_port: int) -> bool:
     host, port = _split_host(host_port)
     if server is None:
         return False
     listening_host, listening_port = str(server[0]).lower(), int(server[1])
-    if not (_is_loopback_name(host) or host == listening_host):
+    if not (is_loopback_host(host) or host == listening_host):
         return False
     return (port if port is not None else default_port) == listening_port
 

@@ -10,7 +10,6 @@ fault injection, and the ``Ratelimit`` / ``Ratelimit-Policy`` headers of the API
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 from collections.abc import MutableMapping
@@ -45,6 +44,7 @@ from cftwin.logs import responses as logs_responses
 from cftwin.observability import responses as observability_responses
 from cftwin.providers import responses as provider_responses
 from cftwin.secrets_store import responses as secrets_responses
+from cftwin.validation import is_loopback_host
 
 __all__ = ["ADMIN_PREFIX", "API_PREFIX", "TwinMiddleware", "build_app"]
 
@@ -75,13 +75,7 @@ def _is_loopback(scope: Scope) -> bool:
     client = scope.get("client")
     if not client:
         return False
-    host = str(client[0])
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(str(client[0]))
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:

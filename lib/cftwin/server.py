@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import os
 import signal
 import socket
@@ -32,19 +31,11 @@ from cftwin.db import Database
 from cftwin.errors import TwinConfigError
 from cftwin.faults import FaultInjector
 from cftwin.seed import TwinSeed, apply_seed, seed_from_env_file
+from cftwin.validation import is_loopback_host
 
 __all__ = ["TwinProcess", "TwinServer", "is_loopback_host", "serve_from_args"]
 
 _START_TIMEOUT_S = 30.0
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _make_context(

@@ -17,6 +17,7 @@ service declares a body's shape as data and every service reports a bad field th
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeGuard
@@ -38,6 +39,7 @@ __all__ = [
     "integer",
     "is_account_id",
     "is_gateway_id",
+    "is_loopback_host",
     "list_of",
     "number",
     "obj",
@@ -225,3 +227,13 @@ def secret_value(value: Any, path: list[str]) -> str:
     if len(value.encode("utf-8")) > MAX_SECRET_BYTES:
         raise validation_error(f"{path[-1]} must be at most {MAX_SECRET_BYTES} bytes", path)
     return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address: where the twin serves, delivers and answers its admin API."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -23,11 +23,12 @@ The twin delivers only on loopback, so that nothing leaves the machine:
 from __future__ import annotations
 
 import gzip
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
+
+from cftwin.validation import is_loopback_host
 
 if TYPE_CHECKING:
     from cftwin.context import LogpushRuntime
@@ -71,15 +72,6 @@ def _one(query: dict[str, list[str]], name: str) -> str:
     return values[0].strip()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_destination(conf: Any, *, r2_endpoint_url: str) -> Destination:
     """The destination ``conf`` names; ``DestinationError`` with one line saying what is wrong."""
     if not isinstance(conf, str) or not conf.strip():
@@ -116,7 +108,7 @@ def parse_destination(conf: Any, *, r2_endpoint_url: str) -> Destination:
         if "://" not in endpoint:
             endpoint = f"https://{endpoint}"
     host = urlsplit(endpoint).hostname or ""
-    if not _is_loopback(host):
+    if not is_loopback_host(host):
         raise DestinationError(f"the twin does not deliver off this machine (endpoint host {host!r} is not loopback)")
     return Destination(parts.scheme, bucket, path, endpoint.rstrip("/"), region, key_id, secret)
 
