@@ -308,6 +308,8 @@ def _check_listen(host: str, port: int) -> None:
         raise TwinConfigError(f"--host {host!r} does not resolve ({exc})", hint="Use 127.0.0.1") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: a port whose last connections sit in TIME_WAIT (a twin just restarted) is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as exc:

@@ -283,7 +283,8 @@ def _wait_for_first_secret(state: str, account_id: str, process: subprocess.Pope
 def test_killed_in_the_middle_of_02_then_rerun_converges(interrupted_setup: dict[str, Any], victim: str) -> None:
     setup = interrupted_setup
     seed = setup["seed"]
-    common = ["run", "--target", "twin", "--env-file", str(setup["env_file"]), "--twin-state", setup["state"]]
+    # -v: the runner's per-cell lines, which the drill waits for (without it, a line per notebook).
+    common = ["run", "-v", "--target", "twin", "--env-file", str(setup["env_file"]), "--twin-state", setup["state"]]
     # A partial run is incomplete evidence: exit 3 (issue 11: was 0).
     assert aigw(*common, "--notebooks", "01", "--out", str(setup["base"] / "first")).returncode == EXIT_INCOMPLETE
     partial = setup["base"] / "partial"

@@ -65,7 +65,8 @@ class DrillRun:
 def _drill_once(tmp_path: Path, env_file: Path, signum: int, moment: str, n: int) -> DrillRun:
     out = tmp_path / f"run-{signal.Signals(signum).name}-{n}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "aigw", "run", "--target", "twin", "--env-file", str(env_file), "--notebooks",
+        # -v: the per-cell lines the drill times its signals by.
+        [sys.executable, "-m", "aigw", "run", "-v", "--target", "twin", "--env-file", str(env_file), "--notebooks",
          ",".join(NOTEBOOKS), "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=tmp_path)
     assert process.stderr is not None and process.stdout is not None
