@@ -146,3 +146,16 @@ def criteria_status(checks: list[Check]) -> dict[int, set[str]]:
 def evidence(run_dir: Path) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads((run_dir / "evidence.json").read_text())
     return doc
+
+
+def make_gateway(twin: Any, gateway_id: str = "gw") -> None:
+    """A fresh twin state with one authenticated gateway, made through the v4 API as a user would."""
+    import httpx
+
+    twin.reset()
+    made = httpx.post(f"{twin.server.api_base_url}/accounts/{twin.account_id}/ai-gateway/gateways",
+                      headers=twin.api_headers, timeout=30,
+                      json={"id": gateway_id, "authentication": True, "cache_ttl": 0,
+                            "cache_invalidate_on_update": False, "collect_logs": True,
+                            "rate_limiting_interval": 0, "rate_limiting_limit": 0})
+    assert made.status_code == 200, made.text

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from cftwin.limits import MAX_CACHEABLE_REQUEST_BYTES, MAX_REQUEST_BODY_BYTES, MAX_STORED_LOG_BYTES
 from cftwin.logs.models import count_logs
+from reliability_support import make_gateway
 
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle
@@ -21,12 +22,7 @@ MB = 2**20
 
 @pytest.fixture
 def gateway(twin: TwinHandle) -> Iterator[TwinHandle]:
-    twin.reset()
-    made = httpx.post(f"{twin.server.api_base_url}/accounts/{twin.account_id}/ai-gateway/gateways",
-                      headers=twin.api_headers, timeout=30,
-                      json={"id": "gw", "authentication": True, "cache_ttl": 0, "cache_invalidate_on_update": False,
-                            "collect_logs": True, "rate_limiting_interval": 0, "rate_limiting_limit": 0})
-    assert made.status_code == 200, made.text
+    make_gateway(twin)
     yield twin
     twin.reset()
 

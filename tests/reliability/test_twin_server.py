@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from reliability_support import make_gateway
 
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle
@@ -24,12 +25,7 @@ DEEP = b"[" * 100_000
 
 @pytest.fixture
 def gateway(twin: TwinHandle) -> Iterator[TwinHandle]:
-    twin.reset()
-    made = httpx.post(f"{twin.server.api_base_url}/accounts/{twin.account_id}/ai-gateway/gateways",
-                      headers=twin.api_headers, timeout=30,
-                      json={"id": "gw", "authentication": True, "cache_ttl": 0, "cache_invalidate_on_update": False,
-                            "collect_logs": True, "rate_limiting_interval": 0, "rate_limiting_limit": 0})
-    assert made.status_code == 200, made.text
+    make_gateway(twin)
     yield twin
 
 
