@@ -62,6 +62,7 @@ from aigw.errors import (
     ValidationError,
 )
 from aigw.hosts import EVENT_HOOKS
+from aigw.text import one_line
 
 __all__ = [
     "GATEWAY_DEFAULTS",
@@ -174,11 +175,6 @@ class Envelope:
     body: Json = field(default=None, repr=False)
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _error_details(body: Mapping[str, Any]) -> list[ErrorDetail]:
     raw = body.get("errors")
     if raw is None:
@@ -194,12 +190,12 @@ def _error_details(body: Mapping[str, Any]) -> list[ErrorDetail]:
             details.append(
                 ErrorDetail(
                     code=code if isinstance(code, int) and not isinstance(code, bool) else None,
-                    message=_one_line(str(item.get("message", "")) or "no message"),
+                    message=one_line(str(item.get("message", "")) or "no message", 160),
                     path=tuple(str(p) for p in path) if isinstance(path, list) else (),
                 )
             )
         elif isinstance(item, str):
-            details.append(ErrorDetail(code=None, message=_one_line(item)))
+            details.append(ErrorDetail(code=None, message=one_line(item, 160)))
     return details
 
 
@@ -251,7 +247,7 @@ def _excerpt(content: bytes, content_type: str) -> str:
     if "html" in content_type.lower() or text.lstrip().startswith("<"):
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
         text = title.group(1) if title else _TAG.sub(" ", text)
-    return _one_line(text, 100) or "empty body"
+    return one_line(text, 100) or "empty body"
 
 
 def parse_envelope(
@@ -709,7 +705,7 @@ def encode_filters(
     for item in filters:
         if not isinstance(item, Mapping) or not {"key", "operator", "value"} <= set(item):
             raise ValidationError(
-                f"a logs filter must be an object with key, operator and value, got {_one_line(repr(item), 80)}",
+                f"a logs filter must be an object with key, operator and value, got {one_line(repr(item), 80)}",
                 status=0,
                 hint='Write filters like {"key": "model", "operator": "eq", "value": ["gpt-4o-mini"]}',
             )

@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from aigw.text import one_line
+
 __all__ = [
     "AigwError",
     "AuthenticationError",
@@ -63,7 +65,7 @@ class AigwError(Exception):
         if self.hint:
             text = f"{text}. {self.hint}" if not text.endswith((".", ":")) else f"{text} {self.hint}"
         # One line, always: a multi-line message breaks the runner's one-line failure report.
-        return " ".join(text.split())
+        return one_line(text)
 
 
 class ConfigError(AigwError):

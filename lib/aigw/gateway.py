@@ -34,6 +34,7 @@ from aigw._http import ClientStats, RetryPolicy, parse_retry_after
 from aigw.config import DEFAULT_GATEWAY_BASE_URL, PROVIDERS, Secret, Settings, redact
 from aigw.errors import ConfigError, GatewayError
 from aigw.hosts import EVENT_HOOKS
+from aigw.text import one_line
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -233,11 +234,6 @@ class OverheadResult:
 # --- classification --------------------------------------------------------------------------------------
 
 
-def _one_line(text: str, limit: int = _EXCERPT_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _first_text(body: Mapping[str, Any]) -> str | None:
     """The generated text of an OpenAI, Anthropic or Google answer."""
     try:
@@ -307,7 +303,7 @@ def classify(status: int, content: bytes) -> tuple[Outcome, int | None, str | No
     if body is None or not isinstance(body, Mapping):
         # Not JSON: never a completion, whatever the status (a probe's "ok" means a valid completion).
         text = content[:400].decode("utf-8", "replace")
-        return "error", None, None, _one_line(text)
+        return "error", None, None, one_line(text, _EXCERPT_CHARS)
     error = body.get("error")
     errors = body.get("errors")
     is_gateway = body.get("name") == "AiGatewayError" or (
@@ -323,17 +319,17 @@ def classify(status: int, content: bytes) -> tuple[Outcome, int | None, str | No
         if code is None:
             code = _int(body.get("internalCode"))
         message = first.get("message") or body.get("message") or ""
-        return "gateway_error", code, None, _one_line(str(message))
+        return "gateway_error", code, None, one_line(str(message), _EXCERPT_CHARS)
     if 200 <= status < 300:
         generated = _first_text(body)
         if generated is None:
-            return "error", None, None, _one_line("2xx without a completion: " + json.dumps(body)[:380])
-        return "ok", None, None, _one_line(generated)
+            return "error", None, None, one_line("2xx without a completion: " + json.dumps(body)[:380], _EXCERPT_CHARS)
+        return "ok", None, None, one_line(generated, _EXCERPT_CHARS)
     if isinstance(error, Mapping):
         kind = _google_reason(error) or error.get("type") or error.get("status") or error.get("code")
         message = error.get("message") or ""
-        return "provider_error", None, None if kind is None else str(kind), _one_line(str(message))
-    return "error", None, None, _one_line(json.dumps(body)[:400])
+        return "provider_error", None, None if kind is None else str(kind), one_line(str(message), _EXCERPT_CHARS)
+    return "error", None, None, one_line(json.dumps(body)[:400], _EXCERPT_CHARS)
 
 
 # --- the prober -------------------------------------------------------------------------------------------------

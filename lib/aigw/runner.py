@@ -57,6 +57,7 @@ from aigw.progress import progress
 from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
 from aigw.session import NO_ENV_FILE_VAR, has_real_credentials
 from aigw.signing import SIGNING_KEY_VAR, key_from_environ, load_private_key
+from aigw.text import utc_stamp
 
 __all__ = [
     "EXIT_CODES",
@@ -292,10 +293,6 @@ def _create_private(path: Path) -> None:
     except OSError as exc:
         raise ConfigError(f"--twin-state {str(path)!r}: cannot create it ({exc.strerror})",
                           hint="Choose a file in a folder that exists and that you can write") from None
-
-
-def _utc_stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _progress(message: str) -> None:
@@ -904,7 +901,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     notebooks = select_notebooks(root / "notebooks", args.notebooks, target)
     parameters = {name: parse_parameter_value(value) for name, value in (args.parameter or [])}
     claimed = args.out is None
-    run_dir: Path = args.out or claim_run_dir(root / "outputs" / f"{_utc_stamp()}-{target}")
+    run_dir: Path = args.out or claim_run_dir(root / "outputs" / f"{utc_stamp()}-{target}")
     # A refused --out (not empty, not a folder) is the user's: never named as this run's folder.
     hint = twin_selection_hint(notebooks, target, getattr(args, "twin_state", None))
     if hint:

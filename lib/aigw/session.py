@@ -77,7 +77,6 @@ session talks to loopback only; a Cloudflare one to Cloudflare's hosts unless ``
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import secrets as _random
 import signal
@@ -106,6 +105,7 @@ from aigw.config import (
 from aigw.errors import ConfigError
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, count_url, endpoint_hosts, host_kind
 from aigw.notebook_errors import show_errors_as_one_line
+from aigw.text import utc_stamp
 
 if TYPE_CHECKING:
     from aigw.cloudflare import CloudflareClient
@@ -313,10 +313,6 @@ def ensure_background_twin(env_file_values: Mapping[str, str] | None = None, *,
     return {**given, **twin_environ(base_url)}
 
 
-def _utc_stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
 @dataclass
 class Session:
     """What a notebook talks to. Its repr says which target and account, first thing in a notebook."""
@@ -471,7 +467,7 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
 
         sitting = join_sitting(project_root(here) / "outputs", target)
         given_id, given_dir = sitting.run_id, str(sitting.run_dir)
-    resolved_id = given_id or f"interactive-{_utc_stamp()}"
+    resolved_id = given_id or f"interactive-{utc_stamp()}"
     folder = Path(given_dir or project_root(here) / "outputs" / resolved_id)
     folder.mkdir(parents=True, exist_ok=True)
     file_values = read_env(env_file, environ={}) if env_file else {}

@@ -10,7 +10,6 @@ outputs belong to the sitting are copied in, then exported, scanned for secrets 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Final
 from aigw.config import find_env_file, read_env
 from aigw.errors import ConfigError, EvidenceError
 from aigw.evidence import Bundle, read_checks, seal_bundle
+from aigw.text import utc_stamp
 
 __all__ = ["SITTING_FILE", "Sitting", "current_sitting", "join_sitting", "new_sitting", "seal_sitting"]
 
@@ -36,10 +36,6 @@ class Sitting:
 
 def _file(outputs: Path) -> Path:
     return outputs / SITTING_FILE
-
-
-def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _write(outputs: Path, sitting: Sitting) -> None:
@@ -64,7 +60,7 @@ def current_sitting(outputs: Path) -> Sitting | None:
 
 def new_sitting(outputs: Path) -> Sitting:
     """A new sitting (folder made), named as the current one."""
-    run_id = f"{_PREFIX}{_stamp()}"
+    run_id = f"{_PREFIX}{utc_stamp()}"
     folder = outputs / run_id
     suffix = 1
     while folder.exists():
