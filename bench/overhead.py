@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from aigw.config import Secret
 from aigw.gateway import GatewayProber
+from aigw.twin_urls import TwinUrls
 
 from bench.common import GATEWAY_ID, BenchTwin, Row
 
@@ -21,9 +22,10 @@ LATENCY_MS = 80.0
 
 def _estimate(twin: BenchTwin, pairs: int) -> float:
     keys = {p: Secret(k, p) for p, k in twin.seed.provider_keys.items()}
-    with GatewayProber(gateway_base_url=f"{twin.url}/v1", account_id=twin.account_id, gateway_id=GATEWAY_ID,
+    urls = TwinUrls.at(twin.url)
+    with GatewayProber(gateway_base_url=urls.gateway, account_id=twin.account_id, gateway_id=GATEWAY_ID,
                        gateway_token=twin.aig_token, provider_keys=keys,
-                       provider_base_url=f"{twin.url}/__providers__") as prober:
+                       provider_base_url=urls.providers) as prober:
         result = prober.measure_overhead("openai", "gpt-4o-mini", n=pairs, max_tokens=8, warmup=2, prompt="ping")
     return result.median_ms
 

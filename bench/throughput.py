@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from aigw.twin_urls import TwinUrls
+
 from bench.common import GATEWAY_ID, PYTHON, BenchTwin, Row, child_env, cpu_seconds, median, served
 
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 8}
@@ -41,7 +43,7 @@ def run(quick: bool) -> Row:
     bare_runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="aigw-bench-bare-") as tmp, BenchTwin(options) as twin:
         twin.provision(collect_logs=True)
-        twin_url = f"{twin.url}/v1/{twin.account_id}/{GATEWAY_ID}/compat/chat/completions"
+        twin_url = f"{TwinUrls.at(twin.url).gateway}/{twin.account_id}/{GATEWAY_ID}/compat/chat/completions"
         twin_headers = {"cf-aig-authorization": f"Bearer {twin.aig_token.reveal()}"}
         ready = Path(tmp) / "ready"
         with served([PYTHON, "-m", "bench.bare_app", str(ready)], ready) as (bare, bare_pid):

@@ -106,6 +106,7 @@ from aigw.errors import ConfigError
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, count_url, endpoint_hosts, host_kind
 from aigw.notebook_errors import show_errors_as_one_line
 from aigw.text import utc_stamp
+from aigw.twin_urls import TwinUrls
 
 if TYPE_CHECKING:
     from aigw.cloudflare import CloudflareClient
@@ -174,11 +175,11 @@ def project_root(start: Path | None = None) -> Path:
 
 def twin_environ(base_url: str) -> dict[str, str]:
     """The URL variables that aim the settings at a twin served at ``base_url``."""
-    base = base_url.rstrip("/")
+    urls = TwinUrls.at(base_url)
     return {
-        "CLOUDFLARE_API_BASE_URL": f"{base}/client/v4",
-        "CLOUDFLARE_GATEWAY_BASE_URL": f"{base}/v1",
-        "AIGW_PROVIDER_BASE_URL": f"{base}/__providers__",
+        "CLOUDFLARE_API_BASE_URL": urls.api,
+        "CLOUDFLARE_GATEWAY_BASE_URL": urls.gateway,
+        "AIGW_PROVIDER_BASE_URL": urls.providers,
     }
 
 
@@ -200,7 +201,8 @@ def twin_admin_headers() -> dict[str, str]:
 def _twin_alive(base_url: str) -> bool:
     count_url(base_url)
     try:
-        return httpx.get(f"{base_url}/__twin__/health", headers=twin_admin_headers(), timeout=2.0).status_code == 200
+        health = httpx.get(TwinUrls.at(base_url).admin("health"), headers=twin_admin_headers(), timeout=2.0)
+        return health.status_code == 200
     except httpx.HTTPError:
         return False
 

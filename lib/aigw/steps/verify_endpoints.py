@@ -40,6 +40,7 @@ from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
 from aigw.session import Session, twin_admin_headers
 from aigw.steps import markdown_table, usd
+from aigw.twin_urls import TwinUrls
 
 __all__ = [
     "CACHE_REPEAT_WAITS_S",
@@ -515,10 +516,10 @@ def _twin_overhead_ms(session: Session) -> float | None:
     """What the twin was told to add to every gateway request (its admin API), when it says."""
     if session.target != "twin":
         return None
-    base = session.settings.gateway_base_url.rsplit("/v1", 1)[0]
+    urls = TwinUrls.from_gateway_base_url(session.settings.gateway_base_url)
     try:
-        count_url(base)
-        answer = httpx.get(f"{base}/__twin__/config", headers=twin_admin_headers(), timeout=5.0)
+        count_url(urls.base)
+        answer = httpx.get(urls.admin("config"), headers=twin_admin_headers(), timeout=5.0)
         value = answer.json().get("gateway_overhead_ms") if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError, AttributeError):
         return None
