@@ -24,7 +24,8 @@ from cftwin.context import TwinContext
 from cftwin.envelope import not_found, ok, read_json_object, validation_error
 from cftwin.gateways.models import get_gateway
 from cftwin.logs import models
-from cftwin.logs.filters import build_condition, invalid, legacy_filters, parse_query_filters
+from cftwin.logs.encodings import parse_query_filters
+from cftwin.logs.filters import build_condition, invalid, legacy_filters
 from cftwin.validation import is_gateway_id
 
 __all__ = [
