@@ -17,7 +17,7 @@ import httpx
 from aigw._http import RequestBudget
 from aigw.cloudflare import CloudflareClient
 from aigw.config import PROVIDERS, Secret
-from aigw.steps.provider_keys import secret_name
+from aigw.steps.byok_secrets import secret_name
 from cftwin.seed import TwinSeed, generated_seed
 from cftwin.server import TwinProcess
 from cftwin.timing import NO_DELAYS

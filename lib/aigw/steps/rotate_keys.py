@@ -37,15 +37,15 @@ from aigw.evidence import Check, Status
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, ProbeResult
 from aigw.session import Session
 from aigw.steps import checks_list, markdown_table
-from aigw.steps.provider_keys import (
+from aigw.steps.byok_secrets import (
     KeyOutcome,
-    ProviderKeys,
     StoredKeys,
     fingerprint_matches,
     list_secrets_once_active,
     secret_name,
     store_provider_key,
 )
+from aigw.steps.provider_keys import ProviderKeys
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
