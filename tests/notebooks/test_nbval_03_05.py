@@ -23,7 +23,9 @@ from aigw.config import PROVIDER_KEY_VARS, Secret, load_settings
 from aigw.evidence import read_checks
 from aigw.kernels import IPCKernelManager
 from aigw.session import Session
-from aigw.steps import create_gateway, provider_keys
+from aigw.steps import provider_keys
+
+from tests.steps_support import gateway_with_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -41,10 +43,7 @@ def _gateway_with_keys(twin: Any, run_dir: Path) -> None:
     """Notebooks 01 and 02, through their library steps: the authenticated gateway and its three keys."""
     session = _session(twin, run_dir)
     try:
-        plan = create_gateway.plan_gateway_change(session, create_gateway.desired_gateway(session))
-        create_gateway.apply_gateway_plan(session, plan)
-        store = provider_keys.ensure_store(session)
-        provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+        gateway_with_keys(session)
     finally:
         session.close()
 

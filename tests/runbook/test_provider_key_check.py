@@ -11,8 +11,10 @@ import pytest
 from aigw.config import PROVIDERS, Secret, load_settings
 from aigw.provider_check import check_provider_key
 from aigw.session import Session
-from aigw.steps import create_gateway, provider_keys
+from aigw.steps import provider_keys
 from cftwin.seed import generated_provider_key
+
+from tests.steps_support import create_the_gateway
 
 
 @pytest.fixture
@@ -20,8 +22,7 @@ def session(twin: Any, tmp_path: Path) -> Iterator[Session]:
     twin.reset()
     settings = load_settings(environ=twin.seed.to_environ(twin.server))
     made = Session(settings=settings, target="twin", run_id="keys", run_dir=tmp_path)
-    desired = create_gateway.desired_gateway(made)
-    create_gateway.apply_gateway_plan(made, create_gateway.plan_gateway_change(made, desired))
+    create_the_gateway(made)
     yield made
     made.close()
 

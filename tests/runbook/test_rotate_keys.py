@@ -13,8 +13,10 @@ from aigw.config import PROVIDER_KEY_VARS, Secret, load_settings
 from aigw.errors import ConfigError
 from aigw.gateway import GatewayProber
 from aigw.session import Session
-from aigw.steps import create_gateway, provider_keys, rotate_keys
+from aigw.steps import provider_keys, rotate_keys
 from cftwin.seed import generated_provider_key
+
+from tests.steps_support import create_the_gateway, gateway_with_keys
 
 
 def _session(twin: Any, run_dir: Path, **overrides: str) -> Session:
@@ -28,10 +30,7 @@ def stored(twin: Any, tmp_path: Path) -> Iterator[None]:
     twin.reset()
     session = _session(twin, tmp_path)
     try:
-        plan = create_gateway.plan_gateway_change(session, create_gateway.desired_gateway(session))
-        create_gateway.apply_gateway_plan(session, plan)
-        store = provider_keys.ensure_store(session)
-        provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+        gateway_with_keys(session)
     finally:
         session.close()
     yield
@@ -44,6 +43,13 @@ def _admin(twin: Any, method: str, provider: str, key: str | None = None) -> dic
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
+
+
+def _new_token(twin: Any, permission: str) -> dict[str, Any]:
+    """A token of the account made in the "dashboard" (the admin API), with one permission."""
+    made: dict[str, Any] = httpx.post(f"{twin.server.admin_url}/tokens", timeout=10, headers=twin.server.admin_headers,
+                                      json={"account_id": twin.account_id, "permissions": [permission]}).json()
+    return made
 
 
 def _rotate(session: Session, providers: list[str], **options: Any) -> tuple[Any, ...]:
@@ -135,8 +141,7 @@ def test_nothing_stored_yet_is_one_clear_error(twin: Any, tmp_path: Path) -> Non
     try:
         with pytest.raises(ConfigError, match="Run notebook 01"):
             rotate_keys.plan_rotation(session, provider_keys.collect_keys(session, ["openai"]))
-        plan = create_gateway.plan_gateway_change(session, create_gateway.desired_gateway(session))
-        create_gateway.apply_gateway_plan(session, plan)
+        create_the_gateway(session)
         with pytest.raises(ConfigError, match="Run notebook 02"):
             rotate_keys.plan_rotation(session, provider_keys.collect_keys(session, ["openai"]))
     finally:
@@ -150,9 +155,7 @@ def test_gateway_token_check(twin: Any, stored: None, tmp_path: Path) -> None:
     finally:
         session.close()
     # A new run token made in the "dashboard" (the admin API), put in .dev.vars as CF_AIG_TOKEN.
-    made = httpx.post(f"{twin.server.admin_url}/tokens", json={"account_id": twin.account_id,
-                                                              "permissions": ["ai_gateway:run"]}, timeout=10,
-                      headers=twin.server.admin_headers).json()
+    made = _new_token(twin, "ai_gateway:run")
     session = _session(twin, tmp_path, CF_AIG_TOKEN=made["value"])
     try:
         result = rotate_keys.check_gateway_token(session, True, "openai")
@@ -165,9 +168,7 @@ def test_gateway_token_check(twin: Any, stored: None, tmp_path: Path) -> None:
     finally:
         session.close()
     # A token without AI Gateway Run is refused by the gateway (2009): the check fails.
-    weak = httpx.post(f"{twin.server.admin_url}/tokens", json={"account_id": twin.account_id,
-                                                              "permissions": ["ai_gateway:read"]}, timeout=10,
-                      headers=twin.server.admin_headers).json()
+    weak = _new_token(twin, "ai_gateway:read")
     session = _session(twin, tmp_path, CF_AIG_TOKEN=weak["value"])
     try:
         statuses = _statuses(rotate_keys.check_gateway_token(session, True, "openai"))
@@ -187,10 +188,7 @@ def test_verify_waits_for_secrets_still_pending(twin: Any, tmp_path: Path) -> No
     twin.reset(secret_pending_s=2.0)
     session = _session(twin, tmp_path)
     try:
-        plan = create_gateway.plan_gateway_change(session, create_gateway.desired_gateway(session))
-        create_gateway.apply_gateway_plan(session, plan)
-        store = provider_keys.ensure_store(session)
-        provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+        store = gateway_with_keys(session)
         assert "pending" in {s.status for s in session.client.list_secrets(store.store.id)}
         rotation = rotate_keys.plan_rotation(session, provider_keys.collect_keys(session, ["openai"]))
         verified = rotate_keys.verify_rotation(session, rotation)

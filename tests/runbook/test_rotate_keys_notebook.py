@@ -17,8 +17,9 @@ from aigw.evidence import verify_bundle
 from aigw.runner import EXIT_INCOMPLETE
 from aigw.secrets_scan import scan_paths
 from aigw.session import Session
-from aigw.steps import create_gateway, provider_keys
 from cftwin.seed import TwinSeed, generated_provider_key, generated_seed
+
+from tests.steps_support import gateway_with_keys
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +40,7 @@ def test_nbval_lax_06_on_the_twin(twin: Any, tmp_path: Path) -> None:
     settings = load_settings(environ=twin.seed.to_environ(twin.server))
     session = Session(settings=settings, target="twin", run_id="setup", run_dir=run_dir)
     try:  # notebooks 01 and 02, through their steps: 06 rotates what 02 stored
-        plan = create_gateway.plan_gateway_change(session, create_gateway.desired_gateway(session))
-        create_gateway.apply_gateway_plan(session, plan)
-        store = provider_keys.ensure_store(session)
-        provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+        gateway_with_keys(session)
     finally:
         session.close()
     empty = tmp_path / "empty.dev.vars"

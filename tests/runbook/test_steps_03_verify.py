@@ -15,9 +15,10 @@ from aigw.errors import ConfigError
 from aigw.evidence import PARITY_CHECK, Check, counts_for_verdict, run_status, summarize_criteria
 from aigw.gateway import OverheadResult
 from aigw.session import Session
-from aigw.steps import create_gateway, provider_keys
 from aigw.steps import verify_endpoints as ve
 from cftwin.adminauth import write_admin_token
+
+from tests.steps_support import create_the_gateway, store_the_keys
 
 MODELS = ["google-ai-studio/gemini-2.5-flash", "openai/gpt-4o", "anthropic/claude-sonnet-4-5"]
 
@@ -97,15 +98,9 @@ def session(twin: Any, tmp_path: Path) -> Iterator[Session]:
     twin.reset()
     made = _session(tmp_path, twin.seed.to_environ(twin.server))
     made.run_id = "run-03"
-    desired = create_gateway.desired_gateway(made)
-    create_gateway.apply_gateway_plan(made, create_gateway.plan_gateway_change(made, desired))
+    create_the_gateway(made)
     yield made
     made.close()
-
-
-def _store_keys(session: Session) -> None:
-    store = provider_keys.ensure_store(session)
-    provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
 
 
 def _statuses(result: Any) -> dict[str, str]:
@@ -114,7 +109,7 @@ def _statuses(result: Any) -> dict[str, str]:
 
 def test_every_probe_passes_on_a_configured_gateway(twin: Any, session: Session, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    _store_keys(session)
+    store_the_keys(session)
     # The step asks the twin what it adds, with the twin's admin token (as for a twin served by hand).
     write_admin_token(tmp_path / "admin-token", twin.server.admin_token)
     monkeypatch.setenv("AIGW_TWIN_ADMIN_TOKEN_FILE", str(tmp_path / "admin-token"))
@@ -160,7 +155,7 @@ def test_missing_byok_keys_fail_criterion_4_and_3(session: Session) -> None:
 
 
 def test_a_provider_error_still_proves_the_path_but_not_criterion_3(session: Session) -> None:
-    _store_keys(session)
+    store_the_keys(session)
     plan = ve.plan_probes(session, models=["openai/no-such-model"], overhead_samples=0)
     providers = ve.verify_providers(session, plan)
     probe = providers.probes[0]
@@ -170,7 +165,7 @@ def test_a_provider_error_still_proves_the_path_but_not_criterion_3(session: Ses
 
 
 def test_skipped_probes_send_nothing(twin: Any, session: Session) -> None:
-    _store_keys(session)
+    store_the_keys(session)
     plan = ve.plan_probes(session, models=MODELS, probe_budget_usd=0)
     for step in (ve.verify_lock, ve.verify_unified, ve.verify_providers, ve.verify_cache):
         result = step(session, plan)
@@ -183,7 +178,7 @@ def test_skipped_probes_send_nothing(twin: Any, session: Session) -> None:
 
 
 def test_overhead_over_budget_fails(twin: Any, session: Session) -> None:
-    _store_keys(session)
+    store_the_keys(session)
     httpx.put(f"{twin.server.url}/__twin__/config", json={"gateway_overhead_ms": 260},
               headers=twin.server.admin_headers).raise_for_status()
     plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=3)
@@ -194,7 +189,7 @@ def test_overhead_over_budget_fails(twin: Any, session: Session) -> None:
 
 def test_the_cache_pair_is_repeated_until_the_volatile_cache_hits(twin: Any, session: Session) -> None:
     # Cloudflare's cache is volatile: the first repeat may miss. The twin's write lands after 0.3 s.
-    _store_keys(session)
+    store_the_keys(session)
     httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 0.3},
               headers=twin.server.admin_headers).raise_for_status()
     plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
@@ -207,7 +202,7 @@ def test_the_cache_pair_is_repeated_until_the_volatile_cache_hits(twin: Any, ses
 
 
 def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twin: Any, session: Session) -> None:
-    _store_keys(session)
+    store_the_keys(session)
     httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 60},
               headers=twin.server.admin_headers).raise_for_status()
     plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
@@ -220,7 +215,7 @@ def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twi
 
 
 def test_a_provider_outage_that_survives_the_retries_fails_criterion_4(twin: Any, session: Session) -> None:
-    _store_keys(session)
+    store_the_keys(session)
     twin.context.faults.set_spec("seed=1,provider.5xx=1")
     try:
         plan = ve.plan_probes(session, models=MODELS, overhead_samples=0)
@@ -246,7 +241,7 @@ def test_checks_of_criteria_3_and_4_name_their_provider_even_when_skipped(sessio
 
 
 def test_rest_parity_beside_compat_paid_by_byok(twin: Any, session: Session) -> None:
-    _store_keys(session)
+    store_the_keys(session)
     plan = ve.plan_probes(session, models=MODELS, overhead_samples=0)
     unified = ve.verify_unified(session, plan)
     rest = ve.verify_rest(session, plan, unified)

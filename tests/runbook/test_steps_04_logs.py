@@ -16,7 +16,9 @@ from aigw._http import RequestBudget
 from aigw.cloudflare import CloudflareClient
 from aigw.config import load_settings
 from aigw.session import Session
-from aigw.steps import create_gateway, logs_analysis, provider_keys, verify_endpoints
+from aigw.steps import logs_analysis, verify_endpoints
+
+from tests.steps_support import create_the_gateway, gateway_with_keys
 
 SEEDED = 100_000
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -35,8 +37,7 @@ def seeded(twin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     client = CloudflareClient.from_settings(settings, budget=RequestBudget(1_000_000, 300.0))
     session = Session(settings=settings, target="twin", run_id="logs-100k", run_dir=tmp_path_factory.mktemp("run"),
                       _client=client)
-    desired = create_gateway.desired_gateway(session)
-    create_gateway.apply_gateway_plan(session, create_gateway.plan_gateway_change(session, desired))
+    create_the_gateway(session)
     answer = httpx.post(f"{twin.server.url}/__twin__/logs/seed", json={
         "account_id": twin.account_id, "gateway_id": settings.gateway_id, "count": SEEDED, "seed": 7,
         "start": START.isoformat().replace("+00:00", "Z"), "end": END.isoformat().replace("+00:00", "Z"),
@@ -97,10 +98,7 @@ def test_criterion_5_finds_this_runs_probes(twin: Any, tmp_path: Path) -> None:
     settings = load_settings(environ=twin.seed.to_environ(twin.server))
     session = Session(settings=settings, target="twin", run_id="run-c5", run_dir=tmp_path)
     try:
-        desired = create_gateway.desired_gateway(session)
-        create_gateway.apply_gateway_plan(session, create_gateway.plan_gateway_change(session, desired))
-        store = provider_keys.ensure_store(session)
-        provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+        gateway_with_keys(session)
         plan = verify_endpoints.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
         probes = verify_endpoints.verify_unified(session, plan).probes
         assert [p.status for p in probes] == [200]
@@ -134,10 +132,7 @@ def test_criterion_5_waits_for_logs_that_arrive_late(twin: Any, tmp_path: Path) 
     settings = load_settings(environ=twin.seed.to_environ(twin.server))
     session = Session(settings=settings, target="twin", run_id="run-late", run_dir=tmp_path)
     try:
-        desired = create_gateway.desired_gateway(session)
-        create_gateway.apply_gateway_plan(session, create_gateway.plan_gateway_change(session, desired))
-        store = provider_keys.ensure_store(session)
-        provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+        gateway_with_keys(session)
         plan = verify_endpoints.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
         probes = verify_endpoints.verify_unified(session, plan).probes
         assert [p.status for p in probes] == [200]

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from aigw.config import Secret, load_settings
 from aigw.session import Session
-from aigw.steps import create_gateway, provider_keys
+from aigw.steps import provider_keys
 from aigw.steps import rollback as rb
+
+from tests.steps_support import gateway_with_keys
 
 
 def test_only_the_runbooks_secret_names_match() -> None:
@@ -33,10 +35,7 @@ def session(twin: Any, tmp_path: Path) -> Iterator[Session]:
     twin.reset()
     settings = load_settings(environ=twin.seed.to_environ(twin.server))
     made = Session(settings=settings, target="twin", run_id="run-05", run_dir=tmp_path)
-    desired = create_gateway.desired_gateway(made)
-    create_gateway.apply_gateway_plan(made, create_gateway.plan_gateway_change(made, desired))
-    store = provider_keys.ensure_store(made)
-    provider_keys.store_provider_keys(made, store, provider_keys.collect_keys(made))
+    gateway_with_keys(made)
     yield made
     made.close()
 

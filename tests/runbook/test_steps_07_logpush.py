@@ -14,8 +14,10 @@ from aigw.config import load_settings
 from aigw.errors import ConfigError
 from aigw.logpush import LogpushApi, LogpushJob, load_bucket_settings, load_or_make_key_pair
 from aigw.session import Session
-from aigw.steps import create_gateway, logpush_export, provider_keys
+from aigw.steps import logpush_export
 from cftwin.logpush.bucket import LocalBucket
+
+from tests.steps_support import gateway_with_keys
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +37,7 @@ def session(twin: Any, bucket: LocalBucket, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("AIGW_LOGPUSH_REGION", raising=False)
     settings = load_settings(environ=twin.seed.to_environ(twin.server))
     made = Session(settings=settings, target="twin", run_id="steps-07", run_dir=tmp_path / "run")
-    plan = create_gateway.plan_gateway_change(made, create_gateway.desired_gateway(made))
-    create_gateway.apply_gateway_plan(made, plan)
-    store = provider_keys.ensure_store(made)
-    provider_keys.store_provider_keys(made, store, provider_keys.collect_keys(made))
+    gateway_with_keys(made)
     try:
         yield made
     finally:

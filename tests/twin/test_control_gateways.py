@@ -11,21 +11,10 @@ from cftwin.digests import sha256_hex
 from cftwin.secrets_store.models import read_secret_digest
 from openapi_schema import schema_hook
 
+from tests.twin_support import gateway_body
+
 if TYPE_CHECKING:
     from tests.conftest import TwinHandle
-
-
-def gateway_body(gateway_id: str, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": gateway_id,
-        "cache_invalidate_on_update": False,
-        "cache_ttl": 0,
-        "collect_logs": True,
-        "rate_limiting_interval": 0,
-        "rate_limiting_limit": 0,
-    }
-    body.update(extra)
-    return body
 
 
 @pytest.fixture

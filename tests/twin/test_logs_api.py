@@ -15,6 +15,8 @@ import pytest
 from cftwin.logs.models import LogRow, count_logs, insert_logs
 from openapi_schema import schema_hook
 
+from tests.twin_support import gateway_body
+
 _names = count()
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -38,16 +40,7 @@ def api(twin: Any, admin: httpx.Client) -> Iterator[httpx.Client]:
 
 def new_gateway(twin: Any, api: httpx.Client, **fields: Any) -> str:
     gateway_id = f"logs-{next(_names)}"
-    body = {
-        "id": gateway_id,
-        "cache_invalidate_on_update": False,
-        "cache_ttl": 0,
-        "collect_logs": True,
-        "rate_limiting_interval": 0,
-        "rate_limiting_limit": 0,
-        **fields,
-    }
-    response = api.post(f"/accounts/{twin.account_id}/ai-gateway/gateways", json=body)
+    response = api.post(f"/accounts/{twin.account_id}/ai-gateway/gateways", json=gateway_body(gateway_id, **fields))
     assert response.status_code == 200, response.text
     return gateway_id
 

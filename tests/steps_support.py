@@ -1,0 +1,25 @@
+"""What many runbook tests set up first: notebooks 01 and 02, through their library steps, on the twin."""
+
+from __future__ import annotations
+
+from aigw.session import Session
+from aigw.steps import create_gateway, provider_keys
+
+
+def create_the_gateway(session: Session) -> None:
+    """Notebook 01: the gateway the settings name, as the notebook makes it."""
+    plan = create_gateway.plan_gateway_change(session, create_gateway.desired_gateway(session))
+    create_gateway.apply_gateway_plan(session, plan)
+
+
+def store_the_keys(session: Session) -> provider_keys.StoreChoice:
+    """Notebook 02: every configured provider key in the account's store, attached to the gateway."""
+    store = provider_keys.ensure_store(session)
+    provider_keys.store_provider_keys(session, store, provider_keys.collect_keys(session))
+    return store
+
+
+def gateway_with_keys(session: Session) -> provider_keys.StoreChoice:
+    """Notebooks 01 and 02: the gateway and its keys."""
+    create_the_gateway(session)
+    return store_the_keys(session)
