@@ -1,8 +1,8 @@
 """The providers' public list prices, USD per 1M tokens (input, output), for the models the runbook uses.
 
-One table for the whole project: the runbook prices its probes with it before sending them (the
-``probe_budget_usd`` cap of notebook 03), and the twin computes each log's ``cost`` from it, as
-Cloudflare estimates cost from list prices.
+The runbook prices its probes with it before sending them (the ``probe_budget_usd`` cap of notebook 03).
+The twin computes each log's ``cost`` from its own copy (``cftwin.providers.pricing``), kept apart on
+purpose so that the twin checks the runbook; ``tests/twin/test_independence.py`` compares the two.
 
 ASSUMPTION: list prices of early 2026, rounded; a model matches its longest listed prefix
 (``gpt-4o-2024-08-06`` is ``gpt-4o``).

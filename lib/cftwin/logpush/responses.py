@@ -78,21 +78,24 @@ async def _checked_destination(context: TwinContext, conf: Any) -> None:
                        f"{str(exc)[:200]}", ("body", "destination_conf")) from None
 
 
-async def list_jobs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+def _jobs(request: Request, account_id: str) -> Response:
+    """The account's jobs, once the caller's checks passed (each charges the budget once, so not here)."""
     context = _context(request)
     _wake(context, account_id)
     return ok(models.list_jobs(context.db, account_id))
+
+
+async def list_jobs(request: Request) -> Response:
+    account_id = request.path_params["account_id"]
+    require(request, account_id, "logs:read")
+    return _jobs(request, account_id)
 
 
 async def list_dataset_jobs(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     require(request, account_id, "logs:read")
     _dataset(request)
-    context = _context(request)
-    _wake(context, account_id)
-    return ok(models.list_jobs(context.db, account_id))
+    return _jobs(request, account_id)
 
 
 async def create_job(request: Request) -> Response:
