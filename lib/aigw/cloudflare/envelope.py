@@ -107,37 +107,38 @@ def error_for(
 ) -> CloudflareError:
     """The ``aigw.errors`` exception for an error answer: status and Cloudflare codes decide the class."""
     codes = {d.code for d in details if d.code is not None}
-    text = " ".join(d.message for d in details)
-    hint: str | None = None
-    cls: type[CloudflareError]
-    if status == 429 or codes & _RATE_CODES:
-        cls = RateLimitedError
-    elif status >= 500:
-        cls = ServerError
-    elif status == 403 and not codes & {1000, 6003, 9106}:
-        cls = PermissionDeniedError
-    elif status == 401 or codes & _AUTH_CODES:
-        cls = AuthenticationError
-    elif _SECRETS_REFUSED in codes and _SECRETS_QUOTA_WORDS.search(text):
-        cls, hint = QuotaExceededError, _STORE_QUOTA_HINT
-    elif status in (400, 403, 409) and _QUOTA_WORDS.search(text) and not _ALREADY_EXISTS_WORDS.search(text):
-        cls = QuotaExceededError
-    elif status == 404 or codes & _NOT_FOUND_CODES or (
-        _SECRETS_INVALID in codes and _SECRETS_NOT_FOUND_WORDS.search(text)
-    ):
-        cls = NotFoundError
-    elif status == 409 or (status == 400 and _ALREADY_EXISTS_WORDS.search(text)):
-        # A duplicate: Cloudflare's 409s, AI Gateway's 7001 "already exists", Secrets Store's 1003
-        # secret_name_already_exists. The check-before-retry of a lost create answer keys on this class.
-        cls = ConflictError
-    elif status in (400, 422) or codes & _VALIDATION_CODES:
-        cls = ValidationError
-    else:
-        cls = CloudflareError
+    cls, hint = _error_class(status, codes, " ".join(d.message for d in details))
     what = summary or ("; ".join(str(d) for d in details) if details else "no error details")
     where = f"{method} {path}".strip() or "request"
     message = f"Cloudflare API {where} failed with HTTP {status}: {what}"
     return cls(message, status=status, errors=details, method=method, path=path, hint=hint)
+
+
+def _error_class(status: int, codes: set[int], text: str) -> tuple[type[CloudflareError], str | None]:
+    """The exception class for ``status``, Cloudflare's ``codes`` and the errors' ``text``; its hint, if any."""
+    if status == 429 or codes & _RATE_CODES:
+        return RateLimitedError, None
+    if status >= 500:
+        return ServerError, None
+    if status == 403 and not codes & {1000, 6003, 9106}:
+        return PermissionDeniedError, None
+    if status == 401 or codes & _AUTH_CODES:
+        return AuthenticationError, None
+    if _SECRETS_REFUSED in codes and _SECRETS_QUOTA_WORDS.search(text):
+        return QuotaExceededError, _STORE_QUOTA_HINT
+    if status in (400, 403, 409) and _QUOTA_WORDS.search(text) and not _ALREADY_EXISTS_WORDS.search(text):
+        return QuotaExceededError, None
+    if status == 404 or codes & _NOT_FOUND_CODES or (
+        _SECRETS_INVALID in codes and _SECRETS_NOT_FOUND_WORDS.search(text)
+    ):
+        return NotFoundError, None
+    if status == 409 or (status == 400 and _ALREADY_EXISTS_WORDS.search(text)):
+        # A duplicate: Cloudflare's 409s, AI Gateway's 7001 "already exists", Secrets Store's 1003
+        # secret_name_already_exists. The check-before-retry of a lost create answer keys on this class.
+        return ConflictError, None
+    if status in (400, 422) or codes & _VALIDATION_CODES:
+        return ValidationError, None
+    return CloudflareError, None
 
 
 def _excerpt(content: bytes, content_type: str) -> str:
@@ -146,6 +147,33 @@ def _excerpt(content: bytes, content_type: str) -> str:
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
         text = title.group(1) if title else _TAG.sub(" ", text)
     return one_line(text, 100) or "empty body"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One answer as ``parse_envelope`` was given it."""
+
+    status: int
+    content: bytes
+    content_type: str
+    method: str
+    path: str
+    secrets: tuple[Secret | str, ...]
+    bare_ok: bool
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def not_v4(self, what: str) -> CloudflareError:
+        """A 2xx that is not the v4 API's: the base URL is the likely mistake."""
+        return CloudflareError(
+            f"Cloudflare API {self.method} {self.path} answered HTTP {self.status} {what}",
+            status=self.status,
+            method=self.method,
+            path=self.path,
+            hint="Check CLOUDFLARE_API_BASE_URL: it must be the v4 API (https://api.cloudflare.com/client/v4)",
+        )
 
 
 def parse_envelope(
@@ -164,48 +192,43 @@ def parse_envelope(
     (DELETE logs), and, with ``bare_ok``, a body that is not an envelope at all (stored log bodies).
     Anything else (an HTML 502 from a proxy, a truncated body) is a one-line ``CloudflareError``.
     """
-    secrets = tuple(secrets)
+    answer = _Answer(status, content, content_type, method, path, tuple(secrets), bare_ok)
     try:
         body: Json = json.loads(content) if content.strip() else None
-        parsed = True
     except (ValueError, UnicodeDecodeError, RecursionError):
-        body, parsed = None, False
-    if not parsed or (body is None and not (200 <= status < 300 and bare_ok)):
-        if 200 <= status < 300 and bare_ok and not parsed:
-            return Envelope(status, content.decode("utf-8", "replace"), None, None)
-        kind = content_type.split(";")[0].strip() or "no content type"
-        excerpt = redact(_excerpt(content, content_type), secrets)
-        summary = f"the answer is not Cloudflare JSON ({kind}: {excerpt!r})"
-        if 200 <= status < 300:
-            raise CloudflareError(
-                f"Cloudflare API {method} {path} answered HTTP {status} but {summary}",
-                status=status,
-                method=method,
-                path=path,
-                hint="Check CLOUDFLARE_API_BASE_URL: it must be the v4 API (https://api.cloudflare.com/client/v4)",
-            )
-        raise error_for(status, (), method=method, path=path, summary=summary)
+        return _not_json(answer, parsed=False)
+    if body is None and not (answer.ok and bare_ok):
+        return _not_json(answer, parsed=True)
     if isinstance(body, Mapping) and isinstance(body.get("success"), bool):
-        if body["success"] and 200 <= status < 300:
-            info = body.get("result_info")
-            return Envelope(status, body.get("result"), info if isinstance(info, Mapping) else None, body)
-        details = _redacted(_error_details(body), secrets)
-        if 200 <= status < 300:
-            # success: false with a 2xx status: an error all the same; 400 is the closest class.
-            raise error_for(400, details, method=method, path=path)
-        raise error_for(status, details, method=method, path=path)
-    if 200 <= status < 300:
+        return _from_envelope(answer, body)
+    if answer.ok:
         if bare_ok:
             return Envelope(status, body, None, body)
-        raise CloudflareError(
-            f"Cloudflare API {method} {path} answered HTTP {status} without Cloudflare's envelope",
-            status=status,
-            method=method,
-            path=path,
-            hint="Check CLOUDFLARE_API_BASE_URL: it must be the v4 API (https://api.cloudflare.com/client/v4)",
-        )
-    details = _redacted(_error_details(body), secrets) if isinstance(body, Mapping) else []
+        raise answer.not_v4("without Cloudflare's envelope")
+    details = _redacted(_error_details(body), answer.secrets) if isinstance(body, Mapping) else []
     raise error_for(status, details, method=method, path=path)
+
+
+def _not_json(answer: _Answer, *, parsed: bool) -> Envelope:
+    """An empty or unreadable body: text where a bare body is fine, else the error it means."""
+    if answer.ok and answer.bare_ok and not parsed:
+        return Envelope(answer.status, answer.content.decode("utf-8", "replace"), None, None)
+    kind = answer.content_type.split(";")[0].strip() or "no content type"
+    excerpt = redact(_excerpt(answer.content, answer.content_type), answer.secrets)
+    summary = f"the answer is not Cloudflare JSON ({kind}: {excerpt!r})"
+    if answer.ok:
+        raise answer.not_v4(f"but {summary}")
+    raise error_for(answer.status, (), method=answer.method, path=answer.path, summary=summary)
+
+
+def _from_envelope(answer: _Answer, body: Mapping[str, Any]) -> Envelope:
+    if body["success"] and answer.ok:
+        info = body.get("result_info")
+        return Envelope(answer.status, body.get("result"), info if isinstance(info, Mapping) else None, body)
+    details = _redacted(_error_details(body), answer.secrets)
+    # success: false with a 2xx status: an error all the same; 400 is the closest class.
+    status = 400 if answer.ok else answer.status
+    raise error_for(status, details, method=answer.method, path=answer.path)
 
 
 def _redacted(details: list[ErrorDetail], secrets: tuple[Secret | str, ...]) -> list[ErrorDetail]:

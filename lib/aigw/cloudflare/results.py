@@ -372,21 +372,7 @@ def append_columns(columns: LogColumns, rows: Sequence[Any], *, seen: set[str] |
     A row that is not an object is an error (``CloudflareError``); a row whose ``id`` is in ``seen``
     (a page that shifted while reading) is skipped.
     """
-    good: list[Mapping[str, Any]] = []
-    for row in rows:
-        if not isinstance(row, Mapping):
-            raise CloudflareError(
-                f"a logs page holds a {type(row).__name__} where a log object belongs",
-                status=200,
-                hint="Check CLOUDFLARE_API_BASE_URL points at the v4 API",
-            )
-        if seen is not None:
-            log_id = row.get("id")
-            if isinstance(log_id, str):
-                if log_id in seen:
-                    continue
-                seen.add(log_id)
-        good.append(row)
+    good = _new_rows(rows, seen)
     if not good:
         return 0
     keys: dict[str, None] = {}
@@ -405,3 +391,22 @@ def append_columns(columns: LogColumns, rows: Sequence[Any], *, seen: set[str] |
     columns.rows = before + len(good)
     return len(good)
 
+
+
+def _new_rows(rows: Sequence[Any], seen: set[str] | None) -> list[Mapping[str, Any]]:
+    """The log objects of ``rows`` whose ``id`` is not in ``seen`` (which gains them)."""
+    new: list[Mapping[str, Any]] = []
+    for row in rows:
+        if not isinstance(row, Mapping):
+            raise CloudflareError(
+                f"a logs page holds a {type(row).__name__} where a log object belongs",
+                status=200,
+                hint="Check CLOUDFLARE_API_BASE_URL points at the v4 API",
+            )
+        log_id = row.get("id")
+        if seen is not None and isinstance(log_id, str):
+            if log_id in seen:
+                continue
+            seen.add(log_id)
+        new.append(row)
+    return new
