@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from aigw._http import RequestBudget
-from aigw.cloudflare import CloudflareClient
+from aigw.cloudflare import CloudflareClient, RequestBudget
 from aigw.config import PROVIDERS, Secret
 from aigw.steps.byok_secrets import secret_name
 from cftwin.seed import TwinSeed, generated_seed

@@ -16,8 +16,7 @@ import threading
 import time
 
 import httpx
-from aigw._http import RequestBudget
-from aigw.cloudflare import CloudflareClient
+from aigw.cloudflare import CloudflareClient, RequestBudget
 from aigw.config import Secret
 
 from bench.common import GATEWAY_ID, BenchTwin, Row

@@ -185,14 +185,15 @@ def _first_seed_where(outcomes: list[bool], rate: float) -> int:
     raise AssertionError("no seed found")
 
 
-def test_429_with_retry_after_then_success(cf: CloudflareClient, admin: httpx.Client) -> None:
-    cf.create_gateway("gw-429")
-    seed = _first_seed_where([True, False], 0.5)
-    admin.put("/faults", json=f"seed={seed},control.429=0.5,control.retry_after=1").raise_for_status()
+def test_429_with_retry_after_then_success(twin: Any, admin: httpx.Client) -> None:
     waits: list[float] = []
-    cf._sleep = waits.append  # the wait itself is not what is tested; what the client waited for is
-    assert cf.get_gateway("gw-429").id == "gw-429"
-    admin.delete("/faults").raise_for_status()
+    # The wait itself is not what is tested; what the client waited for is.
+    with make_client(twin, sleep=waits.append) as cf:
+        cf.create_gateway("gw-429")
+        seed = _first_seed_where([True, False], 0.5)
+        admin.put("/faults", json=f"seed={seed},control.429=0.5,control.retry_after=1").raise_for_status()
+        assert cf.get_gateway("gw-429").id == "gw-429"
+        admin.delete("/faults").raise_for_status()
     snap = cf.stats.snapshot()
     assert snap["retries_by_reason"] == {"429": 1} and snap["requests"] == 3
     assert len(waits) == 1 and waits[0] >= 1.0  # Retry-After: 1 honoured over the 10 ms backoff

@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from aigw._http import RateLimitHeaders, parse_rate_limit
 from aigw.cloudflare import (
     CloudflareClient,
     Gateway,
@@ -26,6 +25,7 @@ from aigw.cloudflare import (
     encode_filters,
     parse_envelope,
 )
+from aigw.cloudflare.budget import RateLimitHeaders, parse_rate_limit
 from aigw.config import Secret
 from aigw.errors import (
     AigwError,
@@ -81,6 +81,7 @@ def make_client(
     budget: RequestBudget | None = None,
     fake: FakeTime | None = None,
 ) -> CloudflareClient:
+    fake = fake or FakeTime()
     client = CloudflareClient(
         base_url="https://api.example.test/client/v4",
         api_token=token or Secret(secrets.token_urlsafe(24), "CLOUDFLARE_API_TOKEN"),
@@ -90,10 +91,9 @@ def make_client(
         retry=RetryPolicy(attempts=attempts, base_s=0.5, max_s=4.0),
         transport=httpx.MockTransport(handler),
         seed=7,
+        clock=fake.clock,
+        sleep=fake.sleep,
     )
-    fake = fake or FakeTime()
-    client._clock = fake.clock
-    client._sleep = fake.sleep
     return client
 
 
@@ -791,7 +791,7 @@ def test_secrets_appear_in_no_repr_log_or_error(caplog: pytest.LogCaptureFixture
     with pytest.raises(TransportError) as caught2:
         client.get_store("st")
     errors.append(caught2.value)
-    texts = [repr(client), str(client), repr(client.budget), repr(client.stats), repr(client._http.auth)]
+    texts = [repr(client), str(client), repr(client.budget), repr(client.stats), repr(client._transport.http.auth)]
     texts += [str(e) for e in errors] + [repr(e.errors if isinstance(e, CloudflareError) else e) for e in errors]
     texts += [record.getMessage() for record in caplog.records]
     texts += [str(e.__cause__) for e in errors if e.__cause__ is not None]

@@ -127,8 +127,8 @@ def test_paged_operations_answer_a_result_or_an_aigw_error(responses: list[tuple
         budget=RequestBudget(10_000, 1.0),
         retry=RetryPolicy(attempts=2, base_s=0.0, max_s=0.0),
         transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
     )
-    client._sleep = lambda s: None
     for operation in (
         lambda: client.fetch_logs("gw", per_page=2, concurrency=2),
         lambda: client.list_logs("gw"),

@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aigw._http import RequestBudget
-from aigw.cloudflare import CloudflareClient
+from aigw.cloudflare import CloudflareClient, RequestBudget
 from aigw.config import load_settings
 from aigw.evidence import verify_bundle
 from aigw.session import Session

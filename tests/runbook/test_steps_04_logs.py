@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from aigw._http import RequestBudget
-from aigw.cloudflare import CloudflareClient
+from aigw.cloudflare import CloudflareClient, RequestBudget
 from aigw.config import load_settings
 from aigw.session import Session
 from aigw.steps import logs_analysis, verify_endpoints
