@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from aigw.evidence.marks import status_mark
+
 if TYPE_CHECKING:
     from aigw.evidence import Check
 
 __all__ = ["DOLLAR", "cell_text", "checks_list", "checks_table", "markdown_table", "md_text", "status_mark", "usd"]
-
-_MARKS: Final = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip"}
 
 
 def usd(amount: float, digits: int = 4) -> str:
@@ -51,11 +51,6 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw
         cells = [str(c) if raw else cell_text(c) for c in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def status_mark(status: str) -> str:
-    """A check's status for people: a symbol and the word (the word still reads where no emoji font is)."""
-    return _MARKS.get(status, status)
 
 
 def checks_table(checks: Iterable[Check]) -> str:
