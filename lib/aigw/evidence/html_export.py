@@ -1,49 +1,43 @@
 """A self-contained HTML export of an executed notebook: every cell carries an ``id="cell-N"`` anchor
-(N = its index in the notebook); nothing is fetched from the network."""
+(N = its index in the notebook); nothing is fetched from the network.
+
+Both come from an nbconvert template, ``templates/offline_lab`` (it extends JupyterLab's ``lab``): it leaves
+out the remote scripts (require.js, MathJax, mermaid, the widget renderer), keeps links out as text
+(``data-href``) and writes each cell's id as its anchor. The folder ships as package data (pyproject.toml).
+"""
 
 from __future__ import annotations
 
+import copy
 import os
-import re
 from pathlib import Path
 from typing import Any, Final
 
 from aigw.evidence.reading import load_notebook
 
-__all__ = ["export_html", "export_run_html", "run_html_path"]
+__all__ = ["TEMPLATE", "TEMPLATES", "export_html", "export_run_html", "run_html_path"]
 
-_REMOTE_SCRIPT: Final = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?https?://[^>]*>\s*</script>", re.I | re.S)
-_MODULE_SCRIPT: Final = re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?https?://(?:(?!</script>).)*?</script>",
-                                   re.I | re.S)
-_REMOTE_LINK: Final = re.compile(r"<link\b[^>]*\bhref\s*=\s*[\"']?https?://[^>]*>", re.I)
-_REMOTE_CSS: Final = re.compile(r"@import\s+url\(\s*[\"']?https?://[^)]*\)\s*;?", re.I)
-_CELL_ANCHOR: Final = re.compile(r'id="cell-id=cell-(\d+)"')
-_REMOTE_ANCHOR: Final = re.compile(r"(<a\b[^>]*?)\bhref\s*=\s*([\"'])(https?://[^\"']*)\2", re.I)
+#: The folder of this package's nbconvert templates, and the one the evidence uses.
+TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
+TEMPLATE: Final = "offline_lab"
 
 
 def export_html(notebook: str | os.PathLike[str] | Any, destination: Path, *, title: str | None = None) -> Path:
     """A self-contained HTML export: every cell has ``id="cell-N"`` (N = its index in the notebook);
-    nothing is fetched from the network (require.js, MathJax, mermaid and widget scripts are removed).
+    nothing is fetched from the network (no require.js, MathJax, mermaid or widget scripts).
     """
-    import copy
-
     from nbconvert import HTMLExporter
 
     nb, _ = load_notebook(notebook)
     nb = copy.deepcopy(nb)
+    # The template writes a cell's id as its anchor: the index is what SUMMARY.md links to.
     for index, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{index}"
     if title:
         nb.metadata["title"] = title
-    exporter = HTMLExporter(template_name="lab")  # type: ignore[no-untyped-call]
+    exporter = HTMLExporter(template_name=TEMPLATE,  # type: ignore[no-untyped-call]
+                            extra_template_basedirs=[str(TEMPLATES)])
     body, _resources = exporter.from_notebook_node(nb)
-    body = _CELL_ANCHOR.sub(r'id="cell-\1"', body)
-    body = _REMOTE_SCRIPT.sub("", body)
-    body = _MODULE_SCRIPT.sub("", body)
-    body = _REMOTE_LINK.sub("", body)
-    body = _REMOTE_CSS.sub("", body)
-    # Links out are kept as text (data-href), so that nothing in the evidence points at the network.
-    body = _REMOTE_ANCHOR.sub(r"\1data-href=\2\3\2", body)
     destination.write_text(body, encoding="utf-8")
     return destination
 
