@@ -45,8 +45,7 @@ from aigw.evidence.reading import read_checks
 from aigw.evidence.recording import CheckFailed, raise_failures, record, record_all, record_retries
 from aigw.evidence.sealing import MANIFEST, Bundle, own_files, seal_bundle
 from aigw.evidence.verifying import verify_bundle, verify_from_args
-from aigw.paths import repo_root
-from aigw.redaction import configured_secrets, use_secrets
+from aigw.redaction import use_secrets
 
 __all__ = [
     "CHECK_MIMETYPE",
@@ -62,7 +61,6 @@ __all__ = [
     "RunStatus",
     "Status",
     "check_setup_documented",
-    "configured_secrets",
     "contract_differences",
     "counts_for_verdict",
     "export_html",
@@ -73,7 +71,6 @@ __all__ = [
     "record",
     "record_all",
     "record_retries",
-    "repo_root",
     "run_html_path",
     "run_status",
     "seal_bundle",
