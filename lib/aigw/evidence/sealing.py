@@ -47,7 +47,6 @@ _TOOLS: Final = ("aigw-runbook", "papermill", "nbclient", "nbconvert", "nbformat
                  "httpx", "cloudflare", "starlette", "uvicorn", "cryptography")
 
 
-
 def _git(root: Path, *args: str) -> str | None:
     try:
         done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20,
@@ -95,7 +94,6 @@ def own_files(run_dir: str | os.PathLike[str], preexisting: Collection[str] = ()
     return [p for p in _bundle_files(folder) if str(p.relative_to(folder)) not in preexisting]
 
 
-
 def _retries(checks: Sequence[Check], extra: Mapping[str, Any] | None) -> dict[str, Any]:
     found: dict[str, Any] = dict(extra or {})
     for check in checks:
@@ -122,7 +120,6 @@ class Bundle:
         lines += [f"{c.number:<2} {c.status:<10} {c.title}" + (f" ({shortened(c.reason)})" if c.reason else "")
                   for c in self.criteria]
         return "\n".join(lines)
-
 
 
 def seal_bundle(
