@@ -75,7 +75,7 @@ def install_filter(root: Path) -> list[str]:
 
 def setup_from_args(args: argparse.Namespace) -> int:
     """``aigw setup``."""
-    from aigw.evidence import repo_root
+    from aigw.paths import repo_root
 
     for line in install_filter(repo_root()):
         print(f"aigw: {line}")

@@ -51,8 +51,9 @@ from aigw.config import (
     validate_gateway_id,
 )
 from aigw.errors import AigwError, ConfigError, RunError
-from aigw.evidence import Bundle, export_run_html, own_files, repo_root, seal_bundle
+from aigw.evidence import Bundle, export_run_html, own_files, seal_bundle
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints
+from aigw.paths import repo_root
 from aigw.progress import progress
 from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
 from aigw.session import NO_ENV_FILE_VAR, has_real_credentials

@@ -51,8 +51,8 @@ Notebook conventions (every runbook notebook follows them; ``aigw run`` and the 
    ``evidence.record(3, "unified endpoint answers 200", "pass", detail)`` (end the line with ``;``
    or assign it, so the returned ``Check`` is not shown twice). ``criterion`` is the contract's
    validation criterion (1-6) or None for a note; ``detail`` is one line (secrets are redacted, but
-   never put one there). Record ``client.stats`` once at the end as
-   ``evidence.record(None, "retries", "pass", json.dumps(stats))`` if the notebook calls the API.
+   never put one there). Record the session's request statistics once at the end with
+   ``evidence.record_retries(session)`` if the notebook calls the API (they go in the check's ``data``).
 
 6. **Expected failures are caught inside the step** (papermill fails a run on any error output,
    even in a cell tagged ``raises-exception``). A missing required input is a one-line
@@ -90,10 +90,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import httpx
 
-from aigw import evidence
 from aigw._http import ClientStats
 from aigw.config import (
-    ENV_FILE_NAME,
     PROVIDER_KEY_VARS,
     Settings,
     find_env_file,
@@ -105,6 +103,8 @@ from aigw.config import (
 from aigw.errors import ConfigError
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, count_url, endpoint_hosts, host_kind
 from aigw.notebook_errors import show_errors_as_one_line
+from aigw.paths import cache_dir, project_root
+from aigw.redaction import use_secrets
 from aigw.text import utc_stamp
 from aigw.twin_urls import TwinUrls
 
@@ -121,7 +121,6 @@ __all__ = [
     "has_real_credentials",
     "is_twin_process",
     "open_session",
-    "project_root",
     "twin_admin_headers",
     "twin_environ",
 ]
@@ -146,31 +145,6 @@ def has_real_credentials(env: Mapping[str, str]) -> bool:
     probe = Settings(account_id=account, api_base_url=env.get("CLOUDFLARE_API_BASE_URL",
                                                              "https://api.cloudflare.com/client/v4"))
     return not probe.is_loopback
-
-
-def cache_dir() -> Path:
-    """Where the interactive twin keeps its state and seed (never under outputs/)."""
-    configured = os.environ.get("AIGW_CACHE_DIR")
-    if configured:
-        path = Path(configured)
-    else:
-        import platformdirs
-
-        path = Path(platformdirs.user_cache_dir("aigw"))
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # mkdir's mode applies only to a folder it creates: an existing one (made by hand, or by an older
-    # version) is made private here too, since it holds the twin's state, seed and admin token.
-    path.chmod(0o700)
-    return path
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The folder holding ``.dev.vars`` or ``pyproject.toml`` above ``start``; else ``start``."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() or (folder / ENV_FILE_NAME).is_file():
-            return folder
-    return here
 
 
 def twin_environ(base_url: str) -> dict[str, str]:
@@ -460,7 +434,7 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
         generated = {name for name in twin_env if name not in merged}
     # Before any request: a twin session that would reach a real host (or the reverse) stops here.
     check_endpoints(target, settings, allow_custom=os.environ.get(ALLOW_CUSTOM_VAR) == "1")
-    evidence.use_secrets(settings.secrets())
+    use_secrets(settings.secrets())
     given_id = run_id or os.environ.get("AIGW_RUN_ID")
     given_dir = run_dir or os.environ.get("AIGW_RUN_DIR")
     if not given_id and not given_dir:

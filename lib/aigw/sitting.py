@@ -126,7 +126,7 @@ def seal_sitting(folder: Path, *, root: Path) -> Bundle:
 
 
 def _twin_seed_values() -> dict[str, str]:
-    from aigw.session import cache_dir
+    from aigw.paths import cache_dir
 
     seed = cache_dir() / "twin.env"
     return read_env(seed, environ={}) if seed.is_file() else {}
@@ -140,7 +140,7 @@ def _target_from(notebooks: list[Path]) -> str:
 def new_from_args(args: argparse.Namespace) -> int:
     """``aigw session new``."""
     root = Path(getattr(args, "root", None) or Path.cwd())
-    from aigw.session import project_root
+    from aigw.paths import project_root
 
     sitting = new_sitting(project_root(root) / "outputs")
     print(f"aigw: new sitting {sitting.run_id}: notebooks opened from now on write to {sitting.run_dir}")
@@ -149,7 +149,7 @@ def new_from_args(args: argparse.Namespace) -> int:
 
 def seal_from_args(args: argparse.Namespace) -> int:
     """``aigw seal FOLDER``: prints the folder, its status and the criteria, as ``aigw run`` does."""
-    from aigw.session import project_root
+    from aigw.paths import project_root
 
     folder = Path(args.folder).resolve()
     # The sitting's project is the folder that holds its outputs/ (the notebooks it ran are there).

@@ -1,24 +1,17 @@
-"""Small text helpers the library shares: a value on one line, a UTC time stamp for names, a status mark.
+"""Small text helpers the library shares: a value on one line, a UTC time stamp for names.
 
 ::
 
     one_line("a\\n  b", 160)     # 'a b'
     one_line("x" * 200, 10)     # 'xxxxxxx...'
     utc_stamp()                 # '20261203T080330Z': sorts as time does, safe in a file name
-    status_mark("fail")         # '❌ fail'
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Final
 
-__all__ = ["STATUS_MARKS", "one_line", "status_mark", "utc_stamp"]
-
-#: A check's status as a symbol, the same in the notebooks' tables and the evidence's lines.
-STATUS_MARKS: Final[Mapping[str, str]] = {"pass": "✅", "fail": "❌", "skip": "⏭️"}
-
+__all__ = ["one_line", "utc_stamp"]
 
 def one_line(text: str, limit: int | None = None) -> str:
     """``text`` with every run of white space (newlines too) folded to one space, cut to ``limit`` characters.
@@ -36,8 +29,3 @@ def utc_stamp(now: dt.datetime | None = None) -> str:
     moment = dt.datetime.now(dt.UTC) if now is None else now.astimezone(dt.UTC)
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
-
-def status_mark(status: str) -> str:
-    """A check's status for people: a symbol and the word (the word still reads where no emoji font is)."""
-    mark = STATUS_MARKS.get(status)
-    return f"{mark} {status}" if mark else status

@@ -8,7 +8,7 @@ In order, each failure one line (``EvidenceError``) naming what is wrong:
 2. **Integrity**: every file is a subject of the Statement with the same sha256, and none is added or
    missing; then the same against ``manifest.json``.
 3. **Meaning**: every check is re-read from the executed notebooks and must be the one ``evidence.json``
-   lists (criterion, name, status, detail, cell); a cell that stopped on ``CheckFailed`` must hold that
+   lists (criterion, name, status, detail, data, cell); a cell that stopped on ``CheckFailed`` must hold that
    check as failed; each notebook's status, each criterion and a passing verdict are re-derived; the hosts
    of ``hosts.json``, ``evidence.json`` and the Statement agree and do not contradict the target; and
    ``SUMMARY.md`` states the same status, criteria and checks.
@@ -70,7 +70,7 @@ def _fail(message: str, hint: str | None = "The evidence was altered after seali
 
 
 def _integrity(folder: Path, statement: Mapping[str, Any]) -> list[str]:
-    from aigw.evidence import MANIFEST
+    from aigw.evidence.sealing import MANIFEST
     from aigw.provenance import ATTESTATION, bundle_subjects, compare_files, subject_digests
 
     present = bundle_subjects(folder)
@@ -107,7 +107,7 @@ def _load_json(folder: Path, name: str) -> dict[str, Any]:
 
 def _check_key(check: Mapping[str, Any]) -> tuple[Any, ...]:
     return (check.get("criterion"), check.get("check"), check.get("status"), check.get("detail"), check.get("cell"),
-            check.get("subject"))
+            check.get("subject"), check.get("data"))
 
 
 def _failed_checks_raised(nb: Any) -> list[tuple[int, str]]:
@@ -124,7 +124,8 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
     """Re-read each notebook's checks; ``EvidenceError`` where evidence.json disagrees. The checks read."""
     import nbformat
 
-    from aigw.evidence import Check, _notebook_status, read_checks
+    from aigw.evidence.checks import Check
+    from aigw.evidence.reading import notebook_status, read_checks
 
     listed = [n for n in doc.get("notebooks") or [] if isinstance(n, Mapping)]
     names = {str(n.get("file")) for n in listed}
@@ -147,7 +148,7 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
             continue
         path = folder / str(entry.get("file"))
         nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-        actual = _notebook_status(nb)
+        actual = notebook_status(nb)
         if actual != status:
             raise _fail(f"evidence.json says {stem} {status}, the notebook shows it {actual}")
         mine = read_checks(nb)
@@ -172,18 +173,20 @@ def _notebooks(folder: Path, doc: Mapping[str, Any]) -> list[Any]:
 
 def _as_check(entry: Mapping[str, Any]) -> Any:
     """A check as evidence.json lists it (an unknown status counts as a failure, as ``read_checks`` does)."""
-    from aigw.evidence import Check, Status
+    from aigw.evidence.checks import Check, Status
 
     status: Status = "pass" if entry.get("status") == "pass" else "skip" if entry.get("status") == "skip" else "fail"
     notebook = entry.get("notebook")
     subject = entry.get("subject")
+    data = entry.get("data")
     return Check(entry.get("criterion"), str(entry.get("check")), status, str(entry.get("detail", "")),
                  str(entry.get("time", "")), str(notebook) if notebook is not None else None, entry.get("cell"),
-                 subject=str(subject) if subject is not None else None)
+                 subject=str(subject) if subject is not None else None,
+                 data=data if isinstance(data, Mapping) else None)
 
 
 def _criteria(doc: Mapping[str, Any], checks: Sequence[Any]) -> None:
-    from aigw.evidence import summarize_criteria
+    from aigw.evidence.criteria import summarize_criteria
 
     repository = [_as_check(c) for c in doc.get("checks") or [] if isinstance(c, Mapping) and c.get("notebook") is None]
     derived = {c.number: c.status for c in summarize_criteria([*checks, *repository])}

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from aigw.evidence import repo_root
+from aigw.paths import repo_root
 from aigw.runner import claim_run_dir
 from reliability_support import clean_env
 

@@ -13,7 +13,16 @@ import pytest
 from aigw import evidence
 from aigw.config import Secret
 from aigw.errors import EvidenceError
-from aigw.evidence import CHECK_MIMETYPE, Check, check_setup_documented, read_checks, summarize_criteria
+from aigw.evidence import (
+    CHECK_MIMETYPE,
+    Check,
+    check_setup_documented,
+    criteria,
+    read_checks,
+    recording,
+    summarize_criteria,
+    summary,
+)
 
 
 def _check_output(criterion: int | None, check: str, status: str, detail: str = "") -> nbformat.NotebookNode:
@@ -46,7 +55,7 @@ def _repo(root: Path, *, docs: bool, example_vars: list[str]) -> Path:
 
 
 def _all_config_vars() -> list[str]:
-    return evidence._config_variables()
+    return criteria._config_variables()
 
 
 def test_record_outside_a_kernel_prints_and_redacts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,7 +142,7 @@ def test_run_status_words() -> None:
 
 
 def test_raise_failures_lists_every_failure_once(capsys: pytest.CaptureFixture[str]) -> None:
-    evidence._recorded.clear()
+    recording._recorded.clear()
     evidence.raise_failures()  # nothing failed: nothing raised
     checks = [Check(4, "openai", "fail", "503 server_error"), Check(3, "unified", "pass"),
               Check(None, "cache", "fail", "MISS then MISS")]
@@ -146,7 +155,7 @@ def test_raise_failures_lists_every_failure_once(capsys: pytest.CaptureFixture[s
     evidence.record(4, "openai", "pass", "200")
     with pytest.raises(evidence.CheckFailed, match=r"^check failed: cache: MISS then MISS$"):
         evidence.raise_failures()
-    evidence._recorded.clear()
+    recording._recorded.clear()
 
 
 def test_criterion_6_fails_without_docs_and_passes_with_them(tmp_path: Path) -> None:
@@ -244,10 +253,10 @@ def test_the_retries_note_reads_as_a_sentence_and_keeps_its_json() -> None:
     stats = {"requests": 34, "retries": 2, "retries_by_reason": {"429": 2}, "recoveries": 0,
              "recoveries_by_outcome": {}, "budget_waits": 1, "budget_wait_s": 0.25,
              "data_plane": {"requests": 30, "retries": 0}}
-    check = Check(None, "retries", "pass", json.dumps(stats))
+    check = Check(None, "retries", "pass", data=stats)
     assert check.markdown() == ("✅ **PASS** · note · retries — 34 requests (30 through the gateway), 2 (429 2) "
                                 "retried, 1 waits for the API budget (0.2 s)")
-    assert json.loads(check.payload()["detail"]) == stats  # evidence.json keeps the numbers
+    assert check.payload()["data"] == stats  # evidence.json keeps the numbers
     # Any other check, or a retries note that is not statistics, is shown as recorded.
     assert Check(None, "retries", "pass", "not json").markdown().endswith("retries — not json")
     assert Check(None, "gateway change", "pass", '{"requests": 1}').markdown().endswith('{"requests": 1}')
@@ -339,21 +348,21 @@ def test_a_rest_parity_note_has_its_own_summary_row_and_never_the_verdict() -> N
                    subject="google-ai-studio/gemini-2.5-flash")
     lock = Check(None, "gateway refuses a request without cf-aig-authorization (401, code 2009)", "fail")
     assert not evidence.counts_for_verdict(failed) and evidence.counts_for_verdict(lock)
-    rows = evidence._parity_rows([passed, failed], {"pass": "PASS", "fail": "FAIL", "incomplete": "INC"})
+    rows = summary._parity_rows([passed, failed], {"pass": "PASS", "fail": "FAIL", "incomplete": "INC"})
     assert len(rows) == 1 and rows[0].startswith("| — | REST API parity") and "| FAIL —" in rows[0]
     assert r"openai/gpt-4o: fail (402 gateway\_error)" in rows[0]  # escaped for Markdown
-    assert evidence._parity_rows([lock], {}) == []
+    assert summary._parity_rows([lock], {}) == []
     criteria = summarize_criteria([failed])
     assert evidence.run_status(criteria, [failed], target="twin") == "incomplete"  # criteria not run, not failed
     assert evidence.run_status(criteria, [failed, lock], target="twin") == "failed"
 
 
 def test_a_failed_parity_note_alone_never_stops_a_notebook(capsys: pytest.CaptureFixture[str]) -> None:
-    evidence._recorded.clear()
+    recording._recorded.clear()
     parity = Check(None, f"{evidence.PARITY_CHECK}: openai/gpt-4o answers like compat", "fail", "402")
     evidence.record_all([parity])  # raise_on_fail: nothing raised for the note alone
     evidence.raise_failures()
     evidence.record_all([Check(3, "unified", "fail", "503")], raise_on_fail=False)
     with pytest.raises(evidence.CheckFailed, match=r"^2 checks failed: .*REST API parity.*: 402; .*unified: 503$"):
         evidence.raise_failures()
-    evidence._recorded.clear()
+    recording._recorded.clear()

@@ -22,7 +22,7 @@ from aigw import evidence, hosts, provenance, signing
 from aigw.cli import main
 from aigw.config import VARIABLES, Settings
 from aigw.errors import ConfigError, EvidenceError
-from aigw.evidence import CHECK_MIMETYPE
+from aigw.evidence import CHECK_MIMETYPE, sealing
 from aigw.runner import EXIT_INCOMPLETE
 from aigw.verify import verify_evidence
 from cftwin.seed import TwinSeed, generated_seed
@@ -129,12 +129,12 @@ def test_git_dirty_counts_untracked_code_but_not_outputs(tmp_path: Path) -> None
     (tmp_path / "README.md").write_text("r\n")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "c")
-    assert evidence._git_dirty(tmp_path) is False
+    assert sealing._git_dirty(tmp_path) is False
     (tmp_path / "outputs").mkdir()
     (tmp_path / "outputs" / "run.txt").write_text("x")
-    assert evidence._git_dirty(tmp_path) is False
+    assert sealing._git_dirty(tmp_path) is False
     (tmp_path / "lib" / "sneaky.py").write_text("import os\n")
-    assert evidence._git_dirty(tmp_path) is True
+    assert sealing._git_dirty(tmp_path) is True
 
 
 def test_twin_state_files_are_created_0600(tmp_path: Path) -> None:

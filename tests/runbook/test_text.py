@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aigw.text import one_line, status_mark, utc_stamp
+from aigw.text import one_line, utc_stamp
 
 
 def test_one_line_folds_every_run_of_white_space() -> None:
@@ -29,7 +29,3 @@ def test_utc_stamp_without_a_moment_is_now() -> None:
     after = dt.datetime.now(dt.UTC)
     assert before <= stamp <= after
 
-
-def test_status_mark_is_a_symbol_and_the_word() -> None:
-    assert [status_mark(s) for s in ("pass", "fail", "skip")] == ["✅ pass", "❌ fail", "⏭️ skip"]
-    assert status_mark("incomplete") == "incomplete"

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from aigw.text import status_mark
+from aigw.evidence.marks import status_mark
 
 if TYPE_CHECKING:
     from aigw.evidence import Check
 
 __all__ = ["DOLLAR", "cell_text", "checks_list", "checks_table", "markdown_table", "md_text", "status_mark", "usd"]
+
 
 def usd(amount: float, digits: int = 4) -> str:
     """An amount of money as ``USD 0.0043``: a ``$`` in Markdown opens TeX for MathJax (JupyterLab) and

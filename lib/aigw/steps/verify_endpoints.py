@@ -35,6 +35,7 @@ import httpx
 from aigw.config import PROVIDERS, Secret
 from aigw.errors import AigwError, ConfigError, NotFoundError
 from aigw.evidence import PARITY_CHECK, Check, Status
+from aigw.evidence.marks import status_symbol
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult, rest_model
 from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
@@ -90,13 +91,9 @@ _FRAMING_TOKENS: Final = 16
 Kind = Literal["lock", "unified", "provider", "cache", "overhead", "rest"]
 
 
-def _mark(status: Status) -> str:
-    return {"pass": "✅", "fail": "❌", "skip": "⏭️"}[status]
-
-
 def _checks_table(checks: Sequence[Check]) -> str:
     return markdown_table(["", "criterion", "check", "detail"],
-                          [(_mark(c.status), c.criterion if c.criterion is not None else "—", c.check, c.detail)
+                          [(status_symbol(c.status), c.criterion if c.criterion is not None else "—", c.check, c.detail)
                            for c in checks])
 
 
