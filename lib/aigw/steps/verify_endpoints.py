@@ -32,13 +32,14 @@ from typing import Any, Final, Literal
 
 import httpx
 
+from aigw.background_twin import twin_admin_headers
 from aigw.config import PROVIDERS, Secret
 from aigw.errors import AigwError, ConfigError, NotFoundError
 from aigw.evidence import PARITY_CHECK, Check, Status
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult, rest_model
 from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
-from aigw.session import Session, twin_admin_headers
+from aigw.session import Session
 from aigw.steps import markdown_table, usd
 
 __all__ = [
