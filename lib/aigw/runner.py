@@ -46,13 +46,13 @@ from aigw.execution import (
 )
 from aigw.hosts import check_endpoints
 from aigw.kernels import kernel_environment
-from aigw.plan import RunPlan, plan_run
+from aigw.plan import RunPlan
 from aigw.progress import progress
 from aigw.run_folder import say
 from aigw.secrets_scan import secrets_from_environ
 from aigw.stop_signals import RunInterrupted, StopSignals, stop_signals
 
-__all__ = ["EXIT_CODES", "EXIT_FAILED", "EXIT_INCOMPLETE", "RunResult", "run_notebooks", "run_plan"]
+__all__ = ["EXIT_CODES", "EXIT_FAILED", "EXIT_INCOMPLETE", "RunResult", "run_plan"]
 
 #: ``aigw run``'s exit code by bundle status: only a bundle whose every criterion passed exits 0.
 EXIT_FAILED: Final = 1
@@ -69,28 +69,6 @@ class RunResult:
     executed: list[Path] = field(default_factory=list)
     failure: NotebookFailure | None = None
     bundle: Bundle | None = None
-
-
-def run_notebooks(
-    notebooks: Sequence[Path],
-    *,
-    target: str,
-    run_dir: Path,
-    parameters: Mapping[str, Any] | None = None,
-    env_file: Path | None = None,
-    faults: str | None = None,
-    twin_state: str | None = None,
-    twin_account: Mapping[str, str] | None = None,
-    root: Path | None = None,
-    allow_custom_endpoints: bool = False,
-    signing_key: Path | None = None,
-) -> RunResult:
-    """Plan and run ``notebooks`` in order against ``target`` into ``run_dir`` (``plan_run`` then ``run_plan``)."""
-    with stop_signals() as stop:
-        plan = plan_run(target=target, notebooks=notebooks, run_dir=run_dir, parameters=parameters,
-                        env_file=env_file, faults=faults, twin_state=twin_state, twin_account=twin_account,
-                        root=root, allow_custom_endpoints=allow_custom_endpoints, signing_key=signing_key)
-        return _run(plan, stop)
 
 
 def run_plan(plan: RunPlan) -> RunResult:
