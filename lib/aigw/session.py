@@ -92,9 +92,10 @@ from aigw.config import (
     PROVIDER_KEY_VARS,
     Settings,
     find_env_file,
-    load_settings,
     masked,
+    merge_env,
     read_env,
+    settings_from_env,
     validate_account_id,
 )
 from aigw.errors import ConfigError
@@ -271,24 +272,26 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     """
     show_errors_as_one_line()
     here = Path.cwd()
-    env_file, search = chosen_env_file(here)
+    env_file, _searched = chosen_env_file(here)
     requested = os.environ.get("AIGW_TARGET", "").strip().lower()
     if requested and requested not in TARGETS:
         raise ConfigError(f"AIGW_TARGET {masked(requested)} is not a target", hint="Use twin or cloudflare")
-    merged = read_env(env_file)
+    # The file is read once: the target, the settings and the sources all come from this reading.
+    file_values = read_env(env_file, environ={}) if env_file is not None else {}
+    merged = merge_env(file_values, os.environ)
     generated: set[str] = set()
     if requested:
         target: Target = "twin" if requested == "twin" else "cloudflare"
-        settings = load_settings(env_file, search_from=here, search=search)
+        settings = settings_from_env(merged, env_file=env_file)
     elif has_real_credentials(merged):
         target = "cloudflare"
-        settings = load_settings(env_file, search_from=here, search=search)
+        settings = settings_from_env(merged, env_file=env_file)
     else:
         target = "twin"
         # The operator's values (file and environment) seed the twin; with a .dev.vars, a key it leaves
         # out is asked for in notebook 02 rather than invented.
         twin_env = ensure_background_twin(merged, withhold_missing_keys=env_file is not None)
-        settings = load_settings(env_file, search_from=here, environ={**os.environ, **twin_env}, search=search)
+        settings = settings_from_env(merge_env(file_values, {**os.environ, **twin_env}), env_file=env_file)
         generated = {name for name in twin_env if name not in merged}
     # Before any request: a twin session that would reach a real host (or the reverse) stops here.
     check_endpoints(target, settings, allow_custom=os.environ.get(ALLOW_CUSTOM_VAR) == "1")
@@ -304,7 +307,6 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     resolved_id = given_id or f"interactive-{_utc_stamp()}"
     folder = Path(given_dir or project_root(here) / "outputs" / resolved_id)
     folder.mkdir(parents=True, exist_ok=True)
-    file_values = read_env(env_file, environ={}) if env_file else {}
     return Session(settings=settings, target=target, run_id=resolved_id, run_dir=folder.resolve(),
                    sources=_sources(merged, file_values, generated))
 
