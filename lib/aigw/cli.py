@@ -112,7 +112,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     """``aigw run``: plan once, run the plan, print the run folder and the criteria table (``aigw.runner``)."""
     from aigw import runner
     from aigw.errors import RunError
-    from aigw.plan import plan_run
+    from aigw.plan import RunPlan, plan_run
     from aigw.progress import progress
     from aigw.run_folder import release_if_empty, report_stop, say
     from aigw.stop_signals import stop_signals
@@ -124,10 +124,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         ours = out is None or not out.exists() or (out.is_dir() and not any(out.iterdir()))
     except OSError:
         ours = False
+    plan: RunPlan | None = None
     # From the first line on, a SIGINT or SIGTERM is the runner's to handle (aigw.stop_signals).
     with stop_signals():
         try:
-            # A refused run's claimed folder is removed by the plan; --out stays the operator's.
             plan = plan_run(
                 target=args.target, notebooks=args.notebooks, run_dir=out, env_file=args.env_file,
                 parameters={name: _parameter_value(value) for name, value in (args.parameter or [])},
@@ -137,27 +137,18 @@ def run_from_args(args: argparse.Namespace) -> int:
                 allow_custom_endpoints=bool(getattr(args, "allow_custom_endpoints", False)),
                 signing_key=getattr(args, "signing_key", None), say=say,
             )
-        except AigwError:
-            if ours and out is not None and out.exists():
-                print(f"run folder: {out}")
-            raise
-        except KeyboardInterrupt:
-            report_stop(out if ours and out is not None and out.exists() else None)
-            raise
-        # --out as the operator wrote it (the plan holds it resolved).
-        run_dir = out or plan.run_dir
-        try:
             result = runner.run_plan(plan)
-        except AigwError:
-            if plan.claimed:
-                release_if_empty(run_dir)
-            if ours and run_dir.exists():
-                print(f"run folder: {run_dir}")
-            raise
-        except KeyboardInterrupt:
-            if plan.claimed:
-                release_if_empty(run_dir)
-            report_stop(run_dir if ours and run_dir.exists() else None)
+        except (AigwError, KeyboardInterrupt) as stop:
+            # A refused plan removed the folder it claimed itself; a refused or stopped run's is removed here
+            # while empty. --out is named as the operator wrote it (the plan holds it resolved).
+            if plan is not None and plan.claimed:
+                release_if_empty(plan.run_dir)
+            run_dir = out or (plan.run_dir if plan is not None else None)
+            shown = run_dir if ours and run_dir is not None and run_dir.exists() else None
+            if isinstance(stop, KeyboardInterrupt):
+                report_stop(shown)
+            elif shown is not None:
+                print(f"run folder: {shown}")
             raise
     print(f"run folder: {result.run_dir}")
     if result.bundle is not None:
