@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-from aigw.runner import select_notebooks
+from aigw.plan import select_notebooks
 
 from bench.common import PYTHON, ROOT, Row, child_env, timed
 

@@ -12,7 +12,7 @@ import papermill
 import pytest
 from aigw import config
 from aigw.evidence import REQUIRED_DOCS, check_setup_documented
-from aigw.runner import select_notebooks
+from aigw.plan import select_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -9,7 +9,6 @@ stdout), or cleans the named files in place.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import subprocess
@@ -71,26 +70,3 @@ def install_filter(root: Path) -> list[str]:
         attributes.write_text("\n".join([*lines, ATTRIBUTE]) + "\n", encoding="utf-8")
         done.append(f".gitattributes: added '{ATTRIBUTE}'")
     return done
-
-
-def setup_from_args(args: argparse.Namespace) -> int:
-    """``aigw setup``."""
-    from aigw.paths import repo_root
-
-    for line in install_filter(repo_root()):
-        print(f"aigw: {line}")
-    return 0
-
-
-def strip_from_args(args: argparse.Namespace) -> int:
-    """``aigw strip-notebook [FILE...]``: the git filter (stdin to stdout), or the files cleaned in place."""
-    if not args.paths:
-        sys.stdout.write(strip_notebook_text(sys.stdin.read()))
-        return 0
-    for path in args.paths:
-        text = path.read_text(encoding="utf-8")
-        cleaned = strip_notebook_text(text)
-        if cleaned != text:
-            path.write_text(cleaned, encoding="utf-8")
-            print(f"aigw: {path}: outputs stripped")
-    return 0

@@ -1,8 +1,10 @@
-"""`aigw`: argument parsing only. Each command calls one library function.
+"""`aigw`: argument parsing, and the adapters (``*_from_args``) from parsed arguments to the library's
+typed functions; the library never sees an ``argparse.Namespace``.
 
 Errors that aigw raises on purpose print as one line and exit 1; a traceback only with ``--debug``.
 ``aigw run`` exits 0 only for a ``passed`` / ``rehearsal-passed`` bundle, 3 for an ``incomplete`` one
-(``aigw.runner.EXIT_CODES``).
+(``aigw.runner.EXIT_CODES``). ``aigw run`` is the run's entrance: ``run_from_args`` resolves everything
+once into a ``RunPlan`` (``aigw.plan.plan_run``) and hands it to ``aigw.runner.run_plan``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 
 from aigw.errors import AigwError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run_from_args", "scan_from_args", "seal_from_args", "session_new_from_args",
+           "setup_from_args", "strip_from_args"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,37 +96,148 @@ def _dispatch(args: argparse.Namespace) -> int:
         from cftwin.cli import main as twin_main
 
         return twin_main([*(["--debug"] if args.debug else []), *args.twin_args], prog="aigw twin")
-    if args.command == "run":
-        from aigw.runner import run_from_args
-
-        return run_from_args(args)
     if args.command == "verify-evidence":
         from aigw.evidence import verify_from_args
 
         return verify_from_args(args)
-    if args.command == "keygen":
-        return _keygen(args)
-    if args.command == "seal":
-        from aigw.sitting import seal_from_args
+    adapters = {"run": run_from_args, "keygen": _keygen, "seal": seal_from_args, "session": session_new_from_args,
+                "setup": setup_from_args, "strip-notebook": strip_from_args, "scan-secrets": scan_from_args}
+    adapter = adapters.get(args.command)
+    if adapter is None:
+        raise AssertionError(f"unhandled command {args.command}")
+    return adapter(args)
 
-        return seal_from_args(args)
-    if args.command == "session":
-        from aigw.sitting import new_from_args
 
-        return new_from_args(args)
-    if args.command == "setup":
-        from aigw.clean_notebooks import setup_from_args
+def run_from_args(args: argparse.Namespace) -> int:
+    """``aigw run``: plan once, run the plan, print the run folder and the criteria table (``aigw.runner``)."""
+    from aigw import runner
+    from aigw.errors import RunError
+    from aigw.plan import RunPlan, plan_run
+    from aigw.progress import progress
+    from aigw.run_folder import release_if_empty, report_stop, say
+    from aigw.stop_signals import stop_signals
 
-        return setup_from_args(args)
-    if args.command == "strip-notebook":
-        from aigw.clean_notebooks import strip_from_args
+    progress.verbose = bool(getattr(args, "verbose", False))
+    out: Path | None = args.out
+    # A refused --out (not empty, not a folder) is the user's: never named as this run's folder.
+    try:
+        ours = out is None or not out.exists() or (out.is_dir() and not any(out.iterdir()))
+    except OSError:
+        ours = False
+    plan: RunPlan | None = None
+    # From the first line on, a SIGINT or SIGTERM is the runner's to handle (aigw.stop_signals).
+    with stop_signals():
+        try:
+            plan = plan_run(
+                target=args.target, notebooks=args.notebooks, run_dir=out, env_file=args.env_file,
+                parameters={name: _parameter_value(value) for name, value in (args.parameter or [])},
+                faults=args.faults, twin_state=getattr(args, "twin_state", None),
+                twin_account={k: v for k in ("plan", "log_system")
+                              if (v := getattr(args, f"twin_{k}", None)) is not None},
+                allow_custom_endpoints=bool(getattr(args, "allow_custom_endpoints", False)),
+                signing_key=getattr(args, "signing_key", None), say=say,
+            )
+            result = runner.run_plan(plan)
+        except (AigwError, KeyboardInterrupt) as stop:
+            # A refused plan removed the folder it claimed itself; a refused or stopped run's is removed here
+            # while empty. --out is named as the operator wrote it (the plan holds it resolved).
+            if plan is not None and plan.claimed:
+                release_if_empty(plan.run_dir)
+            run_dir = out or (plan.run_dir if plan is not None else None)
+            shown = run_dir if ours and run_dir is not None and run_dir.exists() else None
+            if isinstance(stop, KeyboardInterrupt):
+                report_stop(shown)
+            elif shown is not None:
+                print(f"run folder: {shown}")
+            raise
+    print(f"run folder: {result.run_dir}")
+    if result.bundle is not None:
+        print(f"status: {result.bundle.status}")
+        print(result.bundle.table())
+    if result.failure is not None:
+        raise RunError(str(result.failure), notebook=result.failure.notebook, cell=result.failure.cell)
+    if result.bundle is None:
+        return runner.EXIT_FAILED
+    status = result.bundle.status
+    if status in {"failed", "incomplete"}:
+        # One line, to stderr as every error: what is missing and why (SUMMARY.md's "Why:" line).
+        print(f"aigw: {status}: {result.bundle.why}", file=sys.stderr)
+    return runner.EXIT_CODES.get(status, runner.EXIT_FAILED)
 
-        return strip_from_args(args)
-    if args.command == "scan-secrets":
-        from aigw.secrets_scan import scan_from_args
 
-        return scan_from_args(args)
-    raise AssertionError(f"unhandled command {args.command}")
+def _parameter_value(text: str) -> object:
+    from aigw.plan import parse_parameter_value
+
+    return parse_parameter_value(text)
+
+
+def seal_from_args(args: argparse.Namespace) -> int:
+    """``aigw seal FOLDER``: prints the folder, its status and the criteria, as ``aigw run`` does."""
+    from aigw.paths import project_root
+    from aigw.sitting import seal_sitting
+
+    folder = Path(args.folder).resolve()
+    # The sitting's project is the folder that holds its outputs/ (the notebooks it ran are there).
+    root = folder.parent.parent if folder.parent.name == "outputs" else project_root(Path.cwd())
+    bundle = seal_sitting(folder, root=root)
+    print(f"run folder: {bundle.run_dir}")
+    print(f"status: {bundle.status}")
+    print(bundle.table())
+    return 0
+
+
+def session_new_from_args(args: argparse.Namespace) -> int:
+    """``aigw session new``."""
+    from aigw.paths import project_root
+    from aigw.sitting import new_sitting
+
+    sitting = new_sitting(project_root(Path(getattr(args, "root", None) or Path.cwd())) / "outputs")
+    print(f"aigw: new sitting {sitting.run_id}: notebooks opened from now on write to {sitting.run_dir}")
+    return 0
+
+
+def setup_from_args(args: argparse.Namespace) -> int:
+    """``aigw setup``."""
+    from aigw.clean_notebooks import install_filter
+    from aigw.paths import repo_root
+
+    for line in install_filter(repo_root()):
+        print(f"aigw: {line}")
+    return 0
+
+
+def strip_from_args(args: argparse.Namespace) -> int:
+    """``aigw strip-notebook [FILE...]``: the git filter (stdin to stdout), or the files cleaned in place."""
+    from aigw.clean_notebooks import strip_notebook_text
+
+    if not args.paths:
+        sys.stdout.write(strip_notebook_text(sys.stdin.read()))
+        return 0
+    for path in args.paths:
+        text = path.read_text(encoding="utf-8")
+        cleaned = strip_notebook_text(text)
+        if cleaned != text:
+            path.write_text(cleaned, encoding="utf-8")
+            print(f"aigw: {path}: outputs stripped")
+    return 0
+
+
+def scan_from_args(args: argparse.Namespace) -> int:
+    """``aigw scan-secrets PATH... [--env-file F]``: print findings; 1 when there are any."""
+    from aigw.config import find_env_file, read_env
+    from aigw.secrets_scan import scan_paths, secrets_from_environ
+
+    env_file = getattr(args, "env_file", None) or find_env_file()
+    secrets = secrets_from_environ(read_env(env_file))
+    findings = scan_paths(args.paths, secrets)
+    for finding in findings:
+        print(finding)
+    checked = f"{len(secrets)} configured secret value(s) and key shapes"
+    if findings:
+        print(f"aigw: {len(findings)} finding(s); checked {checked}")
+        return 1
+    print(f"aigw: no secrets found; checked {checked}")
+    return 0
 
 
 def _keygen(args: argparse.Namespace) -> int:

@@ -33,8 +33,10 @@ __all__ = [
     "find_env_file",
     "load_settings",
     "masked",
+    "merge_env",
     "read_env",
     "redact",
+    "settings_from_env",
     "validate_account_id",
     "validate_gateway_id",
 ]
@@ -275,7 +277,13 @@ def read_env(env_file: Path | None = None, *, environ: Mapping[str, str] | None 
         for key, value in dotenv_values(env_file).items():
             if value is not None:
                 merged[key] = value
-    merged.update(os.environ if environ is None else environ)
+    return merge_env(merged, os.environ if environ is None else environ)
+
+
+def merge_env(file_values: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` over ``file_values``, placeholders and blanks dropped: what ``read_env`` gives, for
+    values already read (a run's plan reads its file once)."""
+    merged = {**file_values, **environ}
     return {k: v.strip() for k, v in merged.items() if v.strip() and not _PLACEHOLDER.match(v)}
 
 
@@ -302,7 +310,13 @@ def load_settings(
     """Settings from the environment and ``.dev.vars`` (found from ``search_from`` upwards; with
     ``search=False`` and no ``env_file``, from the environment alone)."""
     path = Path(env_file) if env_file is not None else (find_env_file(search_from) if search else None)
-    env = read_env(path, environ=environ)
+    return settings_from_env(read_env(path, environ=environ), env_file=path)
+
+
+def settings_from_env(env: Mapping[str, str], *, env_file: Path | None = None) -> Settings:
+    """Settings from variables already merged (``read_env`` / ``merge_env``); ``env_file`` is where they
+    were read from, for the messages and ``Settings.env_file``."""
+    path = env_file
     account = env.get("CLOUDFLARE_ACCOUNT_ID")
     if not account:
         where = str(path) if path else f"no {ENV_FILE_NAME} found"

@@ -26,15 +26,15 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
-__all__ = ["IPCKernelManager", "PreparedKernel", "clean_stale_kernel_files", "kernel_dir", "notebook_imports",
-           "warm_up"]
+__all__ = ["IPCKernelManager", "PreparedKernel", "clean_stale_kernel_files", "kernel_dir", "kernel_environment",
+           "notebook_imports", "warm_up"]
 
 _PREFIX: Final = "aigw-k-"
 #: This process's kernel folder: ``aigw-k-<pid>.<random>``.
@@ -52,6 +52,23 @@ def kernel_dir() -> Path:
             _folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}."))
             atexit.register(shutil.rmtree, _folder, True)
         return _folder
+
+
+@contextlib.contextmanager
+def kernel_environment(values: Mapping[str, str], drop: Sequence[str] = ()) -> Iterator[None]:
+    """``os.environ`` without ``drop`` and with ``values`` over it (the kernels inherit it), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in (*drop, *values)}
+    for name in drop:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
 
 
 def _process_is_gone(pid: int) -> bool:

@@ -5,12 +5,11 @@ preview of at most four characters (``sk-a…``); it never holds the secret itse
 as notebooks: cell sources, outputs, cell metadata and the notebook's metadata (where papermill
 keeps its parameters) are all searched; embedded images are skipped for key shapes.
 
-``aigw scan-secrets PATH...`` (``scan_from_args``) prints the findings and exits 1 when there are any.
+``aigw scan-secrets PATH...`` (``aigw.cli.scan_from_args``) prints the findings and exits 1 when there are any.
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import re
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from aigw.config import PROVIDER_KEY_VARS, Secret, find_env_file, read_env
+from aigw.config import PROVIDER_KEY_VARS, Secret
 
 __all__ = [
     "KEY_SHAPES",
@@ -29,7 +28,6 @@ __all__ = [
     "find_key_shapes",
     "looks_like_key",
     "mask",
-    "scan_from_args",
     "scan_paths",
     "scan_text",
     "secrets_from_environ",
@@ -257,18 +255,3 @@ def scan_paths(
 def secrets_from_environ(env: Mapping[str, str]) -> list[Secret]:
     """The secret values among ``env`` (the variables of ``SECRET_VARIABLES`` that are set)."""
     return [Secret(env[name], name) for name in SECRET_VARIABLES if env.get(name)]
-
-
-def scan_from_args(args: argparse.Namespace) -> int:
-    """``aigw scan-secrets PATH... [--env-file F]``: print findings; 1 when there are any."""
-    env_file = getattr(args, "env_file", None) or find_env_file()
-    secrets = secrets_from_environ(read_env(env_file))
-    findings = scan_paths(args.paths, secrets)
-    for finding in findings:
-        print(finding)
-    checked = f"{len(secrets)} configured secret value(s) and key shapes"
-    if findings:
-        print(f"aigw: {len(findings)} finding(s); checked {checked}")
-        return 1
-    print(f"aigw: no secrets found; checked {checked}")
-    return 0

@@ -66,7 +66,8 @@ and seeded credentials); else ``cloudflare`` when real credentials exist (an acc
 that are not placeholders, and an API URL that is not loopback); else ``twin``: a detached
 ``python -m cftwin serve`` on ``127.0.0.1:8787`` (``AIGW_TWIN_PORT``) with its state and its seed
 (``.dev.vars`` values where present, generated ones otherwise; mode 0600) in the user cache dir
-(``AIGW_CACHE_DIR``; default ``~/.cache/aigw``), never under outputs/.
+(``AIGW_CACHE_DIR``; default ``~/.cache/aigw``), never under outputs/; ``aigw.background_twin`` owns it
+(starts it, finds it, checks it is ours, stops it).
 
 Settings come from ``AIGW_ENV_FILE`` when set (``aigw run`` passes the file it chose), from the environment
 alone with ``AIGW_NO_ENV_FILE=1`` (a twin run without ``--env-file``), else from the nearest ``.dev.vars``
@@ -76,37 +77,30 @@ session talks to loopback only; a Cloudflare one to Cloudflare's hosts unless ``
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets as _random
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-import httpx
-
 from aigw._http import ClientStats
+from aigw.background_twin import ensure_background_twin
 from aigw.config import (
     PROVIDER_KEY_VARS,
     Settings,
     find_env_file,
-    load_settings,
     masked,
+    merge_env,
     read_env,
+    settings_from_env,
     validate_account_id,
 )
 from aigw.errors import ConfigError
-from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, count_url, endpoint_hosts, host_kind
+from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, endpoint_hosts, host_kind
 from aigw.notebook_errors import show_errors_as_one_line
-from aigw.paths import cache_dir, project_root
+from aigw.paths import project_root
 from aigw.redaction import use_secrets
 from aigw.text import utc_stamp
-from aigw.twin_urls import TwinUrls
 
 if TYPE_CHECKING:
     from aigw.cloudflare import CloudflareClient
@@ -115,20 +109,13 @@ if TYPE_CHECKING:
 __all__ = [
     "Session",
     "Target",
-    "cache_dir",
     "can_ask_user",
-    "ensure_background_twin",
     "has_real_credentials",
-    "is_twin_process",
     "open_session",
-    "twin_admin_headers",
-    "twin_environ",
 ]
 
 Target = Literal["twin", "cloudflare"]
 TARGETS: Final = ("twin", "cloudflare")
-DEFAULT_TWIN_PORT: Final = 8787
-_TWIN_START_TIMEOUT_S: Final = 30.0
 #: Set by ``aigw run`` on the twin without ``--env-file``: the kernel's settings are its environment alone.
 NO_ENV_FILE_VAR: Final = "AIGW_NO_ENV_FILE"
 
@@ -147,146 +134,6 @@ def has_real_credentials(env: Mapping[str, str]) -> bool:
     return not probe.is_loopback
 
 
-def twin_environ(base_url: str) -> dict[str, str]:
-    """The URL variables that aim the settings at a twin served at ``base_url``."""
-    urls = TwinUrls.at(base_url)
-    return {
-        "CLOUDFLARE_API_BASE_URL": urls.api,
-        "CLOUDFLARE_GATEWAY_BASE_URL": urls.gateway,
-        "AIGW_PROVIDER_BASE_URL": urls.providers,
-    }
-
-
-def twin_admin_headers() -> dict[str, str]:
-    """The admin token header of the twin the session talks to; {} when there is none.
-
-    The one place the runbook reads it: from ``$AIGW_TWIN_ADMIN_TOKEN_FILE`` (a twin served by hand with
-    ``--admin-token-file``), else beside the background twin's state. A twin writes a new token, mode
-    0600, each time it starts.
-    """
-    from cftwin.adminauth import admin_headers, admin_token_path, read_admin_token
-
-    configured = os.environ.get("AIGW_TWIN_ADMIN_TOKEN_FILE")
-    path = Path(configured) if configured else admin_token_path(cache_dir() / "twin.sqlite")
-    token = read_admin_token(path) if path is not None else None
-    return admin_headers(token) if token else {}
-
-
-def _twin_alive(base_url: str) -> bool:
-    count_url(base_url)
-    try:
-        health = httpx.get(TwinUrls.at(base_url).admin("health"), headers=twin_admin_headers(), timeout=2.0)
-        return health.status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def is_twin_process(pid: int, port: int) -> bool:
-    """True when ``pid`` is a twin serving ``port``: its command line (``/proc/PID/cmdline``) runs
-    ``cftwin serve`` with ``--port PORT``. A pid file outlives its process, and by now the number may
-    be anyone's: only a process that passes this check is ever signalled."""
-    if pid <= 1:  # 0, -1 and 1 would signal the process group, every process, init
-        return False
-    try:
-        words = [w.decode(errors="replace") for w in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
-    except OSError:
-        # ASSUMPTION: without /proc (not Linux) or once the process is gone, nothing can be told: no signal.
-        return False
-    cftwin = any(w == "cftwin" or w.endswith("/cftwin") for w in words)
-    ports = {words[i + 1] for i, w in enumerate(words[:-1]) if w == "--port"}
-    ports |= {w.removeprefix("--port=") for w in words if w.startswith("--port=")}
-    return cftwin and "serve" in words and str(port) in ports
-
-
-def _seed_environ(env_file_values: Mapping[str, str], seed_file: Path) -> dict[str, str]:
-    """The twin's seed: kept values, generated where missing, the operator's values (``.dev.vars`` and
-    the environment, as ``read_env`` merges them) over them."""
-    from cftwin.seed import generated_seed
-
-    kept = read_env(seed_file, environ={}) if seed_file.is_file() else {}
-    seed = {k: v for k, v in generated_seed().to_environ().items() if not k.endswith("_BASE_URL")}
-    seed.update(kept)
-    for name in list(seed):
-        if env_file_values.get(name) and not name.endswith("_BASE_URL"):
-            seed[name] = env_file_values[name]
-    return seed
-
-
-def ensure_background_twin(env_file_values: Mapping[str, str] | None = None, *,
-                           withhold_missing_keys: bool = False) -> dict[str, str]:
-    """Start (or reuse) the detached twin for interactive rehearsal; its environment for the settings.
-
-    The twin listens on ``127.0.0.1:$AIGW_TWIN_PORT`` (8787), keeps its state in
-    ``<cache>/twin.sqlite`` and its seed in ``<cache>/twin.env`` (mode 0600). A running twin whose
-    seed changed (new ``.dev.vars`` values) is restarted when this process family started it.
-
-    ``withhold_missing_keys`` (the operator has a ``.dev.vars``): a provider key the operator's values
-    leave out is not handed to the settings, so notebook 02 asks for it; the twin still accepts the
-    rehearsal key it generated for that provider (in ``twin.env``), and nothing else.
-    """
-    port = int(os.environ.get("AIGW_TWIN_PORT", DEFAULT_TWIN_PORT))
-    base_url = f"http://127.0.0.1:{port}"
-    folder = cache_dir()
-    seed_file, pid_file = folder / "twin.env", folder / "twin.pid"
-    seed = _seed_environ(env_file_values or {}, seed_file)
-    previous = read_env(seed_file, environ={}) if seed_file.is_file() else {}
-    changed = {k: v for k, v in previous.items() if not k.endswith("_BASE_URL")} != seed
-    if changed:
-        _write_private(seed_file, "".join(f"{k}={_quote(v)}\n" for k, v in sorted(seed.items())))
-    alive = _twin_alive(base_url)
-    if alive and changed and pid_file.is_file():
-        # ASSUMPTION: a twin we started (pid recorded) may be restarted to pick up a new seed; one
-        # started by hand is left alone and keeps its own seed. A pid that is not that twin (stale file,
-        # number reused) is never signalled: the file is dropped and the twin left as one started by hand.
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            pid = 0
-        if is_twin_process(pid, port):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while _twin_alive(base_url) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            alive = _twin_alive(base_url)
-        else:
-            pid_file.unlink(missing_ok=True)
-    if not alive:
-        ready = folder / f"twin.ready.{_random.token_hex(4)}"
-        log = open(folder / "twin.log", "ab")  # noqa: SIM115 - handed to the detached process
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cftwin", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--state", str(folder / "twin.sqlite"), "--env-file", str(seed_file), "--admin",
-             "--ready-file", str(ready)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-        )
-        log.close()
-        pid_file.write_text(str(process.pid))
-        deadline = time.monotonic() + _TWIN_START_TIMEOUT_S
-        while not _twin_alive(base_url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise ConfigError(
-                    f"the local twin did not start on port {port}",
-                    hint=f"See {folder / 'twin.log'}; set AIGW_TWIN_PORT to use another port",
-                )
-            time.sleep(0.1)
-        with contextlib.suppress(FileNotFoundError):
-            ready.unlink()
-    given = {name: value for name, value in seed.items()
-             if not (withhold_missing_keys and name in PROVIDER_KEY_VARS.values()
-                     and not (env_file_values or {}).get(name))}
-    return {**given, **twin_environ(base_url)}
 
 
 @dataclass
@@ -413,24 +260,26 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     """
     show_errors_as_one_line()
     here = Path.cwd()
-    env_file, search = chosen_env_file(here)
+    env_file, _searched = chosen_env_file(here)
     requested = os.environ.get("AIGW_TARGET", "").strip().lower()
     if requested and requested not in TARGETS:
         raise ConfigError(f"AIGW_TARGET {masked(requested)} is not a target", hint="Use twin or cloudflare")
-    merged = read_env(env_file)
+    # The file is read once: the target, the settings and the sources all come from this reading.
+    file_values = read_env(env_file, environ={}) if env_file is not None else {}
+    merged = merge_env(file_values, os.environ)
     generated: set[str] = set()
     if requested:
         target: Target = "twin" if requested == "twin" else "cloudflare"
-        settings = load_settings(env_file, search_from=here, search=search)
+        settings = settings_from_env(merged, env_file=env_file)
     elif has_real_credentials(merged):
         target = "cloudflare"
-        settings = load_settings(env_file, search_from=here, search=search)
+        settings = settings_from_env(merged, env_file=env_file)
     else:
         target = "twin"
         # The operator's values (file and environment) seed the twin; with a .dev.vars, a key it leaves
         # out is asked for in notebook 02 rather than invented.
         twin_env = ensure_background_twin(merged, withhold_missing_keys=env_file is not None)
-        settings = load_settings(env_file, search_from=here, environ={**os.environ, **twin_env}, search=search)
+        settings = settings_from_env(merge_env(file_values, {**os.environ, **twin_env}), env_file=env_file)
         generated = {name for name in twin_env if name not in merged}
     # Before any request: a twin session that would reach a real host (or the reverse) stops here.
     check_endpoints(target, settings, allow_custom=os.environ.get(ALLOW_CUSTOM_VAR) == "1")
@@ -446,7 +295,6 @@ def open_session(*, run_id: str | None = None, run_dir: str | None = None) -> Se
     resolved_id = given_id or f"interactive-{utc_stamp()}"
     folder = Path(given_dir or project_root(here) / "outputs" / resolved_id)
     folder.mkdir(parents=True, exist_ok=True)
-    file_values = read_env(env_file, environ={}) if env_file else {}
     return Session(settings=settings, target=target, run_id=resolved_id, run_dir=folder.resolve(),
                    sources=_sources(merged, file_values, generated))
 

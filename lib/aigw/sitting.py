@@ -9,7 +9,6 @@ outputs belong to the sitting are copied in, then exported, scanned for secrets 
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import dataclass
@@ -135,27 +134,3 @@ def _twin_seed_values() -> dict[str, str]:
 def _target_from(notebooks: list[Path]) -> str:
     text = " ".join(p.read_text(encoding="utf-8") for p in notebooks)
     return "cloudflare" if "Target: Cloudflare" in text else "twin"
-
-
-def new_from_args(args: argparse.Namespace) -> int:
-    """``aigw session new``."""
-    root = Path(getattr(args, "root", None) or Path.cwd())
-    from aigw.paths import project_root
-
-    sitting = new_sitting(project_root(root) / "outputs")
-    print(f"aigw: new sitting {sitting.run_id}: notebooks opened from now on write to {sitting.run_dir}")
-    return 0
-
-
-def seal_from_args(args: argparse.Namespace) -> int:
-    """``aigw seal FOLDER``: prints the folder, its status and the criteria, as ``aigw run`` does."""
-    from aigw.paths import project_root
-
-    folder = Path(args.folder).resolve()
-    # The sitting's project is the folder that holds its outputs/ (the notebooks it ran are there).
-    root = folder.parent.parent if folder.parent.name == "outputs" else project_root(Path.cwd())
-    bundle = seal_sitting(folder, root=root)
-    print(f"run folder: {bundle.run_dir}")
-    print(f"status: {bundle.status}")
-    print(bundle.table())
-    return 0

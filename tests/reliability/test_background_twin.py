@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aigw.session import ensure_background_twin, is_twin_process, twin_admin_headers
+from aigw.background_twin import ensure_background_twin, is_twin_process, twin_admin_headers
 from cftwin.seed import generated_seed
 
 pytestmark = pytest.mark.slow

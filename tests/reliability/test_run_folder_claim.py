@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aigw.paths import repo_root
-from aigw.runner import claim_run_dir
+from aigw.run_folder import claim_run_dir
 from reliability_support import clean_env
 
 

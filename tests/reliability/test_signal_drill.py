@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from aigw.runner import sealed_status
+from aigw.run_folder import sealed_status
 from cftwin.seed import generated_seed
 from reliability_support import clean_env, last_line, write_env_file
 
@@ -162,11 +162,11 @@ class _Kernel:
 
 @pytest.mark.parametrize("how", ["grace", "second-signal"])
 def test_a_kernel_that_does_not_stop_is_killed(how: str) -> None:
-    from aigw.runner import _StopSignals
+    from aigw.stop_signals import StopSignals
 
     kernel = _Kernel()
     previous = signal.getsignal(signal.SIGTERM)
-    with _StopSignals(grace_s=0.2 if how == "grace" else 600) as stop:
+    with StopSignals(grace_s=0.2 if how == "grace" else 600) as stop:
         stop.kernel = kernel
         os.kill(os.getpid(), signal.SIGTERM)  # handled in this (the main) thread, never raised
         if how == "second-signal":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aigw.session import cache_dir
+from aigw.paths import cache_dir
 from cftwin.seed import generated_seed
 from cftwin.server import TwinProcess
 from cftwin.timing import NO_DELAYS

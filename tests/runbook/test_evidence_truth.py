@@ -393,10 +393,10 @@ def test_a_twin_run_with_env_file_never_reads_a_dev_vars_found_upwards(tmp_path:
     out = tmp_path / "run"
     state = tmp_path / "state.sqlite"
     script = (
-        "import sys; from pathlib import Path; from aigw.runner import run_notebooks; "
-        f"r = run_notebooks([Path({str(project / 'notebooks' / '02_provider_keys.ipynb')!r})], target='twin', "
-        f"run_dir=Path({str(out)!r}), env_file=Path({str(env_file)!r}), twin_state={str(state)!r}, "
-        f"root=Path({str(REPO)!r})); print('FAILURE', r.failure)"
+        "import sys; from pathlib import Path; from aigw.plan import plan_run; from aigw.runner import run_plan; "
+        f"r = run_plan(plan_run(notebooks=[Path({str(project / 'notebooks' / '02_provider_keys.ipynb')!r})], "
+        f"target='twin', run_dir=Path({str(out)!r}), env_file=Path({str(env_file)!r}), twin_state={str(state)!r}, "
+        f"root=Path({str(REPO)!r}))); print('FAILURE', r.failure)"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(),
                           cwd=project / "notebooks", timeout=300, check=False)

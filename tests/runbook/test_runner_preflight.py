@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from aigw import runner
+from aigw import cli, runner
 from aigw.cli import main
 from aigw.config import VARIABLES
 from cftwin.seed import generated_seed
@@ -110,11 +110,11 @@ def test_ctrl_c_says_where_the_partial_run_is_and_how_to_finish(
         out.mkdir()  # a folder the stop left unsealed (no manifest): it must not be called sealed
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "run_notebooks", interrupted)
+    monkeypatch.setattr(runner, "run_plan", interrupted)
     args = argparse.Namespace(env_file=None, target="twin", notebooks="01", parameter=[], out=out, faults=None,
                               twin_state=None)
     with pytest.raises(KeyboardInterrupt):
-        runner.run_from_args(args)
+        cli.run_from_args(args)
     captured = capsys.readouterr()
     assert captured.out.strip() == f"run folder: {out}"
     assert _last_line(captured.err) == (

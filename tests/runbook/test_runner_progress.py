@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from aigw.cli import build_parser
+from aigw.plan import twin_selection_hint
 from aigw.progress import RunProgress
-from aigw.runner import twin_selection_hint
 
 
 def test_a_line_per_notebook_and_per_cell_only_when_verbose(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from aigw.cli import scan_from_args
 from aigw.config import Secret
-from aigw.secrets_scan import find_key_shapes, mask, scan_from_args, scan_paths, scan_text
+from aigw.secrets_scan import find_key_shapes, mask, scan_paths, scan_text
 
 _ALNUM = string.ascii_letters + string.digits
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from aigw.session import twin_environ
+from aigw.background_twin import twin_environ
 from aigw.twin_urls import TwinUrls
 
 from tests.conftest import TwinHandle

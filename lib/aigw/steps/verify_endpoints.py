@@ -32,6 +32,7 @@ from typing import Any, Final, Literal
 
 import httpx
 
+from aigw.background_twin import twin_admin_headers
 from aigw.config import PROVIDERS, Secret
 from aigw.errors import AigwError, ConfigError, NotFoundError
 from aigw.evidence import PARITY_CHECK, Check, Status
@@ -39,7 +40,7 @@ from aigw.evidence.marks import status_symbol
 from aigw.gateway import DEFAULT_MODELS, GatewayProber, OverheadResult, ProbeResult, rest_model
 from aigw.hosts import count_url
 from aigw.pricing import LIST_PRICES, list_price
-from aigw.session import Session, twin_admin_headers
+from aigw.session import Session
 from aigw.steps import markdown_table, usd
 from aigw.twin_urls import TwinUrls
 

@@ -1,0 +1,182 @@
+"""Executing one notebook with papermill: the engine (progress per cell, stop between cells), the kernel
+prepared ahead, and what a failed notebook reports (``NotebookFailure``: notebook, cell, one line)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from aigw.config import Secret, redact
+from aigw.progress import progress
+from aigw.stop_signals import active_stop
+
+__all__ = ["NotebookFailure", "caused_by_stop", "code_cells", "execute_notebook", "failed_cell",
+           "mark_stopped_cell", "prepare_kernel", "register_engine", "skip_unused_import_tax", "unstarted_kernel"]
+
+_ENGINE: Final = "aigw"
+
+
+@dataclass(frozen=True)
+class NotebookFailure:
+    notebook: str
+    cell: int | None
+    error: str
+
+    def __str__(self) -> str:
+        where = f" cell {self.cell}" if self.cell is not None else ""
+        return f"{self.notebook}{where}: {self.error}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """``evidence.json``'s ``failure``: the notebook, the index of its failed cell, the error line."""
+        return {"notebook": self.notebook, "cell": self.cell, "error": self.error}
+
+
+
+class _Stopped(Exception):
+    """Raised by the per-cell hook when a stop came while the kernel sat between cells."""
+
+
+
+def code_cells(notebook: Path) -> int:
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return 0
+    return sum(1 for cell in cells if cell.get("cell_type") == "code")
+
+
+def register_engine() -> None:
+    """A papermill engine that moves the notebook's progress bar per cell (a line per cell with ``-v``)."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ProgressEngine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+            name = Path(str(nb_man.nb.metadata.get("papermill", {}).get("input_path", "notebook"))).stem
+            original = nb_man.cell_start
+
+            def cell_start(cell: Any, cell_index: int | None = None, **more: Any) -> Any:
+                if cell.get("cell_type") == "code":
+                    first = next((line for line in str(cell.get("source", "")).splitlines()
+                                  if line.strip() and not line.lstrip().startswith("#")), "")
+                    progress.cell(name, cell_index, first)
+                started = original(cell, cell_index, **more)
+                stop = active_stop()
+                if stop is not None and stop.stopped():
+                    # The cell is marked started, so the stopped notebook shows it as the one that failed.
+                    raise _Stopped("the run was stopped before this cell")
+                return started
+
+            nb_man.cell_start = cell_start
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register(_ENGINE, ProgressEngine)
+
+
+
+def failed_cell(output: Path) -> int | None:
+    """The index of the failed cell in the output notebook (what the HTML's ``#cell-N`` anchors use)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError):
+        return None
+    for index, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "failed":
+            return index
+    return None
+
+
+def mark_stopped_cell(output: Path, failure: NotebookFailure) -> NotebookFailure:
+    """A notebook stopped from outside (kernel died, run interrupted): papermill then marks every cell
+    "completed". Mark the cell that was running (the last one started) failed, with the failure as its
+    error output, so that the evidence and the HTML show where the notebook stopped."""
+    import nbformat
+
+    if failure.cell is not None or not output.is_file():
+        return failure
+    try:
+        nb = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError):
+        return failure
+    started = [i for i, c in enumerate(nb.cells)
+               if c.cell_type == "code" and c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return failure
+    cell = nb.cells[started[-1]]
+    cell.metadata.setdefault("papermill", {})["status"] = "failed"
+    ename, _, evalue = failure.error.partition(": ")
+    cell.setdefault("outputs", []).append(nbformat.v4.new_output(  # type: ignore[no-untyped-call]
+        "error", ename=ename, evalue=evalue, traceback=[failure.error]))
+    nbformat.write(nb, output)  # type: ignore[no-untyped-call]
+    return NotebookFailure(failure.notebook, started[-1], failure.error)
+
+
+def skip_unused_import_tax() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax``, which builds a grammar for ~2 s in every
+    process that imports nbformat (measured: docs/PERFORMANCE.md). It only checks the ``iri`` and
+    ``iri-reference`` formats, which no nbformat schema uses; jsonschema skips those checks when the
+    import fails. Too late once jsonschema is imported (then it changes nothing)."""
+    if "jsonschema" not in sys.modules:
+        # None in sys.modules makes the import raise ImportError (Python's documented opt-out).
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+def prepare_kernel(notebook: Path) -> Any:
+    """Start ``notebook``'s kernel now (it boots and imports while the previous notebook runs); None
+    when that fails, and papermill then starts one itself."""
+    from aigw.kernels import PreparedKernel, notebook_imports
+
+    kernel = PreparedKernel(notebook.parent, notebook_imports(notebook))
+    try:
+        return kernel.start()
+    except Exception:  # papermill's own start reports whatever is wrong, in the notebook's terms
+        with contextlib.suppress(Exception):
+            kernel.shutdown()
+        return None
+
+
+def caused_by_stop(failure: NotebookFailure) -> bool:
+    """True when ``failure`` is what a stop does to a notebook: the interrupted cell, the per-cell hook, or
+    the kernel killed after the grace."""
+    ename = failure.error.partition(":")[0]
+    return ename in {"KeyboardInterrupt", "_Stopped", "DeadKernelError"} or "Kernel died" in failure.error
+
+
+def unstarted_kernel(notebook: Path) -> Any:
+    """A kernel manager papermill starts itself (when the one prepared ahead failed to start): made here,
+    so that the runner can interrupt its kernel and shut it down like a prepared one."""
+    from aigw.kernels import PreparedKernel
+
+    return PreparedKernel(notebook.parent)
+
+
+def execute_notebook(notebook: Path, output: Path, parameters: Mapping[str, Any], cwd: Path,
+             secrets: Sequence[Secret], kernel: Any = None) -> NotebookFailure | None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from aigw.kernels import IPCKernelManager
+
+    extra: dict[str, Any] = {"km": kernel.manager} if kernel is not None else {}
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=dict(parameters), engine_name=_ENGINE, kernel_name="python3",
+            progress_bar=False, cwd=str(cwd), kernel_manager_class=IPCKernelManager, start_timeout=120, **extra,
+        )
+    except PapermillExecutionError as exc:
+        evalue = " ".join(str(exc.evalue).split())
+        return NotebookFailure(notebook.stem, failed_cell(output), redact(f"{exc.ename}: {evalue}", secrets))
+    except Exception as exc:  # the kernel died, a timeout, a broken notebook: still a failed notebook
+        text = " ".join(str(exc).split())[:300]
+        if type(exc).__name__ == "DeadKernelError":
+            text += " (killed, or out of memory); run aigw run again: it converges on the same state"
+        return NotebookFailure(notebook.stem, failed_cell(output), redact(f"{type(exc).__name__}: {text}", secrets))
+    return None
+
