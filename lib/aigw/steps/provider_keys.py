@@ -44,6 +44,7 @@ from aigw.steps.byok_secrets import (
     store_provider_key,
 )
 
+# byok_secrets' names stay listed here: notebook 02 and its tests call them as provider_keys.*.
 __all__ = [
     "DEFAULT_STORE_NAME",
     "KeyOutcome",

@@ -103,6 +103,9 @@ def list_logs(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One page of the gateway's logs matching ``where``, and its ``result_info``.
 
+    Takes the same ``where`` / order parameters as ``models.delete_logs``: one condition from
+    ``cftwin.logs.filters`` selects what a page shows and what a delete removes.
+
     Past the last page the page is empty (the SDKs' auto-pagination stops on it).
     """
     total, stats = _summary(db, account_id, gateway_id, where, params, stats=meta_info)

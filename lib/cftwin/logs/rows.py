@@ -81,6 +81,7 @@ ROW_FIELDS: Final = tuple(f.name for f in fields(LogRow))
 COLUMNS: Final = ("account_id", "gateway_id", *ROW_FIELDS)
 
 #: The fields of a list item (as the SDK's ``LogListResponse``): no payloads.
+# aigw.cloudflare keeps its own list of these: the twin and the runbook share no constant.
 LIST_FIELDS: Final = (
     "id",
     "created_at",
