@@ -31,9 +31,9 @@ from aigw.evidence import Check
 from aigw.gateway import DEFAULT_MODELS, ProbeResult
 from aigw.log_systems import fetch_gateway_logs
 from aigw.logpush import LogpushApi, LogpushJob, job_name
+from aigw.logs_frame import build_frame, export_parquet
 from aigw.session import Session
 from aigw.steps import checks_table, markdown_table
-from aigw.steps.logs_analysis import build_frame, export_parquet
 
 __all__ = [
     "SNAPSHOT_DIR",
