@@ -53,8 +53,9 @@ class LogsSummary:
     """Totals of a frame: what criterion 5 and the 100,000-log check compare against the twin's truth."""
 
     requests: int
-    tokens_in: int
-    tokens_out: int
+    #: None where the source does not carry tokens (the Logpush export: ``aigw.logs_logpush``).
+    tokens_in: int | None
+    tokens_out: int | None
     cost: float
     errors: int
     cached: int
@@ -210,7 +211,8 @@ class LogsReport:
         rows = [
             ("requests", f"{s.requests:,}"),
             ("first / last", f"{s.first} / {s.last}"),
-            ("tokens in / out", f"{s.tokens_in:,} / {s.tokens_out:,}"),
+            ("tokens in / out", "not in this source" if s.tokens_in is None or s.tokens_out is None
+             else f"{s.tokens_in:,} / {s.tokens_out:,}"),
             ("cost (USD, Cloudflare's estimate)", f"{s.cost:.6f}"),
             ("errors", f"{s.errors:,} ({s.error_rate:.1%})"),
             ("cache hits", f"{s.cached:,} ({s.cache_hit_rate:.1%})"),

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
+from aigw.errors import ConfigError
 from aigw.log_systems import fetch_gateway_logs
+from aigw.logpush import load_bucket_settings
 from aigw.logs_frame import (
     Window,
     build_frame,
@@ -24,6 +26,7 @@ from aigw.logs_frame import (
     run_filter,
     selection_filters,
 )
+from aigw.logs_logpush import EXPORT_FOLDER, LogpushWindow, read_logpush_window
 from aigw.logs_tables import LogsReport, RunLogsCheck, analyse, verify_run_logs
 
 if TYPE_CHECKING:
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPORT_FILE",
+    "SOURCES",
     "LogsExport",
     "LogsFetch",
     "RunLogsVerification",
@@ -41,6 +45,8 @@ __all__ = [
 ]
 
 EXPORT_FILE: Final = "04_logs.parquet"
+#: Where notebook 04 reads the window from: the logs API, or notebook 07's Logpush export in the bucket.
+SOURCES: Final = ("api", "logpush")
 
 
 class _TextProgress:
@@ -121,12 +127,25 @@ def fetch_window(
     filters: Iterable[Mapping[str, Any]] | None = None,
     per_page: int = 50,
     concurrency: int = 4,
-) -> LogsFetch:
+    source: str = "api",
+) -> LogsFetch | LogpushWindow:
     """Every log of the window that matches, read ``per_page`` at a time with ``concurrency`` pages in
-    flight (the client keeps inside the API's request budget), with a progress bar, into a typed frame."""
+    flight (the client keeps inside the API's request budget), with a progress bar, into a typed frame.
+
+    With ``source="logpush"`` the window's events come from notebook 07's Logpush export in the bucket instead
+    (``aigw.logs_logpush``: streamed into DuckDB, never whole in memory); Cloudflare ``filters`` do not apply
+    there (the export is not the logs API), ``providers`` and ``models`` do."""
     import time
 
     window = resolve_window(since, until, last_hours)
+    if source not in SOURCES:
+        raise ConfigError(f"parameter source={source!r} is not a log source", hint='Use source="api" or "logpush"')
+    if source == "logpush":
+        if list(filters or []):
+            raise ConfigError("filters are the logs API's: they do not apply to source='logpush'",
+                              hint='Drop filters (providers and models still apply), or use source="api"')
+        return read_logpush_window(load_bucket_settings(session.settings), window, providers=list(providers),
+                                   models=list(models))
     chosen = selection_filters(providers, models, filters)
     interactive = bool(getattr(session, "interactive", False))
     progress: Any = _BarProgress() if interactive else _TextProgress()
@@ -147,8 +166,11 @@ def fetch_window(
 
 
 
-def analyse_logs(fetched: LogsFetch) -> LogsReport:
-    """Every table of notebook 04 from the fetched frame (an empty window gives empty tables)."""
+def analyse_logs(fetched: LogsFetch | LogpushWindow) -> LogsReport:
+    """Every table of notebook 04 from the fetched frame, or from the export's named SQL for
+    ``source="logpush"`` (an empty window gives empty tables)."""
+    if isinstance(fetched, LogpushWindow):
+        return fetched.report()
     return analyse(fetched.frame)
 
 
@@ -160,11 +182,17 @@ class LogsExport:
     checks: list[Any] = field(default_factory=list)
 
     def _repr_markdown_(self) -> str:
-        return f"Wrote **{self.rows:,}** logs to `{self.path}` ({self.bytes / 2**20:.2f} MiB, Parquet)."
+        kind = "Parquet, a folder a day" if self.path.is_dir() else "Parquet"
+        return f"Wrote **{self.rows:,}** logs to `{self.path}` ({self.bytes / 2**20:.2f} MiB, {kind})."
 
 
-def export_logs(session: Session, fetched: LogsFetch, name: str = EXPORT_FILE) -> LogsExport:
-    """The frame as Parquet in the run folder (dtypes kept: categoricals, UTC times)."""
+def export_logs(session: Session, fetched: LogsFetch | LogpushWindow, name: str = EXPORT_FILE) -> LogsExport:
+    """The frame as Parquet in the run folder (dtypes kept: categoricals, UTC times); for ``source="logpush"``
+    the window's events as Parquet partitioned by day (``04_logs_by_day/day=YYYY-MM-DD/``)."""
+    if isinstance(fetched, LogpushWindow):
+        folder = fetched.export(Path(session.run_dir) / EXPORT_FOLDER)
+        size = sum(p.stat().st_size for p in folder.rglob("*.parquet"))
+        return LogsExport(folder, fetched.rows, size)
     path = export_parquet(fetched.frame, Path(session.run_dir) / name)
     return LogsExport(path, len(fetched.frame), path.stat().st_size)
 
@@ -191,7 +219,7 @@ class RunLogsVerification:
 
 
 def check_run_logs(
-    session: Session, fetched: LogsFetch | None = None, *, wait_s: float = 60.0
+    session: Session, fetched: LogsFetch | LogpushWindow | None = None, *, wait_s: float = 60.0
 ) -> RunLogsVerification:
     """Criterion 5: the logs API returns this run's probe requests (``metadata.value`` eq the run id), each
     with a timestamp and a model, and every ``cf-aig-log-id`` notebook 03 saw among them.
