@@ -7,7 +7,7 @@ What differs by nature from the API route (the export does not carry it, or carr
 
 * tokens in / out: ``Metrics`` holds cost and duration only, so ``summary.tokens_*`` are None and the usage
   table's token columns are NaN (the plot draws no token bars);
-* errors: the API's ``success = false``; here ``StatusCode >= 400`` (``aigw.logpush_analysis``'s ASSUMPTION);
+* errors: the API's ``success = false``; here ``StatusCode >= 400`` (as ``aigw.logpush_analysis`` assumes);
 * times: ``Timestamp`` has the job's precision (seconds with 07's ``rfc3339``), so ``first`` / ``last`` and an
   event on the window's edge may differ by less than a second; requests over time are binned from the epoch
   (the API route's bins start at the first day's midnight: the same bins for every width up to a day);
