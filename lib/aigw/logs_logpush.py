@@ -74,8 +74,7 @@ def _over_time(store: ExportStore, summary: LogsSummary, freq: str | None) -> pd
     return table.astype("int64")
 
 
-def _usage(store: ExportStore) -> pd.DataFrame:
-    rows = store.query("usage_by_model")
+def _usage(rows: pd.DataFrame) -> pd.DataFrame:
     table = _by_pair(rows, ["requests", "cost"]).rename(columns={"cost": "cost_usd"})
     table.insert(1, "tokens_in", np.nan)
     table.insert(2, "tokens_out", np.nan)
@@ -85,8 +84,8 @@ def _usage(store: ExportStore) -> pd.DataFrame:
     return total if table.empty else pd.concat([table, total])
 
 
-def _errors(store: ExportStore) -> pd.DataFrame:
-    table = _by_pair(store.query("usage_by_model"), ["requests", "errors"]).astype("int64")
+def _errors(rows: pd.DataFrame) -> pd.DataFrame:
+    table = _by_pair(rows, ["requests", "errors"]).astype("int64")
     table["error_rate"] = (table["errors"] / table["requests"]).astype("float64")
     return table
 
@@ -119,8 +118,9 @@ def _cache(store: ExportStore) -> pd.DataFrame:
 def export_report(store: ExportStore, *, freq: str | None = None) -> LogsReport:
     """Notebook 04's tables from the store's ``events``, shaped as ``aigw.logs_tables.analyse``'s."""
     summary = _summary(store)
+    usage = store.query("usage_by_model")  # one scan for two tables
     return LogsReport(summary=summary, over_time=_over_time(store, summary, freq), latency=_latency(store),
-                      usage=_usage(store), errors=_errors(store), status=_status(store), cache=_cache(store),
+                      usage=_usage(usage), errors=_errors(usage), status=_status(store), cache=_cache(store),
                       notes=["tokens are not in the Logpush export (Metrics holds cost and duration)"])
 
 
