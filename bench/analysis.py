@@ -3,7 +3,7 @@
 Each side runs in a fresh process (``python -m bench.analysis ours|pandas ROWS``) on the same rows:
 columns of Python values as the client's ``fetch_logs`` returns them (the same seed each time).
 
-* ours: ``logs_analysis.build_frame`` (categoricals, narrow ints), then ``logs_analysis.analyse``.
+* ours: ``logs_frame.build_frame`` (categoricals, narrow ints), then ``logs_tables.analyse``.
 * reference: ``pd.DataFrame(columns)`` with default dtypes (``created_at`` parsed to datetimes, as any
   time table needs), then the same seven tables written plainly in pandas.
 
@@ -82,7 +82,7 @@ def plain_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
 
 
 def plain_analysis(frame: pd.DataFrame) -> dict[str, Any]:
-    """The seven tables of ``logs_analysis.analyse``, written plainly on default dtypes."""
+    """The seven tables of ``logs_tables.analyse``, written plainly on default dtypes."""
     group = ["provider", "model"]
     grouped = frame.groupby(group)
     return {
@@ -130,7 +130,8 @@ class PeakSampler:
 def child(side: str, rows: int) -> dict[str, Any]:
     columns = make_columns(rows)
     if side == "ours":
-        from aigw.steps.logs_analysis import analyse, build_frame
+        from aigw.logs_frame import build_frame
+        from aigw.logs_tables import analyse
 
         frame = build_frame(columns)
 

@@ -1,7 +1,7 @@
 """Row ``logs_fetch``: 20,000 logs from the twin (in its own process) into a DataFrame.
 
 Figure: the runbook's path, ``CloudflareClient.fetch_logs`` (concurrent pages parsed straight into
-columns) then ``logs_analysis.build_frame``. Reference, in the same run against the same twin: the
+columns) then ``logs_frame.build_frame``. Reference, in the same run against the same twin: the
 official ``cloudflare`` SDK's auto-pagination (``ai_gateway.logs.list``) into ``pd.DataFrame``.
 Both read 50 logs a page (Cloudflare's maximum); the runs alternate, the medians are compared.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import cloudflare
 import pandas as pd
-from aigw.steps.logs_analysis import build_frame
+from aigw.logs_frame import build_frame
 
 from bench.common import GATEWAY_ID, BenchTwin, Row, median, timed
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from aigw import logs_frame, logs_tables
 from aigw.errors import ConfigError
-from aigw.steps import logs_analysis as la
 
 RUN = "run-20260112-0900"
 
@@ -53,11 +53,11 @@ def _logs() -> dict[str, list[Any]]:
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return la.build_frame(_logs())
+    return logs_frame.build_frame(_logs())
 
 
 def test_frame_has_narrow_dtypes_and_is_sorted_by_time(frame: pd.DataFrame) -> None:
-    assert list(frame.columns) == list(la.COLUMNS)
+    assert list(frame.columns) == list(logs_frame.COLUMNS)
     assert str(frame["created_at"].dtype) == "datetime64[ns, UTC]"
     for name in ("provider", "model", "path", "metadata", "run_id", "check"):
         assert isinstance(frame[name].dtype, pd.CategoricalDtype), name
@@ -82,11 +82,11 @@ def test_metadata_gives_run_id_and_check(frame: pd.DataFrame) -> None:
 def test_list_of_log_objects_builds_the_same_frame(frame: pd.DataFrame) -> None:
     columns = _logs()
     records = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-    pd.testing.assert_frame_equal(la.build_frame(records), frame)
+    pd.testing.assert_frame_equal(logs_frame.build_frame(records), frame)
 
 
 def test_summary_totals(frame: pd.DataFrame) -> None:
-    summary = la.summarise(frame)
+    summary = logs_tables.summarise(frame)
     assert summary.requests == 8
     assert summary.tokens_in == 92
     assert summary.tokens_out == 248
@@ -112,11 +112,11 @@ def test_usage_by_model(frame: pd.DataFrame) -> None:
             names=["provider", "model"],
         ),
     )
-    pd.testing.assert_frame_equal(la.usage_by_model(frame), expected, check_exact=False, atol=1e-12)
+    pd.testing.assert_frame_equal(logs_tables.usage_by_model(frame), expected, check_exact=False, atol=1e-12)
 
 
 def test_latency_percentiles_interpolate_linearly(frame: pd.DataFrame) -> None:
-    table = la.latency_percentiles(frame)
+    table = logs_tables.latency_percentiles(frame)
     gpt4o = table.loc[("openai", "gpt-4o")]
     # durations 100, 300, 500: p50 = 300, p95 = 300 + 0.9 * 200, p99 = 300 + 0.98 * 200
     assert gpt4o["requests"] == 3
@@ -126,17 +126,17 @@ def test_latency_percentiles_interpolate_linearly(frame: pd.DataFrame) -> None:
     claude = table.loc[("anthropic", "claude-3-sonnet")]
     assert claude["p50_ms"] == pytest.approx(400.0)
     assert claude["p95_ms"] == pytest.approx(580.0)
-    by_provider = la.latency_percentiles(frame, by=("provider",))
+    by_provider = logs_tables.latency_percentiles(frame, by=("provider",))
     assert by_provider.loc["openai", "requests"] == 4
     assert by_provider.loc["openai", "p50_ms"] == pytest.approx(400.0)
 
 
 def test_error_rates_and_status_codes(frame: pd.DataFrame) -> None:
-    errors = la.error_rates(frame)
+    errors = logs_tables.error_rates(frame)
     assert errors.loc[("anthropic", "claude-3-sonnet")].tolist() == [3, 1, pytest.approx(1 / 3)]
     assert errors.loc[("openai", "gpt-4")].tolist() == [1, 1, 1.0]
     assert errors.loc[("openai", "gpt-4o")].tolist() == [3, 0, 0.0]
-    status = la.status_codes(frame)
+    status = logs_tables.status_codes(frame)
     expected = pd.DataFrame(
         {"200": [2, 1, 3], "429": [1, 0, 0], "500": [0, 0, 1]},
         index=pd.Index(["anthropic", "google-ai-studio", "openai"], name="provider"),
@@ -146,14 +146,14 @@ def test_error_rates_and_status_codes(frame: pd.DataFrame) -> None:
 
 
 def test_cache_hit_rate(frame: pd.DataFrame) -> None:
-    cache = la.cache_hit_rate(frame)
+    cache = logs_tables.cache_hit_rate(frame)
     assert cache.loc[("openai", "gpt-4o")].tolist() == [3, 2, pytest.approx(2 / 3)]
     assert cache.loc[("anthropic", "claude-3-sonnet")].tolist() == [3, 0, 0.0]
     assert int(cache["hits"].sum()) == 2
 
 
 def test_requests_over_time_by_provider(frame: pd.DataFrame) -> None:
-    table = la.requests_over_time(frame, "1min")
+    table = logs_tables.requests_over_time(frame, "1min")
     expected = pd.DataFrame(
         {"anthropic": [1, 1, 1, 0], "google-ai-studio": [0, 0, 1, 0], "openai": [2, 0, 0, 2]},
         index=pd.DatetimeIndex(
@@ -164,33 +164,33 @@ def test_requests_over_time_by_provider(frame: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(table, expected, check_freq=False)
     assert int(table.to_numpy().sum()) == len(frame)
     # a 4-minute span fits in 60 bins of 10 s, not of 1 s
-    assert la.pick_frequency(frame["created_at"].min(), frame["created_at"].max()) == "10s"
+    assert logs_tables.pick_frequency(frame["created_at"].min(), frame["created_at"].max()) == "10s"
 
 
 def test_empty_window_gives_empty_tables_not_errors() -> None:
-    empty = la.build_frame({})
-    assert list(empty.columns) == list(la.COLUMNS)
-    report = la.analyse(empty)
+    empty = logs_frame.build_frame({})
+    assert list(empty.columns) == list(logs_frame.COLUMNS)
+    report = logs_tables.analyse(empty)
     assert report.empty
     assert report.summary.requests == 0 and report.summary.first is None
     assert report.latency.empty and report.errors.empty and report.cache.empty and report.over_time.empty
     assert report.usage.loc[("total", "")].tolist() == [0, 0, 0, 0.0]
-    check = la.verify_run_logs(empty, RUN)
+    check = logs_tables.verify_run_logs(empty, RUN)
     assert not check.passed and "no log carries" in check.detail
 
 
 def test_verify_run_logs(frame: pd.DataFrame) -> None:
-    ok = la.verify_run_logs(frame, RUN, expected_log_ids=["L1", "L3"])
+    ok = logs_tables.verify_run_logs(frame, RUN, expected_log_ids=["L1", "L3"])
     assert ok.passed, ok.detail
     assert ok.found == 4
     assert "claude-3-sonnet, gpt-4o" in ok.detail
-    missing = la.verify_run_logs(frame, RUN, expected_log_ids=["L1", "L5", "L99"])
+    missing = logs_tables.verify_run_logs(frame, RUN, expected_log_ids=["L1", "L5", "L99"])
     assert not missing.passed
     assert missing.missing_ids == ("L5", "L99")
 
 
 def test_parquet_export_round_trips(frame: pd.DataFrame, tmp_path: Path) -> None:
-    path = la.export_parquet(frame, tmp_path / "run" / "logs.parquet")
+    path = logs_frame.export_parquet(frame, tmp_path / "run" / "logs.parquet")
     assert path.is_file() and not path.with_name("logs.parquet.partial").exists()
     back = pd.read_parquet(path)
     assert len(back) == len(frame)
@@ -201,16 +201,16 @@ def test_parquet_export_round_trips(frame: pd.DataFrame, tmp_path: Path) -> None
 
 def test_window_from_parameters() -> None:
     now = datetime(2026, 1, 12, 12, 0, tzinfo=UTC)
-    assert la.resolve_window(last_hours=2, now=now) == la.Window(now - timedelta(hours=2), now)
-    window = la.resolve_window("2026-01-12T09:00:00Z", "2026-01-12T10:00:00", now=now)
+    assert logs_frame.resolve_window(last_hours=2, now=now) == logs_frame.Window(now - timedelta(hours=2), now)
+    window = logs_frame.resolve_window("2026-01-12T09:00:00Z", "2026-01-12T10:00:00", now=now)
     assert window.since == datetime(2026, 1, 12, 9, tzinfo=UTC)
     assert window.until == datetime(2026, 1, 12, 10, tzinfo=UTC)
-    assert la.window_filters(window) == [
+    assert logs_frame.window_filters(window) == [
         {"key": "created_at", "operator": "gt", "value": ["2026-01-12T09:00:00Z"]},
         {"key": "created_at", "operator": "lt", "value": ["2026-01-12T10:00:00Z"]},
     ]
-    assert la.run_filter(RUN) == [{"key": "metadata.value", "operator": "eq", "value": [RUN]}]
+    assert logs_frame.run_filter(RUN) == [{"key": "metadata.value", "operator": "eq", "value": [RUN]}]
     with pytest.raises(ConfigError, match="not an ISO 8601"):
-        la.resolve_window("yesterday")
+        logs_frame.resolve_window("yesterday")
     with pytest.raises(ConfigError, match="window is empty"):
-        la.resolve_window("2026-01-12T10:00:00Z", "2026-01-12T09:00:00Z")
+        logs_frame.resolve_window("2026-01-12T10:00:00Z", "2026-01-12T09:00:00Z")

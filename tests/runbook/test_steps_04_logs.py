@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from aigw.cloudflare import CloudflareClient, RequestBudget
 from aigw.config import load_settings
+from aigw.logs_tables import usage_by_model
 from aigw.session import Session
 from aigw.steps import logs_analysis, verify_endpoints
 
@@ -63,7 +64,7 @@ def test_100k_logs_read_back_with_the_twins_totals(seeded: tuple[Session, dict[s
     assert str(frame["created_at"].dtype) == "datetime64[ns, UTC]"
     assert isinstance(frame["model"].dtype, pd.CategoricalDtype)
     assert frame["created_at"].min() >= pd.Timestamp(START) and frame["created_at"].max() <= pd.Timestamp(END)
-    usage = logs_analysis.usage_by_model(frame)
+    usage = usage_by_model(frame)
     assert int(usage.loc[("total", ""), "requests"]) == SEEDED
     assert int(usage.drop(index="total", level=0)["tokens_in"].sum()) == truth["tokens_in"]
     exported = logs_analysis.export_logs(session, fetched)

@@ -21,9 +21,9 @@ from aigw.errors import NotFoundError, PermissionDeniedError
 from aigw.evidence import Check
 from aigw.log_systems import fetch_gateway_logs
 from aigw.logpush import LogpushApi, LogpushJob, job_name
+from aigw.logs_frame import build_frame, export_parquet
 from aigw.session import Session
 from aigw.steps import checks_table
-from aigw.steps.logs_analysis import build_frame, export_parquet
 
 __all__ = ["SNAPSHOT_DIR", "Found", "Snapshot", "find_resources", "runbook_secret_pattern", "take_snapshot"]
 
