@@ -5,6 +5,9 @@ Reference, in the same run and environment: the papermill command line on an emp
 notebook the run executes (each is a whole process: imports, a kernel, a notebook written). The
 reference runs are split around the ``aigw run`` so that both sides see the same machine load.
 ``--quick`` runs notebook 01 only, against one empty papermill run.
+
+Where the time goes inside 03 and 04: each code cell's duration from the executed notebook's papermill
+metadata (``metadata.papermill.duration``), the slowest cells named by their first line.
 """
 
 from __future__ import annotations
@@ -35,6 +38,29 @@ def _papermill_once(folder: Path, i: int) -> float:
     return took
 
 
+#: The notebooks whose cells the notes break down (the two that wait for the gateway and its logs).
+PROFILED: tuple[str, ...] = ("03_", "04_")
+
+
+def cell_profile(notebook: Path, top: int = 5) -> str:
+    """``03_verify_endpoints: verify_rest 2.1 s, ...; 12 other cells 0.6 s`` from papermill's cell durations."""
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    timed: list[tuple[float, str]] = []
+    for index, cell in enumerate(cells, start=1):
+        duration = cell.metadata.get("papermill", {}).get("duration")
+        if isinstance(duration, int | float):
+            first = next((line.strip() for line in cell.source.splitlines() if line.strip()
+                          and not line.lstrip().startswith("#")), "")
+            # "rest = verify_endpoints.verify_rest(session, ...)" -> "verify_rest"; a cell without a call by number
+            call = first.split("=", 1)[-1].strip().split("(", 1)[0].rsplit(".", 1)[-1] if "(" in first else ""
+            timed.append((float(duration), call if call.isidentifier() else f"cell {index}"))
+    timed.sort(reverse=True)
+    shown = ", ".join(f"{name} {took:.2f} s" for took, name in timed[:top])
+    rest = timed[top:]
+    tail = f"; {len(rest)} other cells {sum(t for t, _ in rest):.2f} s" if rest else ""
+    return f"{notebook.stem} cells: {shown}{tail}"
+
+
 def run(quick: bool) -> Row:
     notebooks = select_notebooks(ROOT / "notebooks", None, "twin")
     if quick:
@@ -61,13 +87,15 @@ def run(quick: bool) -> Row:
             notes.append(f"bundle incomplete: {len(html)} HTML of {count}, sealed={sealed}")
         per_notebook = [line.split("aigw: ", 1)[1] for line in done.stderr.splitlines()
                         if "done in" in line or "FAILED" in line]
+        profiles = [cell_profile(nb) for nb in sorted(run_dir.glob("*.ipynb")) if nb.name.startswith(PROFILED)]
     total_ref = sum(reference)
     ratio = took / total_ref
     notes.append("per notebook: " + "; ".join(per_notebook))
     notes.append("empty papermill runs: " + ", ".join(f"{t:.1f} s" for t in reference))
+    notes.extend(profiles)
     return Row(
         "run_notebooks", f"aigw run --target twin, {count} notebook(s), bundle sealed with HTML",
         f"{took:.1f} s", f"{count} x empty papermill CLI = {total_ref:.1f} s", ratio, "<= 1.0x",
-        ratio <= 1.0 and done.returncode == 0 and len(notes) == 2, notes,
+        ratio <= 1.0 and done.returncode == 0 and len(notes) == 2 + len(profiles), notes,
         {"run_s": took, "reference_s": reference},
     )

@@ -28,6 +28,8 @@ __all__ = ["SCHEMA_VERSION", "Database"]
 
 #: Raised whenever a table changes shape (2: tokens and secret values kept as digests).
 SCHEMA_VERSION: Final = 2
+#: How many distinct reads ``query_one`` keeps between writes (then it starts again).
+_MAX_KEPT_READS: Final = 1024
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -91,6 +93,10 @@ class Database:
         #: service: state of the twin's, held here rather than in a module global.
         self.memo: dict[str, Any] = {}
         self._version = 0
+        # Rows read since the last write, by (sql, params): a gateway request reads the same token, gateway,
+        # provider config and secret as every other request of its burst, and nothing changed in between. Only
+        # for ":memory:", which no other connection can write behind this one's back; any write empties it.
+        self._reads: dict[tuple[str, tuple[Any, ...]], sqlite3.Row | None] | None = {} if path == ":memory:" else None
         try:
             if path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -129,6 +135,7 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic unit: all of it is stored, or none of it (nothing half-made)."""
         with self._lock:
+            self._forget_reads()
             # Nested units (a handler composing two services' writes) become savepoints of the outer one.
             self._depth += 1
             name = f"unit_{self._depth}"
@@ -147,6 +154,11 @@ class Database:
                 self._conn.execute(f"RELEASE {name}" if nested else "COMMIT")
             finally:
                 self._depth -= 1
+                self._forget_reads()
+
+    def _forget_reads(self) -> None:
+        if self._reads:
+            self._reads.clear()
 
     def next_version(self) -> int:
         """A version number unique in this database and larger than any an earlier process wrote to it
@@ -158,6 +170,7 @@ class Database:
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         with self._lock:
+            self._forget_reads()  # it may write: taken as a write, whatever the statement
             return self._conn.execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any] | dict[str, Any]]) -> None:
@@ -169,8 +182,23 @@ class Database:
             return self._conn.execute(sql, params).fetchall()
 
     def query_one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        """The first row of a read (a ``SELECT``: it must not write), or None."""
         with self._lock:
-            row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+            reads = self._reads if self._depth == 0 and not isinstance(params, dict) else None
+            if reads is None:
+                row: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+                return row
+            key = (sql, tuple(params))
+            try:
+                return reads[key]
+            except KeyError:
+                pass
+            except TypeError:  # a parameter that is not hashable: read it, do not keep it
+                found: sqlite3.Row | None = self._conn.execute(sql, params).fetchone()
+                return found
+            if len(reads) >= _MAX_KEPT_READS:
+                reads.clear()
+            row = reads[key] = self._conn.execute(sql, params).fetchone()
             return row
 
     def reset(self) -> None:

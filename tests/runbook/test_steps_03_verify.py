@@ -15,6 +15,7 @@ from aigw.errors import ConfigError
 from aigw.evidence import PARITY_CHECK, Check, counts_for_verdict, run_status, summarize_criteria
 from aigw.gateway import OverheadResult
 from aigw.session import Session
+from aigw.steps import rest_parity
 from aigw.steps import verify_endpoints as ve
 from cftwin.adminauth import write_admin_token
 
@@ -260,6 +261,16 @@ def test_rest_parity_beside_compat_paid_by_byok(twin: Any, session: Session) -> 
     assert len(record["steps"]["rest"]) == 3
 
 
+def test_rest_probes_sent_early_are_read_later_not_sent_again(twin: Any, session: Session) -> None:
+    store_the_keys(session)
+    plan = ve.plan_probes(session, models=MODELS, overhead_samples=0)
+    sent = ve.send_rest(session, plan)
+    assert len(sent.probes) == 3 and all(p.ok and p.log_id for p in sent.probes)
+    rest = ve.verify_rest(session, plan, sent=sent)
+    assert rest.probes == sent.probes and [c.status for c in rest.checks] == ["pass"] * 3, rest.checks
+    assert all(row.paid_by == "byok" and row.cost_usd for row in rest.rows), rest.rows
+
+
 def test_rest_without_byok_or_credits_fails_its_note_but_not_the_verdict(twin: Any, session: Session) -> None:
     # No notebook 02: no stored key, and the twin's account has no Unified Billing credits.
     plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
@@ -286,10 +297,10 @@ def test_rest_probes_over_budget_are_skipped(twin: Any, session: Session) -> Non
 def test_a_log_that_never_appears_is_waited_for_then_unknown(session: Session) -> None:
     slept: list[float] = []
     missing = "01" + "Z" * 24
-    assert ve._log_facts(session, missing, sleep=slept.append) == (
+    assert rest_parity._log_facts(session, missing, sleep=slept.append) == (
         None, "unknown", f"log not listed after {sum(ve.REST_LOG_WAITS_S):g} s of waiting")
     assert slept == list(ve.REST_LOG_WAITS_S)
     slept.clear()
-    assert ve._log_facts(session, missing, wait=False, sleep=slept.append)[1:] == (
+    assert rest_parity._log_facts(session, missing, wait=False, sleep=slept.append)[1:] == (
         "unknown", "log not listed after 0 s of waiting")
     assert slept == []

@@ -1,338 +1,32 @@
-"""The data-plane prober: requests through the gateway (and straight to a provider), classified.
+"""``GatewayProber``: requests through the gateway (and straight to a provider), sent, timed and classified.
 
-::
-
-    with GatewayProber.from_settings(settings, run_id=run_id) as prober:
-        result = prober.probe_provider("anthropic", "claude-3-5-haiku-latest", "Say ok", max_tokens=8)
-        result.ok, result.status, result.log_id              # 200, the cf-aig-log-id to find it in the logs
-        prober.probe_without_gateway_token().gateway_error_code   # 2009: the gateway is locked
-        overhead = prober.measure_overhead("openai", "gpt-4o-mini", n=30)
-
-Each probe answers a ``ProbeResult``: status, latency, the ``cf-aig-*`` response headers, the gateway's
-error code (Cloudflare's ``AiGatewayError`` body) or the provider's error type, a short redacted excerpt.
-By default no provider key is sent through the gateway (BYOK: the gateway adds the stored key).
-A provider's own 4xx (its error body, passed through) proves the path works ("valid provider error"),
-unless it is about the key or a 429; a provider 5xx or 429 that survives the retries, no answer, and a gateway
-401/403 never count as healthy. Probes tag themselves with ``cf-aig-metadata``
-(``aigw_run_id``, ``aigw_check``) so the logs API finds them.
+What differs between providers comes from ``aigw.gateway.providers``; what an answer means from
+``aigw.gateway.classify``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
-from urllib.parse import quote
+from typing import Any, Final
 
 import httpx
 
 from aigw._http import ClientStats, RetryPolicy, parse_retry_after
-from aigw.config import DEFAULT_GATEWAY_BASE_URL, PROVIDERS, Secret, Settings, redact
+from aigw.config import DEFAULT_GATEWAY_BASE_URL, Secret, Settings, redact
 from aigw.errors import ConfigError, GatewayError
+from aigw.gateway.classify import classify, int_or_none, usage
+from aigw.gateway.providers import DEFAULT_MODELS, provider_spec, rest_model
+from aigw.gateway.results import OverheadResult, ProbeResult
 from aigw.hosts import EVENT_HOOKS
-from aigw.text import one_line
 
-__all__ = [
-    "ANTHROPIC_VERSION",
-    "DEFAULT_MODELS",
-    "DIRECT_HOSTS",
-    "MAX_METADATA_ENTRIES",
-    "REST_AUTHORS",
-    "GatewayProber",
-    "OverheadResult",
-    "ProbeResult",
-    "classify",
-    "percentile",
-    "rest_model",
-]
+__all__ = ["MAX_METADATA_ENTRIES", "GatewayProber"]
 
-ANTHROPIC_VERSION: Final = "2023-06-01"
+#: Cloudflare keeps at most this many ``cf-aig-metadata`` entries (the run id and the check included).
 MAX_METADATA_ENTRIES: Final = 5
-#: The real providers, when no ``provider_base_url`` is configured.
-DIRECT_HOSTS: Final[Mapping[str, str]] = {
-    "openai": "https://api.openai.com",
-    "anthropic": "https://api.anthropic.com",
-    "google-ai-studio": "https://generativelanguage.googleapis.com",
-}
-#: A cheap model per provider, for the lock checks when the caller names none.
-DEFAULT_MODELS: Final[Mapping[str, str]] = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-    "google-ai-studio": "gemini-2.0-flash",
-}
-_EXCERPT_CHARS: Final = 160
-#: The REST API names a model's author, the gateway its provider slug: ``google/gemini-2.5-flash`` on
-#: ``/ai/v1/chat/completions`` is ``google-ai-studio/gemini-2.5-flash`` on ``compat`` (cloudflare-docs
-#: ``ai-gateway/usage/rest-api.mdx``). The one place the runbook maps between them.
-REST_AUTHORS: Final[Mapping[str, str]] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "google-ai-studio": "google",
-}
-
-
-def rest_model(provider: str, model: str) -> str:
-    """The REST API's ``author/model`` for a gateway provider slug and model."""
-    author = REST_AUTHORS.get(provider)
-    if author is None:
-        raise ConfigError(f"no REST API author is known for provider {provider!r}",
-                          hint=f"Use one of {', '.join(REST_AUTHORS)}")
-    return f"{author}/{model}"
-
-Outcome = Literal["ok", "provider_error", "gateway_error", "error", "no_answer"]
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """What one probe saw. Never holds a key: the excerpt is redacted, headers are not kept.
-
-    ``outcome``: ``ok`` (2xx), ``provider_error`` (the provider's own error body: the gateway forwarded
-    the request), ``gateway_error`` (Cloudflare's ``AiGatewayError`` or a v4 error envelope), ``error``
-    (anything else, e.g. an HTML 502), ``no_answer`` (connection failure or timeout).
-    """
-
-    check: str
-    provider: str | None
-    model: str | None
-    url: str
-    status: int | None
-    outcome: Outcome
-    latency_ms: float
-    attempts: int = 1
-    log_id: str | None = None
-    cache_status: str | None = None
-    step: int | None = None
-    served_model: str | None = None
-    gateway_error_code: int | None = None
-    provider_error_type: str | None = None
-    excerpt: str = ""
-    #: The answer's own usage (OpenAI ``prompt_tokens``/``completion_tokens``, Anthropic ``input_tokens``/
-    #: ``output_tokens``), when a 2xx carried it.
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == "ok"
-
-    @property
-    def key_rejected(self) -> bool:
-        """The provider itself refused the key: 401/403, or Google's 400 with reason ``API_KEY_INVALID``."""
-        if self.outcome != "provider_error":
-            return False
-        return self.status in (401, 403) or self.provider_error_type == "API_KEY_INVALID"
-
-    @property
-    def provider_unavailable(self) -> bool:
-        """The provider's own 429 or 5xx, still there after the retries: it proves nothing about the path
-        (an outage answers the same whether the path is right or not), so it is a failed probe."""
-        return self.outcome == "provider_error" and self.status is not None and (
-            self.status == 429 or self.status >= 500)
-
-    @property
-    def healthy(self) -> bool:
-        """The path works: a 2xx, or a provider's own 4xx that is not about credentials nor a rate limit
-        (e.g. an unknown model: the request reached the provider, which judged it). A 429, a 5xx, no answer
-        or the gateway's own error never counts."""
-        if self.outcome == "ok":
-            return True
-        return (self.outcome == "provider_error" and self.status is not None and 400 <= self.status < 500
-                and not self.key_rejected and not self.provider_unavailable)
-
-    @property
-    def rejected_by_gateway(self) -> bool:
-        """The gateway itself refused the request for its credentials (401/403, e.g. code 2009)."""
-        return self.outcome == "gateway_error" and self.status in (401, 403)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "provider": self.provider,
-            "model": self.model,
-            "url": self.url,
-            "status": self.status,
-            "outcome": self.outcome,
-            "ok": self.ok,
-            "healthy": self.healthy,
-            "latency_ms": round(self.latency_ms, 1),
-            "attempts": self.attempts,
-            "log_id": self.log_id,
-            "cache_status": self.cache_status,
-            "step": self.step,
-            "served_model": self.served_model,
-            "gateway_error_code": self.gateway_error_code,
-            "provider_error_type": self.provider_error_type,
-            "excerpt": self.excerpt,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-        }
-
-    def __str__(self) -> str:
-        code = f" code {self.gateway_error_code}" if self.gateway_error_code is not None else ""
-        kind = f" {self.provider_error_type}" if self.provider_error_type else ""
-        return f"{self.check} {self.provider or ''}/{self.model or ''}: {self.status} {self.outcome}{code}{kind}"
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0..1) with linear interpolation between closest ranks."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-@dataclass(frozen=True)
-class OverheadResult:
-    """Gateway latency minus direct latency, per interleaved pair. Samples are kept for a plot."""
-
-    provider: str
-    model: str
-    gateway_ms: tuple[float, ...]
-    direct_ms: tuple[float, ...]
-    overhead_ms: tuple[float, ...]
-    failures: int = 0
-    warmup: int = 0
-
-    @property
-    def n(self) -> int:
-        return len(self.overhead_ms)
-
-    @property
-    def median_ms(self) -> float:
-        return percentile(self.overhead_ms, 0.5)
-
-    @property
-    def p95_ms(self) -> float:
-        return percentile(self.overhead_ms, 0.95)
-
-    @property
-    def mean_ms(self) -> float:
-        return sum(self.overhead_ms) / len(self.overhead_ms)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "n": self.n,
-            "failures": self.failures,
-            "warmup": self.warmup,
-            "median_ms": round(self.median_ms, 2),
-            "p95_ms": round(self.p95_ms, 2),
-            "mean_ms": round(self.mean_ms, 2),
-            "gateway_median_ms": round(percentile(self.gateway_ms, 0.5), 2),
-            "direct_median_ms": round(percentile(self.direct_ms, 0.5), 2),
-        }
-
-
-# --- classification --------------------------------------------------------------------------------------
-
-
-def _first_text(body: Mapping[str, Any]) -> str | None:
-    """The generated text of an OpenAI, Anthropic or Google answer."""
-    try:
-        choices = body.get("choices")
-        if isinstance(choices, list) and choices:
-            content = choices[0]["message"]["content"]
-            return content if isinstance(content, str) else None
-        content = body.get("content")
-        if isinstance(content, list) and content:
-            text = content[0].get("text")
-            return text if isinstance(text, str) else None
-        candidates = body.get("candidates")
-        if isinstance(candidates, list) and candidates:
-            text = candidates[0]["content"]["parts"][0].get("text")
-            return text if isinstance(text, str) else None
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return None
-    return None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
-def _usage(status: int, content: bytes) -> tuple[int | None, int | None]:
-    """``(tokens_in, tokens_out)`` of a 2xx answer's ``usage`` (OpenAI or Anthropic names); None when absent."""
-    if not 200 <= status < 300:
-        return None, None
-    try:
-        body = json.loads(content)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None, None
-    usage = body.get("usage") if isinstance(body, Mapping) else None
-    if not isinstance(usage, Mapping):
-        return None, None
-    tokens_in = _int(usage.get("prompt_tokens", usage.get("input_tokens")))
-    return tokens_in, _int(usage.get("completion_tokens", usage.get("output_tokens")))
-
-
-def _google_reason(error: Mapping[str, Any]) -> str | None:
-    """The ``ErrorInfo`` reason of a Google error (``API_KEY_INVALID``), which says more than its status."""
-    details = error.get("details")
-    for detail in details if isinstance(details, list) else ():
-        if isinstance(detail, Mapping) and isinstance(detail.get("reason"), str):
-            return str(detail["reason"])
-    return None
-
-
-def classify(status: int, content: bytes) -> tuple[Outcome, int | None, str | None, str]:
-    """``(outcome, gateway_error_code, provider_error_type, excerpt)`` of one data-plane answer.
-
-    Gateway errors are Cloudflare's ``AiGatewayError`` (``{"error": [{"code": 2009, ...}], "name":
-    "AiGatewayError"}``) or a v4 envelope (``{"success": false, "errors": [...]}``); provider errors are
-    the provider's own body: OpenAI ``{"error": {"type": ...}}``, Anthropic ``{"type": "error", "error":
-    {"type": ...}}``, Google ``{"error": {"status": ...}}``. The excerpt is not redacted here.
-    """
-    try:
-        body: Any = json.loads(content) if content.strip() else None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        body = None
-    if body is None or not isinstance(body, Mapping):
-        # Not JSON: never a completion, whatever the status (a probe's "ok" means a valid completion).
-        text = content[:400].decode("utf-8", "replace")
-        return "error", None, None, one_line(text, _EXCERPT_CHARS)
-    error = body.get("error")
-    errors = body.get("errors")
-    is_gateway = body.get("name") == "AiGatewayError" or (
-        isinstance(error, list) and (not error or isinstance(error[0], Mapping))
-    )
-    if not is_gateway and body.get("success") is False and isinstance(errors, list):
-        is_gateway = True
-        error = errors
-    if is_gateway and (status >= 400 or body.get("success") is False):
-        items = error if isinstance(error, list) else []
-        first = items[0] if items and isinstance(items[0], Mapping) else {}
-        code = _int(first.get("code"))
-        if code is None:
-            code = _int(body.get("internalCode"))
-        message = first.get("message") or body.get("message") or ""
-        return "gateway_error", code, None, one_line(str(message), _EXCERPT_CHARS)
-    if 200 <= status < 300:
-        generated = _first_text(body)
-        if generated is None:
-            return "error", None, None, one_line("2xx without a completion: " + json.dumps(body)[:380], _EXCERPT_CHARS)
-        return "ok", None, None, one_line(generated, _EXCERPT_CHARS)
-    if isinstance(error, Mapping):
-        kind = _google_reason(error) or error.get("type") or error.get("status") or error.get("code")
-        message = error.get("message") or ""
-        return "provider_error", None, None if kind is None else str(kind), one_line(str(message), _EXCERPT_CHARS)
-    return "error", None, None, one_line(json.dumps(body)[:400], _EXCERPT_CHARS)
-
-
-# --- the prober -------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -439,22 +133,13 @@ class GatewayProber:
         url = f"{self.gateway_base_url}/{self.account_id}/{self.gateway_id}"
         return f"{url}/{provider}" if provider else url
 
-    def _native_path(self, provider: str, model: str, *, direct: bool) -> str:
-        if provider == "openai":
-            # Through the gateway, ".../openai" replaces "https://api.openai.com/v1".
-            return "v1/chat/completions" if direct else "chat/completions"
-        if provider == "anthropic":
-            return "v1/messages"
-        if provider == "google-ai-studio":
-            return f"v1beta/models/{quote(model, safe='')}:generateContent"
-        raise ConfigError(f"unknown provider {provider!r}", hint=f"Use one of {', '.join(PROVIDERS)}")
-
     def direct_url(self, provider: str, model: str) -> str:
         """The provider's own endpoint: ``{provider_base_url}/{slug}/...`` or the real host."""
-        path = self._native_path(provider, model, direct=True)
+        spec = provider_spec(provider)
+        path = spec.path(model, direct=True)
         if self.provider_base_url:
             return f"{self.provider_base_url}/{provider}/{path}"
-        return f"{DIRECT_HOSTS[provider]}/{path}"
+        return f"{spec.direct_host}/{path}"
 
     # -- building requests ------------------------------------------------------------------------------------
 
@@ -500,20 +185,13 @@ class GatewayProber:
                 hint="Set the provider's key (OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_AI_STUDIO_API_KEY) "
                 "in .dev.vars",
             )
-        if provider == "openai":
-            return {"Authorization": f"Bearer {key.reveal()}"}
-        if provider == "anthropic":
-            return {"x-api-key": key.reveal()}
-        return {"x-goog-api-key": key.reveal()}
+        return provider_spec(provider).key_headers(key)
 
-    @staticmethod
-    def _native_body(provider: str, model: str, prompt: str, max_tokens: int) -> dict[str, Any]:
-        if provider == "google-ai-studio":
-            return {
-                "contents": [{"role": "user", "parts": [{"text": prompt}]}],
-                "generationConfig": {"maxOutputTokens": max_tokens},
-            }
-        return {"model": model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}]}
+    def _direct_call(self, check: str, provider: str, model: str, prompt: str, max_tokens: int) -> _Call:
+        spec = provider_spec(provider)
+        headers = {"Content-Type": "application/json", **self._key_headers(provider), **spec.headers}
+        return _Call(check, provider, model, self.direct_url(provider, model),
+                     spec.native_body(model, prompt, max_tokens), headers)
 
     def _provider_call(
         self,
@@ -529,13 +207,14 @@ class GatewayProber:
         send_token: bool = True,
         use_provider_key: bool = False,
     ) -> _Call:
-        url = f"{self.gateway_url(provider)}/{self._native_path(provider, model, direct=False)}"
+        spec = provider_spec(provider)
+        url = f"{self.gateway_url(provider)}/{spec.path(model, direct=False)}"
         headers = self._gateway_headers(check, metadata, extra_headers, token, send_token)
-        if provider == "anthropic":
-            headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
+        for name, value in spec.headers.items():
+            headers.setdefault(name, value)  # a caller's own extra header wins
         if use_provider_key:
             headers.update(self._key_headers(provider))
-        return _Call(check, provider, model, url, self._native_body(provider, model, prompt, max_tokens), headers)
+        return _Call(check, provider, model, url, spec.native_body(model, prompt, max_tokens), headers)
 
     # -- sending -------------------------------------------------------------------------------------------------
 
@@ -572,7 +251,7 @@ class GatewayProber:
         self, call: _Call, response: httpx.Response, latency_ms: float, attempts: int, extra: Sequence[Secret]
     ) -> ProbeResult:
         outcome, code, kind, excerpt = classify(response.status_code, response.content)
-        tokens_in, tokens_out = _usage(response.status_code, response.content) if outcome == "ok" else (None, None)
+        tokens_in, tokens_out = usage(response.status_code, response.content) if outcome == "ok" else (None, None)
         headers = response.headers
         return ProbeResult(
             check=call.check,
@@ -585,7 +264,7 @@ class GatewayProber:
             attempts=attempts,
             log_id=headers.get("cf-aig-log-id"),
             cache_status=headers.get("cf-aig-cache-status"),
-            step=_int(headers.get("cf-aig-step")),
+            step=int_or_none(headers.get("cf-aig-step")),
             served_model=headers.get("cf-aig-model"),
             gateway_error_code=code,
             provider_error_type=kind,
@@ -684,12 +363,7 @@ class GatewayProber:
         self, provider: str, model: str, prompt: str = "Reply with the word ok.", *, max_tokens: int = 16
     ) -> ProbeResult:
         """The provider itself, with its key from the settings (no gateway)."""
-        headers = {"Content-Type": "application/json", **self._key_headers(provider)}
-        if provider == "anthropic":
-            headers["anthropic-version"] = ANTHROPIC_VERSION
-        call = _Call("direct", provider, model, self.direct_url(provider, model),
-                     self._native_body(provider, model, prompt, max_tokens), headers)
-        return self._run(call)
+        return self._run(self._direct_call("direct", provider, model, prompt, max_tokens))
 
     def measure_overhead(
         self,
@@ -714,11 +388,7 @@ class GatewayProber:
             "overhead", provider, model, prompt, max_tokens, token=self._token,
             extra_headers={"cf-aig-skip-cache": "true"},
         )
-        direct_headers = {"Content-Type": "application/json", **self._key_headers(provider)}
-        if provider == "anthropic":
-            direct_headers["anthropic-version"] = ANTHROPIC_VERSION
-        direct_call = _Call("overhead_direct", provider, model, self.direct_url(provider, model),
-                            self._native_body(provider, model, prompt, max_tokens), direct_headers)
+        direct_call = self._direct_call("overhead_direct", provider, model, prompt, max_tokens)
         gateway_ms: list[float] = []
         direct_ms: list[float] = []
         failures = 0
