@@ -18,6 +18,7 @@ from aigw.session import Session
 from aigw.steps import rest_parity
 from aigw.steps import verify_endpoints as ve
 from cftwin.adminauth import write_admin_token
+from cftwin.faults import FaultInjector, ProviderFault
 
 from tests.steps_support import create_the_gateway, store_the_keys
 
@@ -213,6 +214,37 @@ def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twi
     assert check.status == "fail"
     assert check.detail.startswith("cf-aig-cache-status MISS then MISS then MISS then MISS")
     assert "3 repeat(s) of 3 allowed, waits 0.01, 0.01 s" in check.detail
+
+
+class _SlowFirstProviderCalls(FaultInjector):
+    """The first ``count`` provider calls answer after ``delay_ms``; every later call at once."""
+
+    def __init__(self, count: int, delay_ms: float) -> None:
+        super().__init__()
+        self.count, self.delay_ms, self.calls = count, delay_ms, 0
+
+    def provider_decision(self, provider: str) -> ProviderFault:
+        self.calls += 1
+        return ProviderFault("slow", delay_ms=self.delay_ms) if self.calls <= self.count else ProviderFault()
+
+
+def test_a_first_cache_request_answered_from_its_own_timed_out_attempt_is_sent_again(
+        twin: Any, session: Session) -> None:
+    # The first request times out twice (0.9 s upstream, 0.5 s timeout); the gateway still finishes and caches
+    # the first attempt, so the third attempt is a HIT: no MISS was seen, so the pair starts again, fresh.
+    store_the_keys(session)
+    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0, request_timeout_s=0.5)
+    faults, twin.context.faults = twin.context.faults, _SlowFirstProviderCalls(2, 900)
+    try:
+        cache = ve.verify_cache(session, plan)
+    finally:
+        twin.context.faults = faults
+    assert [(p.cache_status, p.attempts) for p in cache.probes] == [("HIT", 3), ("MISS", 1), ("HIT", 1)]
+    check = cache.checks[0]
+    assert check.status == "pass", check
+    assert check.detail.startswith("cf-aig-cache-status MISS then HIT")
+    assert "fresh nonce after the first request's HIT after 3 attempts" in check.detail
+    assert len(cache.probes) <= plan.find("cache")[0].requests  # within the probes priced for the step
 
 
 def test_a_provider_outage_that_survives_the_retries_fails_criterion_4(twin: Any, session: Session) -> None:
