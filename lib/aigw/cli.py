@@ -18,7 +18,7 @@ from pathlib import Path
 from aigw.errors import AigwError
 
 __all__ = ["build_parser", "main", "run_from_args", "scan_from_args", "seal_from_args", "session_new_from_args",
-           "setup_from_args", "strip_from_args"]
+           "setup_from_args", "strip_from_args", "verify_from_args"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,8 +97,6 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return twin_main([*(["--debug"] if args.debug else []), *args.twin_args], prog="aigw twin")
     if args.command == "verify-evidence":
-        from aigw.evidence import verify_from_args
-
         return verify_from_args(args)
     adapters = {"run": run_from_args, "keygen": _keygen, "seal": seal_from_args, "session": session_new_from_args,
                 "setup": setup_from_args, "strip-notebook": strip_from_args, "scan-secrets": scan_from_args}
@@ -194,6 +192,34 @@ def session_new_from_args(args: argparse.Namespace) -> int:
     sitting = new_sitting(project_root(Path(getattr(args, "root", None) or Path.cwd())) / "outputs")
     print(f"aigw: new sitting {sitting.run_id}: notebooks opened from now on write to {sitting.run_dir}")
     return 0
+
+
+def verify_from_args(args: argparse.Namespace) -> int:
+    """``aigw verify-evidence RUN_DIR [--key PUB]``: what was checked, then what the bundle says of itself."""
+    from aigw.evidence import verify_evidence
+    from aigw.signing import load_public_key
+
+    key_path = getattr(args, "key", None)
+    public_key = load_public_key(key_path) if key_path is not None else None
+    for line in verify_evidence(args.run_dir, public_key).lines(args.run_dir):
+        print(line)
+    print(f"aigw: {_sealed_status(Path(args.run_dir))}")
+    return 0
+
+
+def _sealed_status(folder: Path) -> str:
+    """What the sealed bundle says of itself: its status, production or rehearsal, and why (an intact
+    bundle may still be a failed or incomplete one: integrity is not approval)."""
+    import json
+
+    try:
+        doc = json.loads((folder / "evidence.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "status unknown: evidence.json is missing or unreadable"
+    status = str(doc.get("status", "unknown"))
+    kind = "production evidence" if doc.get("production_evidence") else "rehearsal: not production evidence"
+    why = f"; why: {doc['why']}" if doc.get("why") else ""
+    return f"status {status} ({kind}){why}"
 
 
 def setup_from_args(args: argparse.Namespace) -> int:

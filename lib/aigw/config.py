@@ -25,12 +25,14 @@ __all__ = [
     "DEFAULT_GATEWAY_ID",
     "ENV_FILE_NAME",
     "GATEWAY_ID_PATTERN",
+    "NO_ENV_FILE_VAR",
     "PROVIDERS",
     "PROVIDER_KEY_VARS",
     "VARIABLES",
     "Secret",
     "Settings",
     "find_env_file",
+    "has_real_credentials",
     "load_settings",
     "masked",
     "merge_env",
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 ENV_FILE_NAME: Final = ".dev.vars"
+#: Set by ``aigw run`` on the twin without ``--env-file``: the kernel's settings are its environment alone.
+NO_ENV_FILE_VAR: Final = "AIGW_NO_ENV_FILE"
 DEFAULT_GATEWAY_ID: Final = "github-ai-agent"
 DEFAULT_API_BASE_URL: Final = "https://api.cloudflare.com/client/v4"
 DEFAULT_GATEWAY_BASE_URL: Final = "https://gateway.ai.cloudflare.com/v1"
@@ -346,3 +350,17 @@ def settings_from_env(env: Mapping[str, str], *, env_file: Path | None = None) -
         api_budget=_parse_budget(env.get("AIGW_API_BUDGET")),
         env_file=path,
     )
+
+
+def has_real_credentials(env: Mapping[str, str]) -> bool:
+    """True when ``env`` (merged, placeholders dropped) can reach the real Cloudflare API (the plan's and a
+    session's default target)."""
+    account = env.get("CLOUDFLARE_ACCOUNT_ID", "")
+    if not account or not env.get("CLOUDFLARE_API_TOKEN"):
+        return False
+    try:
+        validate_account_id(account)
+    except ConfigError:
+        return False
+    probe = Settings(account_id=account, api_base_url=env.get("CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE_URL))
+    return not probe.is_loopback

@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from aigw.background_twin import check_faults, rehearsal_seed
 from aigw.config import (
     DEFAULT_GATEWAY_ID,
+    NO_ENV_FILE_VAR,
     VARIABLES,
     Secret,
     Settings,
     find_env_file,
+    has_real_credentials,
     masked,
     merge_env,
     read_env,
@@ -40,7 +42,6 @@ from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, endpoint_hosts
 from aigw.kernels import kernel_environment
 from aigw.run_folder import check_run_folder, claim_run_dir, release_if_empty
 from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
-from aigw.session import NO_ENV_FILE_VAR, has_real_credentials
 from aigw.signing import SIGNING_KEY_VAR, key_from_environ, load_private_key
 from aigw.text import utc_stamp
 

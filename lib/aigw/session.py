@@ -86,14 +86,15 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from aigw._http import ClientStats
 from aigw.background_twin import ensure_background_twin
 from aigw.config import (
+    NO_ENV_FILE_VAR,
     PROVIDER_KEY_VARS,
     Settings,
     find_env_file,
+    has_real_credentials,
     masked,
     merge_env,
     read_env,
     settings_from_env,
-    validate_account_id,
 )
 from aigw.errors import ConfigError
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, endpoint_hosts, host_kind
@@ -110,28 +111,11 @@ __all__ = [
     "Session",
     "Target",
     "can_ask_user",
-    "has_real_credentials",
     "open_session",
 ]
 
 Target = Literal["twin", "cloudflare"]
 TARGETS: Final = ("twin", "cloudflare")
-#: Set by ``aigw run`` on the twin without ``--env-file``: the kernel's settings are its environment alone.
-NO_ENV_FILE_VAR: Final = "AIGW_NO_ENV_FILE"
-
-
-def has_real_credentials(env: Mapping[str, str]) -> bool:
-    """True when ``env`` (merged, placeholders dropped) can reach the real Cloudflare API."""
-    account = env.get("CLOUDFLARE_ACCOUNT_ID", "")
-    if not account or not env.get("CLOUDFLARE_API_TOKEN"):
-        return False
-    try:
-        validate_account_id(account)
-    except ConfigError:
-        return False
-    probe = Settings(account_id=account, api_base_url=env.get("CLOUDFLARE_API_BASE_URL",
-                                                             "https://api.cloudflare.com/client/v4"))
-    return not probe.is_loopback
 
 
 

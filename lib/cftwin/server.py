@@ -1,5 +1,5 @@
-"""Serve the twin over real HTTP: ``TwinServer`` (a uvicorn thread), ``TwinProcess`` (a subprocess),
-and ``serve_from_args`` behind ``cftwin serve`` (``aigw twin serve`` is an alias).
+"""Serve the twin over real HTTP: ``TwinServer`` (a uvicorn thread), ``TwinProcess`` (a subprocess); ``cftwin
+serve`` (``cftwin.cli.serve_from_args``; ``aigw twin serve`` is an alias) serves one with a ``TwinServer``.
 
 The twin binds to loopback. ``TwinServer`` refuses another host unless ``allow_non_loopback=True``;
 ``cftwin serve --host H`` with a non-loopback ``H`` serves there (the flag is explicit) and warns.
@@ -7,11 +7,7 @@ The twin binds to loopback. ``TwinServer`` refuses another host unless ``allow_n
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,21 +15,20 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any
+from types import TracebackType
 
 import uvicorn
 
-from cftwin.adminauth import admin_headers, admin_token_path, read_admin_token, write_admin_token
+from cftwin.adminauth import admin_headers, read_admin_token
 from cftwin.app import build_app
 from cftwin.context import TwinContext, TwinOptions
 from cftwin.db import Database
 from cftwin.errors import TwinConfigError
 from cftwin.faults import FaultInjector
-from cftwin.seed import TwinSeed, apply_seed, seed_from_env_file
+from cftwin.seed import TwinSeed, apply_seed
 from cftwin.validation import is_loopback_host
 
-__all__ = ["TwinProcess", "TwinServer", "is_loopback_host", "serve_from_args"]
+__all__ = ["TwinProcess", "TwinServer", "is_loopback_host"]
 
 _START_TIMEOUT_S = 30.0
 
@@ -277,108 +272,3 @@ class TwinProcess(_Urls):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
-
-
-def _write_ready_file(path: Path, url: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(url + "\n")
-    os.replace(tmp, path)
-
-
-def _admin_token_file(args: argparse.Namespace) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
-    """``--admin-token-file``, else beside the state, else (``:memory:``) in a private temporary folder."""
-    if args.admin_token_file is not None:
-        return Path(args.admin_token_file), None
-    beside = admin_token_path(str(args.state))
-    if beside is not None:
-        return beside, None
-    folder = tempfile.TemporaryDirectory(prefix="cftwin-admin-")  # mode 0700
-    return Path(folder.name) / "admin-token", folder
-
-
-def _check_listen(host: str, port: int) -> None:
-    """One line for a port out of range, a host that does not resolve, or an address in use (uvicorn
-    would log it in a thread and leave a traceback); the socket is closed again at once."""
-    if not 0 <= port <= 65535:
-        raise TwinConfigError(f"--port {port} is not a port", hint="Give 0 (a free one) to 65535")
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise TwinConfigError(f"--host {host!r} does not resolve ({exc})", hint="Use 127.0.0.1") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        # As uvicorn binds: a port whose last connections sit in TIME_WAIT (a twin just restarted) is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise TwinConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                                  hint="Choose another --port (0: a free one), or stop what is using it") from None
-
-
-def serve_from_args(args: argparse.Namespace) -> int:
-    """``cftwin serve``: serve until SIGINT/SIGTERM; 0 on a clean stop."""
-    host: str = args.host
-    from cftwin.cli import account_options, delay_options
-
-    options = TwinOptions(admin_enabled=bool(args.admin))
-    options.update(delay_options(args))
-    try:
-        faults = FaultInjector(args.faults) if args.faults else FaultInjector()
-    except ValueError as exc:
-        raise TwinConfigError(str(exc), hint="Fix --faults (grammar: docs/TWIN.md)") from None
-    # Every setting is checked before the state file is opened (and so created): a bad one leaves nothing.
-    seed = seed_from_env_file(args.env_file) if args.env_file is not None else None
-    if seed is not None and seed.aig_token is None:
-        print(f"cftwin: warning: {args.env_file} sets no CF_AIG_TOKEN; CLOUDFLARE_API_TOKEN holds AI Gateway Read, "
-              "Write and Secrets Store Write but not Run, so the data plane answers it 401 / 2009, as Cloudflare "
-              "would", file=sys.stderr)
-    if seed is not None:
-        seed = account_options(seed, args)
-    elif args.plan or args.log_system:
-        raise TwinConfigError("--plan and --log-system describe the seeded account",
-                              hint="Add --env-file, or create the account through the admin API")
-    _check_listen(host, int(args.port))
-    if args.ready_file is not None and not Path(args.ready_file).parent.is_dir():
-        raise TwinConfigError(f"--ready-file {str(args.ready_file)!r} is in a folder that does not exist",
-                              hint="Create the folder first, or give a path in an existing one")
-    if not is_loopback_host(host):
-        print(f"cftwin: warning: the twin is serving on non-loopback host {host!r}; anyone who can reach it "
-              "can use its tokens", file=sys.stderr)
-    context = TwinContext(db=Database(str(args.state)), options=options, faults=faults)
-    server = TwinServer(context, host=host, port=int(args.port), seed=seed, allow_non_loopback=True)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous: dict[signal.Signals, Any] = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, on_signal)
-    token_file: Path | None = None
-    token_dir: tempfile.TemporaryDirectory[str] | None = None
-    try:
-        server.start()
-        if args.admin:
-            token_file, token_dir = _admin_token_file(args)
-            write_admin_token(token_file, context.admin_token)
-        if args.ready_file is not None:
-            _write_ready_file(Path(args.ready_file), server.url)
-        where = f"seeded from {args.env_file}" if seed is not None else "not seeded (use --env-file or the admin API)"
-        admin = f"; admin token in {token_file}" if token_file is not None else ""
-        print(f"cftwin: twin serving at {server.url} ({where}; state {args.state}{admin})", file=sys.stderr)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-        context.db.close()
-        # The token dies with the twin: a stale file would only mislead a client.
-        if token_file is not None:
-            token_file.unlink(missing_ok=True)
-        if token_dir is not None:
-            token_dir.cleanup()
-        for signum, handler in previous.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(signum, handler)
-    return 0

@@ -18,7 +18,7 @@ from aigw.config import Secret
 from aigw.errors import EvidenceError
 from aigw.evidence import CHECK_MIMETYPE, Check, marks, read_checks
 from aigw.evidence.html_export import TEMPLATE, TEMPLATES
-from aigw.verify import verify_evidence
+from aigw.evidence.verifying import verify_evidence
 
 REPO = Path(__file__).resolve().parents[2]
 STATS: dict[str, Any] = {"requests": 34, "retries": 2, "retries_by_reason": {"429": 2}, "recoveries": 0,

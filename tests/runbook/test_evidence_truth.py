@@ -23,8 +23,8 @@ from aigw.cli import main
 from aigw.config import VARIABLES, Settings
 from aigw.errors import ConfigError, EvidenceError
 from aigw.evidence import CHECK_MIMETYPE, sealing
+from aigw.evidence.verifying import verify_evidence
 from aigw.runner import EXIT_INCOMPLETE
-from aigw.verify import verify_evidence
 from cftwin.seed import TwinSeed, generated_seed
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from aigw import evidence
-from aigw.session import has_real_credentials, open_session
+from aigw.config import has_real_credentials
+from aigw.session import open_session
 
 _VARS = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_GATEWAY_ID", "CLOUDFLARE_API_TOKEN", "CF_AIG_TOKEN",
          "GOOGLE_AI_STUDIO_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "CLOUDFLARE_API_BASE_URL",

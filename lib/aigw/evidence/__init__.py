@@ -20,7 +20,7 @@ One module per concern; this package re-exports the names other modules use:
 * ``html_export`` - the HTML export (an nbconvert template: ``templates/``)
 * ``summary`` - SUMMARY.md and a verdict's one-line ``why``
 * ``sealing`` - ``seal_bundle``, ``Bundle``, ``own_files``
-* ``verifying`` - ``verify_bundle``, ``aigw verify-evidence``
+* ``verifying`` - ``verify_evidence`` (signature, files, meaning), ``verify_bundle``
 
 The registry of secret values to redact is ``aigw.redaction``'s; the checkout's root is ``aigw.paths``'.
 """
@@ -44,7 +44,7 @@ from aigw.evidence.marks import status_mark
 from aigw.evidence.reading import read_checks
 from aigw.evidence.recording import CheckFailed, raise_failures, record, record_all, record_retries
 from aigw.evidence.sealing import MANIFEST, Bundle, own_files, seal_bundle
-from aigw.evidence.verifying import verify_bundle, verify_from_args
+from aigw.evidence.verifying import Verified, verify_bundle, verify_evidence
 from aigw.redaction import use_secrets
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "CriterionStatus",
     "RunStatus",
     "Status",
+    "Verified",
     "check_setup_documented",
     "contract_differences",
     "counts_for_verdict",
@@ -78,5 +79,5 @@ __all__ = [
     "summarize_criteria",
     "use_secrets",
     "verify_bundle",
-    "verify_from_args",
+    "verify_evidence",
 ]
