@@ -86,6 +86,7 @@ def account_options(seed: TwinSeed, args: argparse.Namespace) -> TwinSeed:
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "cftwin") -> int:
     args = build_parser(prog).parse_args(argv)
+    # Apart from aigw.cli's alike error exit on purpose: the twin imports nothing from aigw (docs/ARCHITECTURE.md).
     try:
         from cftwin.server import serve_from_args
 

@@ -44,6 +44,7 @@ _FAVOURED: Final = {
 _STATUSES: Final = ((200, 0.90), (429, 0.94), (400, 0.97), (500, 0.99), (401, 1.0))
 _TEAMS: Final = ("search", "support", "billing", "research")
 # Not rows.LIST_FIELDS, though it starts alike: the columns a seeded log fills (no custom_cost, no request_type).
+# Nor aigw.cloudflare.LOG_FIELDS: the twin imports nothing from aigw (docs/ARCHITECTURE.md).
 _SEED_COLUMNS: Final = (
     "id",
     "created_at",
