@@ -13,9 +13,11 @@ from cftwin.db import Database
 from cftwin.timing import REALISTIC_DELAYS
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+
     from cftwin.faults import FaultInjector
 
-__all__ = ["LogpushRuntime", "TwinContext", "TwinOptions"]
+__all__ = ["LogpushRuntime", "TwinContext", "TwinOptions", "twin_context"]
 
 
 @dataclass
@@ -118,3 +120,9 @@ class TwinContext:
     #: Set while the server stops: a withheld (``hang_after_apply``) answer is sent at once.
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     logpush: LogpushRuntime = field(default_factory=LogpushRuntime, repr=False)
+
+
+def twin_context(request: Request) -> TwinContext:
+    """The twin a request reached (``cftwin.app`` puts it in ``app.state.twin``)."""
+    context: TwinContext = request.app.state.twin
+    return context

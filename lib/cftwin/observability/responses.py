@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin.auth import require
-from cftwin.context import TwinContext
+from cftwin.context import twin_context
 from cftwin.envelope import now_iso, ok, read_json_object, validation_error
 from cftwin.observability.models import DEFAULT_LIMIT, MAX_LIMIT, FilterError, check_filters, query_events
 
@@ -88,7 +88,7 @@ async def telemetry_query(request: Request) -> Response:
         raise validation_error("datasets must be an array of strings", ["body", "parameters", "datasets"])
     if isinstance(parameters.get("limit"), int) and not isinstance(parameters.get("limit"), bool):
         limit = min(limit, int(parameters["limit"]))
-    context: TwinContext = request.app.state.twin
+    context = twin_context(request)
     events, rows_read = query_events(
         context.db, account_id, since_ms=int(since), until_ms=int(until), filters=filters,
         combination=combination, datasets=datasets, limit=limit, offset=offset,
