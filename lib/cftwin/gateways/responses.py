@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin.auth import Token, account_gateway_limit, has_permission, require
-from cftwin.context import TwinContext, twin_context
+from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import (
     CODE_AUTH,
     CloudflareAPIError,
@@ -78,8 +78,7 @@ def _bad_request_with_result(handler: Callable[[Request], Any]) -> Callable[[Req
 
 @_bad_request_with_result
 async def list_gateways(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:read")
+    account_id = authorized_account(request, "ai_gateway:read")
     # ASSUMPTION: per_page 1..100 (2026 transcriptions), default 20; the 2024 spec had a minimum of 5.
     page, per_page = parse_page_params(request, 20, 1, 100)
     search = request.query_params.get("search") or None
@@ -89,8 +88,7 @@ async def list_gateways(request: Request) -> Response:
 
 
 async def create_gateway(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:write")
+    account_id = authorized_account(request, "ai_gateway:write")
     context = twin_context(request)
     body = await read_json_object(request)
     if "id" not in body:
@@ -110,15 +108,13 @@ async def create_gateway(request: Request) -> Response:
 
 
 async def get_gateway(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:read")
+    account_id = authorized_account(request, "ai_gateway:read")
     gateway_id = _path_gateway_id(request, "id")
     return ok(_existing_gateway(twin_context(request), account_id, gateway_id))
 
 
 async def update_gateway(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:write")
+    account_id = authorized_account(request, "ai_gateway:write")
     context = twin_context(request)
     gateway_id = _path_gateway_id(request, "id")
     body = await read_json_object(request)
@@ -132,8 +128,7 @@ async def update_gateway(request: Request) -> Response:
 
 
 async def delete_gateway(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:write")
+    account_id = authorized_account(request, "ai_gateway:write")
     gateway_id = _path_gateway_id(request, "id")
     db = twin_context(request).db
     # A gateway re-created with the same id must not show the old one's logs: both go together.
@@ -148,8 +143,7 @@ async def delete_gateway(request: Request) -> Response:
 
 @_bad_request_with_result
 async def gateway_url(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:read")
+    account_id = authorized_account(request, "ai_gateway:read")
     context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     provider = request.path_params["provider"]
@@ -198,8 +192,7 @@ def _store_secret(context: TwinContext, account_id: str, store_id: str, name: st
 
 @_bad_request_with_result
 async def list_provider_configs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:read")
+    account_id = authorized_account(request, "ai_gateway:read")
     context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     page, per_page = parse_page_params(request, 20, 1, 100)

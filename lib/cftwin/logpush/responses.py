@@ -21,8 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.auth import require
-from cftwin.context import TwinContext, twin_context
+from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import CloudflareAPIError, ok, read_json_object
 from cftwin.logpush import models
 from cftwin.logpush.delivery import ensure_worker
@@ -81,21 +80,18 @@ def _jobs(request: Request, account_id: str) -> Response:
 
 
 async def list_jobs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+    account_id = authorized_account(request, "logs:read")
     return _jobs(request, account_id)
 
 
 async def list_dataset_jobs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+    account_id = authorized_account(request, "logs:read")
     _dataset(request)
     return _jobs(request, account_id)
 
 
 async def create_job(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:write")
+    account_id = authorized_account(request, "logs:write")
     context = twin_context(request)
     body = await read_json_object(request)
     if not context.options.logpush_paid_plan:
@@ -124,14 +120,12 @@ def _existing(context: TwinContext, account_id: str, job_id: int) -> dict[str, A
 
 
 async def get_job(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+    account_id = authorized_account(request, "logs:read")
     return ok(_existing(twin_context(request), account_id, _job_id(request)))
 
 
 async def update_job(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:write")
+    account_id = authorized_account(request, "logs:write")
     context = twin_context(request)
     job_id = _job_id(request)
     body = await read_json_object(request)
@@ -150,8 +144,7 @@ async def update_job(request: Request) -> Response:
 
 
 async def delete_job(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:write")
+    account_id = authorized_account(request, "logs:write")
     job_id = _job_id(request)
     if not models.delete_job(twin_context(request).db, account_id, job_id):
         raise CloudflareAPIError.single(404, CODE_LOGPUSH_NOT_FOUND, f"Logpush job {job_id} not found")
@@ -159,15 +152,13 @@ async def delete_job(request: Request) -> Response:
 
 
 async def dataset_fields(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+    authorized_account(request, "logs:read")
     _dataset(request)
     return ok(dict(models.DATASET_FIELDS))
 
 
 async def validate_destination(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:write")
+    authorized_account(request, "logs:write")
     context = twin_context(request)
     body = await read_json_object(request)
     try:
@@ -179,8 +170,7 @@ async def validate_destination(request: Request) -> Response:
 
 
 async def destination_exists(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+    account_id = authorized_account(request, "logs:read")
     context = twin_context(request)
     body = await read_json_object(request)
     try:

@@ -19,8 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from cftwin import jsonbody
 from cftwin.accounts import account_profile
-from cftwin.auth import require
-from cftwin.context import TwinContext, twin_context
+from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import not_found, ok, read_json_object, validation_error
 from cftwin.gateways.models import get_gateway
 from cftwin.logs import models
@@ -138,9 +137,8 @@ def _gateway_exists(context: TwinContext, account_id: str, gateway_id: str) -> N
 
 
 async def list_gateway_logs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:read")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:read")
     page = _int(request, "page", 1, 1, None)
     per_page = _int(request, "per_page", DEFAULT_PER_PAGE, MIN_PER_PAGE, MAX_PER_PAGE)
     order_by = _choice(request, "order_by", LIST_ORDER_BY, "created_at")
@@ -167,9 +165,8 @@ async def list_gateway_logs(request: Request) -> Response:
 
 
 async def delete_gateway_logs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:write")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:write")
     limit = _int(request, "limit", DELETE_LIMIT, 1, DELETE_LIMIT)
     order_by = _choice(request, "order_by", DELETE_ORDER_BY, "created_at")
     descending = _choice(request, "order_by_direction", ("asc", "desc"), "asc") == "desc"
@@ -188,9 +185,8 @@ async def delete_gateway_logs(request: Request) -> Response:
 
 
 async def get_gateway_log(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:read")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:read")
     context = twin_context(request)
     _gateway_exists(context, account_id, gateway_id)
     log = models.get_log(context.db, account_id, gateway_id, request.path_params["log_id"])
@@ -220,9 +216,8 @@ def _metadata(value: object) -> dict[str, str | int | float | bool] | None:
 
 
 async def patch_gateway_log(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:write")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:write")
     body = await read_json_object(request)
     # ASSUMPTION: an explicit null clears the field; an absent field is left as it is.
     changes: dict[str, Any] = {}
@@ -242,9 +237,8 @@ async def patch_gateway_log(request: Request) -> Response:
 
 
 async def _payload(request: Request, which: Literal["request", "response"]) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:read")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:read")
     context = twin_context(request)
     _gateway_exists(context, account_id, gateway_id)
     found, body, content_type = models.get_log_body(

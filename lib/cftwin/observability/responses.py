@@ -17,8 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.auth import require
-from cftwin.context import twin_context
+from cftwin.context import authorized_account, twin_context
 from cftwin.envelope import now_iso, ok, read_json_object, validation_error
 from cftwin.observability.models import DEFAULT_LIMIT, MAX_LIMIT, FilterError, check_filters, query_events
 
@@ -45,8 +44,7 @@ def _limit(body: dict[str, Any]) -> int:
 
 
 async def telemetry_query(request: Request) -> Response:
-    account_id: str = request.path_params["account_id"]
-    require(request, account_id, PERMISSION)
+    account_id = authorized_account(request, PERMISSION)
     started = time.perf_counter()
     body = await read_json_object(request)
     query_id = body.get("queryId")

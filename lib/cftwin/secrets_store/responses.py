@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.auth import require
-from cftwin.context import TwinContext, twin_context
+from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import (
     CODE_SECRETS_REFUSED,
     CloudflareAPIError,
@@ -92,8 +91,7 @@ def _comment(value: Any, path: list[str]) -> str:
 
 
 async def list_stores(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
+    account_id = authorized_account(request, "secrets_store:read")
     page, per_page = parse_page_params(request, 20, 1, 100)
     order, direction = _order(request, ("name", "created", "modified"), "created")
     stores = models.list_stores(twin_context(request).db, account_id, order=order, direction=direction)
@@ -102,8 +100,7 @@ async def list_stores(request: Request) -> Response:
 
 
 async def create_store(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
+    account_id = authorized_account(request, "secrets_store:write")
     context = twin_context(request)
     body = await read_json_object(request)
     if "name" not in body:
@@ -121,14 +118,12 @@ async def create_store(request: Request) -> Response:
 
 
 async def get_store(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
+    account_id = authorized_account(request, "secrets_store:read")
     return ok(_existing_store(twin_context(request), account_id, request.path_params["store_id"]))
 
 
 async def delete_store(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
+    account_id = authorized_account(request, "secrets_store:write")
     context = twin_context(request)
     store_id = request.path_params["store_id"]
     force = parse_bool_param(request, "force")
@@ -148,8 +143,7 @@ async def delete_store(request: Request) -> Response:
 
 
 async def create_secrets(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
+    account_id = authorized_account(request, "secrets_store:write")
     context = twin_context(request)
     store_id = request.path_params["store_id"]
     body = await read_json(request)
@@ -185,8 +179,7 @@ async def create_secrets(request: Request) -> Response:
 
 
 async def list_secrets(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
+    account_id = authorized_account(request, "secrets_store:read")
     context = twin_context(request)
     store_id = request.path_params["store_id"]
     page, per_page = parse_page_params(request, 20, 1, 100)
@@ -223,16 +216,14 @@ def _secret_not_found(secret_id: str) -> CloudflareAPIError:
 
 
 async def get_secret(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
+    account_id = authorized_account(request, "secrets_store:read")
     params = request.path_params
     context = twin_context(request)
     return ok(_shown(context, _existing_secret(context, account_id, params["store_id"], params["secret_id"])))
 
 
 async def edit_secret(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
+    account_id = authorized_account(request, "secrets_store:write")
     context = twin_context(request)
     store_id, secret_id = request.path_params["store_id"], request.path_params["secret_id"]
     body = await read_json_object(request)
@@ -250,8 +241,7 @@ async def edit_secret(request: Request) -> Response:
 
 
 async def delete_secret(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
+    account_id = authorized_account(request, "secrets_store:write")
     context = twin_context(request)
     store_id, secret_id = request.path_params["store_id"], request.path_params["secret_id"]
     with context.db.transaction():
@@ -261,8 +251,7 @@ async def delete_secret(request: Request) -> Response:
 
 
 async def quota(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
+    account_id = authorized_account(request, "secrets_store:read")
     context = twin_context(request)
     usage = models.count_secrets(context.db, account_id)
     return ok({"secrets": {"quota": context.options.secrets_quota, "usage": usage}})
