@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.auth import Token, account_gateway_limit, has_permission, require
+from cftwin.auth import account_gateway_limit, has_permission, require
 from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import (
     CODE_AUTH,
@@ -160,13 +160,15 @@ async def gateway_url(request: Request) -> Response:
 # --- provider configs -------------------------------------------------------------------------
 
 
-def _require_byok_write(request: Request, account_id: str) -> Token:
+def _byok_write_account(request: Request) -> str:
+    """``authorized_account`` for provider-config writes."""
     # The spec lists "Secrets Store Write" as the token group for provider-config writes; the twin
     # asks for it on top of AI Gateway Write.
+    account_id: str = request.path_params["account_id"]
     token = require(request, account_id, "ai_gateway:write")
     if not has_permission(token, "secrets_store:write"):
         raise CloudflareAPIError.single(403, CODE_AUTH, "Authentication error")
-    return token
+    return account_id
 
 
 _ALIAS_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -202,8 +204,7 @@ async def list_provider_configs(request: Request) -> Response:
 
 
 async def create_provider_config(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    _require_byok_write(request, account_id)
+    account_id = _byok_write_account(request)
     context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     body = await read_json_object(request)
@@ -269,8 +270,7 @@ async def create_provider_config(request: Request) -> Response:
 
 
 async def update_provider_config(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    _require_byok_write(request, account_id)
+    account_id = _byok_write_account(request)
     context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     config_id = request.path_params["config_id"]
@@ -301,8 +301,7 @@ async def update_provider_config(request: Request) -> Response:
 
 
 async def delete_provider_config(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    _require_byok_write(request, account_id)
+    account_id = _byok_write_account(request)
     context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     _existing_gateway(context, account_id, gateway_id)
