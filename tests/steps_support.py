@@ -1,7 +1,12 @@
-"""What many runbook tests set up first: notebooks 01 and 02, through their library steps, on the twin."""
+"""What many runbook tests set up first: notebooks 01 and 02, through their library steps, on the twin; and
+the re-seal the evidence tamper tests apply after changing a sealed file."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from aigw import provenance
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
 
@@ -23,3 +28,12 @@ def gateway_with_keys(session: Session) -> provider_keys.StoreChoice:
     """Notebooks 01 and 02: the gateway and its keys."""
     create_the_gateway(session)
     return store_the_keys(session)
+
+
+def rehash_evidence(folder: Path) -> None:
+    """Make a tampered run folder's manifest and (unsigned) attestation match its files again."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = {k: provenance.file_sha256(folder / k) for k in manifest["files"]}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    statement, _ = provenance.read_attestation(folder)
+    provenance.write_attestation(folder, statement["predicate"], None)

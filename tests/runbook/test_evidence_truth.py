@@ -27,6 +27,8 @@ from aigw.runner import EXIT_INCOMPLETE
 from aigw.verify import verify_evidence
 from cftwin.seed import TwinSeed, generated_seed
 
+from tests.steps_support import rehash_evidence
+
 REPO = Path(__file__).resolve().parents[2]
 _CLEARED = (*VARIABLES, "AIGW_TARGET", "AIGW_RUN_ID", "AIGW_RUN_DIR", "AIGW_ENV_FILE", "AIGW_NO_ENV_FILE",
             "AIGW_SIGNING_KEY", "AIGW_ALLOW_CUSTOM_ENDPOINTS")
@@ -285,20 +287,13 @@ def test_a_forged_bundle_resealed_as_cloudflare_fails_with_and_without_the_key(s
 @pytest.mark.slow
 def test_evidence_or_summary_that_contradicts_the_notebook_fails_even_when_rehashed(signed: dict[str, Any],
                                                                                      tmp_path: Path) -> None:
-    def rehash(folder: Path) -> None:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        manifest["files"] = {k: provenance.file_sha256(folder / k) for k in manifest["files"]}
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        statement, _ = provenance.read_attestation(folder)
-        provenance.write_attestation(folder, statement["predicate"], None)
-
     contradicting = tmp_path / "evidence"
     shutil.copytree(signed["unsigned"], contradicting)
     doc = json.loads((contradicting / "evidence.json").read_text())
     first = next(c for c in doc["checks"] if c["notebook"] and c["status"] == "pass")
     first["status"] = "fail"
     (contradicting / "evidence.json").write_text(json.dumps(doc, indent=2))
-    rehash(contradicting)
+    rehash_evidence(contradicting)
     with pytest.raises(EvidenceError, match=rf"evidence\.json disagrees with 01_create_gateway cell {first['cell']}"):
         verify_evidence(contradicting)
 
@@ -307,14 +302,14 @@ def test_evidence_or_summary_that_contradicts_the_notebook_fails_even_when_rehas
     text = (summary / "SUMMARY.md").read_text()
     assert "**Status: INCOMPLETE**" in text
     (summary / "SUMMARY.md").write_text(text.replace("**Status: INCOMPLETE**", "**Status: REHEARSAL-PASSED**"))
-    rehash(summary)
+    rehash_evidence(summary)
     with pytest.raises(EvidenceError, match=r"SUMMARY\.md says status REHEARSAL-PASSED, evidence\.json incomplete"):
         verify_evidence(summary)
 
     notebook = tmp_path / "notebook"
     shutil.copytree(signed["unsigned"], notebook)
     _flip_first_check(notebook / "01_create_gateway.ipynb", "fail")
-    rehash(notebook)
+    rehash_evidence(notebook)
     with pytest.raises(EvidenceError, match=r"evidence\.json disagrees with 01_create_gateway"):
         verify_evidence(notebook)
 
