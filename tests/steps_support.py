@@ -1,14 +1,22 @@
-"""What many runbook tests set up first: notebooks 01 and 02, through their library steps, on the twin; and
-the re-seal the evidence tamper tests apply after changing a sealed file."""
+"""What many runbook tests set up first: a session on the twin, and notebooks 01 and 02 through their
+library steps; and the re-seal the evidence tamper tests apply after changing a sealed file."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from aigw import provenance
+from aigw.config import load_settings
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
+
+
+def twin_session(twin: Any, run_dir: Path, run_id: str) -> Session:
+    """A session on the tests' twin (the ``twin`` fixture), with the settings its seed gives."""
+    settings = load_settings(environ=twin.seed.to_environ(twin.server))
+    return Session(settings=settings, target="twin", run_id=run_id, run_dir=run_dir)
 
 
 def create_the_gateway(session: Session) -> None:
