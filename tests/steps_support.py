@@ -1,16 +1,27 @@
-"""What many runbook tests set up first: a session on the twin, and notebooks 01 and 02 through their
-library steps; and the re-seal the evidence tamper tests apply after changing a sealed file."""
+"""What many runbook tests set up first: a session on the twin, notebooks 01 and 02 through their library
+steps, or a working folder and environment with no settings in them; and the re-seal the evidence tamper
+tests apply after changing a sealed file."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aigw import provenance
 from aigw.config import load_settings
 from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
+
+
+def work_elsewhere(monkeypatch: pytest.MonkeyPatch, folder: Path, cleared: Iterable[str]) -> Path:
+    """``folder`` as the working folder, and none of the ``cleared`` variables in the environment."""
+    for name in cleared:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(folder)
+    return folder
 
 
 def twin_session(twin: Any, run_dir: Path, run_id: str) -> Session:
