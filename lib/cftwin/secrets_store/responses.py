@@ -89,6 +89,9 @@ def _comment(value: Any, path: list[str]) -> str:
 
 # --- stores -----------------------------------------------------------------------------------
 
+# Shaped like gateways.responses' handlers (authorize, validate, one transaction, ok) but not shared with
+# them: each service's checks and their order are its own, and are read in place against Cloudflare's.
+
 
 async def list_stores(request: Request) -> Response:
     account_id = authorized_account(request, "secrets_store:read")
