@@ -128,6 +128,7 @@ class PermissionDeniedError(CloudflareError):
     )
 
 
+# One class per kind of answer, alike but for the hint, so that callers catch the kind they can act on.
 class NotFoundError(CloudflareError):
     default_hint = "Check CLOUDFLARE_ACCOUNT_ID and the gateway id"
 

@@ -15,6 +15,7 @@ from typing import Final
 
 __all__ = ["LIST_PRICES", "list_price", "listed_model"]
 
+# Independent of cftwin.providers.pricing on purpose: the twin checks the runbook, not copies it (docs/ARCHITECTURE.md).
 LIST_PRICES: Final[Mapping[str, Mapping[str, tuple[float, float]]]] = {
     "openai": {
         "gpt-4o": (2.50, 10.00),

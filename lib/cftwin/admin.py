@@ -27,21 +27,13 @@ from starlette.routing import BaseRoute, Route
 
 from cftwin import jsonbody
 from cftwin.accounts import account_profile, created_at_for, set_account_profile
+from cftwin.adminauth import admin_error
 from cftwin.auth import PERMISSIONS, TOKEN_KINDS, create_account, create_token, revoke_token
-from cftwin.context import TwinContext
+from cftwin.context import TwinContext, twin_context
 from cftwin.faults import FaultInjector, FaultSpec, parse_fault_spec
 from cftwin.seed import TwinSeed, apply_seed
 
 __all__ = ["routes"]
-
-
-def _context(request: Request) -> TwinContext:
-    context: TwinContext = request.app.state.twin
-    return context
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 class _BadRequest(Exception):
@@ -64,7 +56,7 @@ def _handles_bad_requests(handler: Any) -> Any:
         try:
             response: Response = await handler(request)
         except (_BadRequest, ValueError) as exc:
-            return _error(400, str(exc))
+            return admin_error(400, str(exc))
         return response
 
     wrapped.__name__ = handler.__name__
@@ -76,7 +68,7 @@ async def health(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    context = _context(request)
+    context = twin_context(request)
     context.db.reset()
     context.budget.clear()
     context.gateway_limiter.clear()
@@ -97,7 +89,7 @@ async def add_account(request: Request) -> Response:
         raise _BadRequest("plan must be free or paid")
     if log_system is not None and log_system not in ("legacy", "observability"):
         raise _BadRequest("log_system must be legacy or observability")
-    db = _context(request).db
+    db = twin_context(request).db
     create_account(db, account, gateway_limit=limit)
     if plan is not None or log_system is not None:
         current = account_profile(db, account)
@@ -125,7 +117,7 @@ async def add_token(request: Request) -> Response:
         raise _BadRequest(f"kind must be one of {list(TOKEN_KINDS)}")
     if not isinstance(user, str) or not user:
         raise _BadRequest("user must be a non-empty string (the owner of a user token)")
-    db = _context(request).db
+    db = twin_context(request).db
     create_account(db, account)
     token = create_token(db, [account], permissions, value=value, kind=kind, user=user)
     return JSONResponse({"id": token.id, "value": token.value}, status_code=201)
@@ -133,9 +125,9 @@ async def add_token(request: Request) -> Response:
 
 async def delete_token(request: Request) -> Response:
     token_id = request.path_params["token_id"]
-    if not revoke_token(_context(request).db, token_id):
-        return _error(404, f"no token {token_id!r}")
-    _context(request).budget.clear()
+    if not revoke_token(twin_context(request).db, token_id):
+        return admin_error(404, f"no token {token_id!r}")
+    twin_context(request).budget.clear()
     return JSONResponse({"id": token_id})
 
 
@@ -144,11 +136,11 @@ def _options_json(context: TwinContext) -> dict[str, Any]:
 
 
 async def get_config(request: Request) -> Response:
-    return JSONResponse(_options_json(_context(request)))
+    return JSONResponse(_options_json(twin_context(request)))
 
 
 async def put_config(request: Request) -> Response:
-    context = _context(request)
+    context = twin_context(request)
     body = await _json_object(request)
     context.options.update(body)
     return JSONResponse(_options_json(context))
@@ -157,7 +149,7 @@ async def put_config(request: Request) -> Response:
 async def seed(request: Request) -> Response:
     body = await _json_object(request)
     twin_seed = TwinSeed.from_json(body)
-    apply_seed(_context(request), twin_seed)
+    apply_seed(twin_context(request), twin_seed)
     return JSONResponse({"account_id": twin_seed.account_id})
 
 
@@ -174,7 +166,7 @@ async def put_faults(request: Request) -> Response:
         raise _BadRequest("the body must be a fault spec string or object")
     spec_input: str | dict[str, Any] = parsed
     spec = parse_fault_spec(spec_input)
-    context = _context(request)
+    context = twin_context(request)
     if context.faults is None:
         context.faults = FaultInjector(spec)
     else:
@@ -183,7 +175,7 @@ async def put_faults(request: Request) -> Response:
 
 
 async def delete_faults(request: Request) -> Response:
-    context = _context(request)
+    context = twin_context(request)
     if context.faults is not None:
         context.faults.set_spec(FaultSpec())
     return JSONResponse({"spec": FaultSpec().to_string()})

@@ -24,10 +24,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from starlette.responses import JSONResponse
+
 from cftwin.validation import is_loopback_host
 
 __all__ = [
     "ADMIN_TOKEN_HEADER",
+    "admin_error",
     "admin_headers",
     "admin_refusal",
     "admin_token_path",
@@ -94,6 +97,11 @@ def _names_the_twin(host_port: str, server: tuple[str, int] | None, default_port
     if not (is_loopback_host(host) or host == listening_host):
         return False
     return (port if port is not None else default_port) == listening_port
+
+
+def admin_error(status: int, message: str) -> JSONResponse:
+    """The admin API's error answer: ``{"error": "<one line>"}``."""
+    return JSONResponse({"error": message}, status_code=status)
 
 
 def admin_refusal(method: str, headers: Mapping[str, str], server: tuple[str, int] | None,

@@ -204,6 +204,7 @@ def serve_from_args(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "cftwin") -> int:
     args = build_parser(prog).parse_args(argv)
+    # Apart from aigw.cli's alike error exit on purpose: the twin imports nothing from aigw (docs/ARCHITECTURE.md).
     try:
         return serve_from_args(args)
     except TwinConfigError as exc:

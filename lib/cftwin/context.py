@@ -1,4 +1,5 @@
-"""What every twin handler reaches through ``request.app.state.twin``: state, options, faults."""
+"""What every twin handler reaches through ``request.app.state.twin``: state, options, faults; and the
+account a control-plane handler serves, once the request may act on it."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from cftwin.adminauth import new_admin_token
-from cftwin.auth import ApiBudget
+from cftwin.auth import ApiBudget, require
 from cftwin.dataplane.ratelimit import RateLimiter
 from cftwin.db import Database
 from cftwin.timing import REALISTIC_DELAYS
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+
     from cftwin.faults import FaultInjector
 
-__all__ = ["LogpushRuntime", "TwinContext", "TwinOptions"]
+__all__ = ["LogpushRuntime", "TwinContext", "TwinOptions", "authorized_account", "twin_context"]
 
 
 @dataclass
@@ -118,3 +121,17 @@ class TwinContext:
     #: Set while the server stops: a withheld (``hang_after_apply``) answer is sent at once.
     stopping: threading.Event = field(default_factory=threading.Event, repr=False)
     logpush: LogpushRuntime = field(default_factory=LogpushRuntime, repr=False)
+
+
+def twin_context(request: Request) -> TwinContext:
+    """The twin a request reached (``cftwin.app`` puts it in ``app.state.twin``)."""
+    context: TwinContext = request.app.state.twin
+    return context
+
+
+def authorized_account(request: Request, permission: str) -> str:
+    """The path's ``account_id``, once the request's token may do ``permission`` on it (``auth.require``:
+    401 / 429 / 400 / 403 otherwise)."""
+    account_id: str = request.path_params["account_id"]
+    require(request, account_id, permission)
+    return account_id

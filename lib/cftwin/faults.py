@@ -234,6 +234,7 @@ class FaultInjector:
             draw -= rate
         return None, status
 
+    # control_decision and provider_decision are alike in shape but map the draw to different faults.
     def control_decision(self, method: str, path: str) -> ControlFault:
         spec = self.spec
         which, status = self._draw(spec.control_5xx, spec.control_429, spec.control_hang_after_apply)

@@ -19,13 +19,12 @@ from typing import Any
 import pandas as pd
 import papermill
 import pytest
-from aigw.config import PROVIDER_KEY_VARS, Secret, load_settings
+from aigw.config import PROVIDER_KEY_VARS, Secret
 from aigw.evidence import read_checks
 from aigw.kernels import IPCKernelManager
-from aigw.session import Session
 from aigw.steps import provider_keys
 
-from tests.steps_support import gateway_with_keys
+from tests.steps_support import gateway_with_keys, twin_session
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -34,14 +33,9 @@ MINE = [NOTEBOOKS / "03_verify_endpoints.ipynb", NOTEBOOKS / "04_logs_analysis.i
 pytestmark = pytest.mark.slow
 
 
-def _session(twin: Any, run_dir: Path, run_id: str = "setup") -> Session:
-    settings = load_settings(environ=twin.seed.to_environ(twin.server))
-    return Session(settings=settings, target="twin", run_id=run_id, run_dir=run_dir)
-
-
 def _gateway_with_keys(twin: Any, run_dir: Path) -> None:
     """Notebooks 01 and 02, through their library steps: the authenticated gateway and its three keys."""
-    session = _session(twin, run_dir)
+    session = twin_session(twin, run_dir, "setup")
     try:
         gateway_with_keys(session)
     finally:
@@ -90,7 +84,7 @@ def test_nbval_lax_03_04_05_on_the_twin(twin: Any, tmp_path: Path, env_file: Pat
     exported = pd.read_parquet(run_dir / "04_logs.parquet")
     assert set(probes_log_ids(probes)) <= set(exported["id"])
     assert (run_dir / "05_rollback_snapshot" / "gateway.json").is_file()
-    session = _session(twin, run_dir)
+    session = twin_session(twin, run_dir, "setup")
     try:
         assert session.client.find_gateway(session.settings.gateway_id) is not None
         assert len(session.client.list_provider_configs(session.settings.gateway_id)) == 3
@@ -138,7 +132,7 @@ def test_rollback_dry_run_then_confirmed_then_nothing_to_delete(twin: Any, kerne
     twin.reset()
     run_dir = kernel_env
     _gateway_with_keys(twin, run_dir)
-    session = _session(twin, run_dir)
+    session = twin_session(twin, run_dir, "setup")
     gateway_id = session.settings.gateway_id
     # A few logs for the snapshot, and a secret of another gateway in the same store that must survive.
     probe = session.prober.probe_unified("openai/gpt-4o-mini", "hello", max_tokens=8)

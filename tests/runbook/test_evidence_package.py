@@ -13,12 +13,14 @@ from typing import Any
 import grimp
 import nbformat
 import pytest
-from aigw import evidence, provenance, steps
+from aigw import evidence, steps
 from aigw.config import Secret
 from aigw.errors import EvidenceError
 from aigw.evidence import CHECK_MIMETYPE, Check, marks, read_checks
 from aigw.evidence.html_export import TEMPLATE, TEMPLATES
 from aigw.evidence.verifying import verify_evidence
+
+from tests.steps_support import rehash_evidence
 
 REPO = Path(__file__).resolve().parents[2]
 STATS: dict[str, Any] = {"requests": 34, "retries": 2, "retries_by_reason": {"429": 2}, "recoveries": 0,
@@ -36,14 +38,6 @@ def _notebook_with(path: Path, *checks: Check) -> Path:
     nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}), cell]
     nbformat.write(nb, path)
     return path
-
-
-def _rehash(folder: Path) -> None:
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"] = {k: provenance.file_sha256(folder / k) for k in manifest["files"]}
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    statement, _ = provenance.read_attestation(folder)
-    provenance.write_attestation(folder, statement["predicate"], None)
 
 
 def test_record_retries_keeps_the_figures_in_data_and_a_sentence_in_detail() -> None:
@@ -82,7 +76,7 @@ def test_data_round_trips_through_notebook_evidence_json_and_verification(tmp_pa
 
     doc["checks"][0]["data"] = {**STATS, "requests": 3}
     (run / "evidence.json").write_text(json.dumps(doc, indent=2))
-    _rehash(run)
+    rehash_evidence(run)
     with pytest.raises(EvidenceError, match=r"evidence\.json disagrees with 01_demo cell 1"):
         verify_evidence(run)
 

@@ -25,7 +25,10 @@ from aigw.errors import ConfigError, EvidenceError
 from aigw.evidence import CHECK_MIMETYPE, sealing
 from aigw.evidence.verifying import verify_evidence
 from aigw.runner import EXIT_INCOMPLETE
-from cftwin.seed import TwinSeed, generated_seed
+from cftwin.seed import generated_seed
+
+from tests.reliability.reliability_support import write_env_file
+from tests.steps_support import rehash_evidence
 
 REPO = Path(__file__).resolve().parents[2]
 _CLEARED = (*VARIABLES, "AIGW_TARGET", "AIGW_RUN_ID", "AIGW_RUN_DIR", "AIGW_ENV_FILE", "AIGW_NO_ENV_FILE",
@@ -42,14 +45,6 @@ def _env(**extra: str) -> dict[str, str]:
 def _aigw(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "aigw", *args], capture_output=True, text=True, env=_env(**extra),
                           timeout=300, check=False, cwd=REPO)
-
-
-def _env_file(path: Path, seed: TwinSeed, *, drop: tuple[str, ...] = (), **more: str) -> Path:
-    values = {k: v for k, v in seed.to_environ().items() if k not in drop}
-    values.update(more)
-    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    path.chmod(0o600)
-    return path
 
 
 def _only_line(text: str) -> str:
@@ -171,7 +166,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     other = signing.generate_key_pair(base / "keys" / "other.pem")
     pem = pair.private.read_text()
     seed = generated_seed()
-    env_file = _env_file(base / "twin.env", seed)
+    env_file = write_env_file(base / "twin.env", seed)
     state = base / "twin.sqlite"
     run = base / "run"
     done = _aigw("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", str(state),
@@ -285,20 +280,13 @@ def test_a_forged_bundle_resealed_as_cloudflare_fails_with_and_without_the_key(s
 @pytest.mark.slow
 def test_evidence_or_summary_that_contradicts_the_notebook_fails_even_when_rehashed(signed: dict[str, Any],
                                                                                      tmp_path: Path) -> None:
-    def rehash(folder: Path) -> None:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        manifest["files"] = {k: provenance.file_sha256(folder / k) for k in manifest["files"]}
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        statement, _ = provenance.read_attestation(folder)
-        provenance.write_attestation(folder, statement["predicate"], None)
-
     contradicting = tmp_path / "evidence"
     shutil.copytree(signed["unsigned"], contradicting)
     doc = json.loads((contradicting / "evidence.json").read_text())
     first = next(c for c in doc["checks"] if c["notebook"] and c["status"] == "pass")
     first["status"] = "fail"
     (contradicting / "evidence.json").write_text(json.dumps(doc, indent=2))
-    rehash(contradicting)
+    rehash_evidence(contradicting)
     with pytest.raises(EvidenceError, match=rf"evidence\.json disagrees with 01_create_gateway cell {first['cell']}"):
         verify_evidence(contradicting)
 
@@ -307,14 +295,14 @@ def test_evidence_or_summary_that_contradicts_the_notebook_fails_even_when_rehas
     text = (summary / "SUMMARY.md").read_text()
     assert "**Status: INCOMPLETE**" in text
     (summary / "SUMMARY.md").write_text(text.replace("**Status: INCOMPLETE**", "**Status: REHEARSAL-PASSED**"))
-    rehash(summary)
+    rehash_evidence(summary)
     with pytest.raises(EvidenceError, match=r"SUMMARY\.md says status REHEARSAL-PASSED, evidence\.json incomplete"):
         verify_evidence(summary)
 
     notebook = tmp_path / "notebook"
     shutil.copytree(signed["unsigned"], notebook)
     _flip_first_check(notebook / "01_create_gateway.ipynb", "fail")
-    rehash(notebook)
+    rehash_evidence(notebook)
     with pytest.raises(EvidenceError, match=r"evidence\.json disagrees with 01_create_gateway"):
         verify_evidence(notebook)
 
@@ -350,7 +338,7 @@ def test_a_check_flipped_to_pass_in_a_cell_that_failed_on_it_is_caught(tmp_path:
 
 
 def test_target_cloudflare_with_loopback_urls_is_refused_before_anything_runs(tmp_path: Path) -> None:
-    env_file = _env_file(tmp_path / "cf.env", generated_seed(),
+    env_file = write_env_file(tmp_path / "cf.env", generated_seed(),
                          CLOUDFLARE_API_BASE_URL="http://127.0.0.1:9/client/v4",
                          CLOUDFLARE_GATEWAY_BASE_URL="http://127.0.0.1:9/v1")
     out = tmp_path / "never"
@@ -365,7 +353,7 @@ def test_target_cloudflare_with_loopback_urls_is_refused_before_anything_runs(tm
 
 @pytest.mark.slow
 def test_allowed_custom_endpoints_are_recorded_and_shown(twin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    env_file = _env_file(tmp_path / "custom.env", twin.seed, **twin.seed.to_environ(twin.server))
+    env_file = write_env_file(tmp_path / "custom.env", twin.seed, **twin.seed.to_environ(twin.server))
     out = tmp_path / "custom"
     done = _aigw("run", "--target", "cloudflare", "--allow-custom-endpoints", "--env-file", str(env_file),
                  "--notebooks", "01", "--out", str(out))
@@ -389,7 +377,7 @@ def test_a_twin_run_with_env_file_never_reads_a_dev_vars_found_upwards(tmp_path:
     seed = generated_seed()
     canary = "sk-" + "canary" + base64.b32encode(os.urandom(20)).decode().lower()
     (project / ".dev.vars").write_text(f"OPENAI_API_KEY={canary}\n")
-    env_file = _env_file(tmp_path / "no-openai.env", seed, drop=("OPENAI_API_KEY",))
+    env_file = write_env_file(tmp_path / "no-openai.env", seed, drop=("OPENAI_API_KEY",))
     out = tmp_path / "run"
     state = tmp_path / "state.sqlite"
     script = (

@@ -14,14 +14,13 @@ from aigw.session import Session
 from aigw.steps import provider_keys
 from cftwin.seed import generated_provider_key
 
-from tests.steps_support import create_the_gateway
+from tests.steps_support import create_the_gateway, twin_session
 
 
 @pytest.fixture
 def session(twin: Any, tmp_path: Path) -> Iterator[Session]:
     twin.reset()
-    settings = load_settings(environ=twin.seed.to_environ(twin.server))
-    made = Session(settings=settings, target="twin", run_id="keys", run_dir=tmp_path)
+    made = twin_session(twin, tmp_path, "keys")
     create_the_gateway(made)
     yield made
     made.close()

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aigw.config import PROVIDER_KEY_VARS, load_settings
+from aigw.config import PROVIDER_KEY_VARS
 from aigw.evidence import verify_bundle
 from aigw.runner import EXIT_INCOMPLETE
 from aigw.secrets_scan import scan_paths
-from aigw.session import Session
 from cftwin.seed import TwinSeed, generated_provider_key, generated_seed
 
-from tests.steps_support import gateway_with_keys
+from tests.steps_support import gateway_with_keys, twin_session
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +36,7 @@ def _clean_environ() -> dict[str, str]:
 def test_nbval_lax_06_on_the_twin(twin: Any, tmp_path: Path) -> None:
     twin.reset()
     run_dir = tmp_path / "run"
-    settings = load_settings(environ=twin.seed.to_environ(twin.server))
-    session = Session(settings=settings, target="twin", run_id="setup", run_dir=run_dir)
+    session = twin_session(twin, run_dir, "setup")
     try:  # notebooks 01 and 02, through their steps: 06 rotates what 02 stored
         gateway_with_keys(session)
     finally:

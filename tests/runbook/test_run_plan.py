@@ -17,6 +17,8 @@ from aigw.plan import plan_run
 from aigw.runner import run_plan
 from cftwin.seed import generated_seed
 
+from tests.steps_support import work_elsewhere
+
 REPO = Path(__file__).resolve().parents[2]
 _CLEARED = (*VARIABLES, "AIGW_TARGET", "AIGW_RUN_ID", "AIGW_RUN_DIR", "AIGW_ENV_FILE", "AIGW_SIGNING_KEY")
 #: Every way the runbook and the twin read settings from a file or look for one.
@@ -25,10 +27,7 @@ _READERS = ("read_env", "find_env_file", "load_settings", "dotenv_values", "seed
 
 @pytest.fixture
 def elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in _CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return work_elsewhere(monkeypatch, tmp_path, _CLEARED)
 
 
 def _watch_reads(monkeypatch: pytest.MonkeyPatch, modules: tuple[str, ...] = ("aigw", "cftwin")) -> list[str]:

@@ -13,16 +13,15 @@ from aigw.cli import main
 from aigw.config import VARIABLES
 from cftwin.seed import generated_seed
 
+from tests.steps_support import work_elsewhere
+
 _CLEARED = (*VARIABLES, "AIGW_TARGET", "AIGW_RUN_ID", "AIGW_RUN_DIR", "AIGW_ENV_FILE")
 
 
 @pytest.fixture
 def elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """An empty working folder and an environment without any aigw variable."""
-    for name in _CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return work_elsewhere(monkeypatch, tmp_path, _CLEARED)
 
 
 def _last_line(err: str) -> str:

@@ -12,12 +12,13 @@ from aigw.session import Session
 from aigw.steps import create_gateway, provider_keys
 from cftwin.seed import generated_provider_key
 
+from tests.steps_support import twin_session
+
 
 @pytest.fixture
 def session(twin, tmp_path: Path) -> Iterator[Session]:  # type: ignore[no-untyped-def]
     twin.reset()
-    settings = load_settings(environ=twin.seed.to_environ(twin.server))
-    made = Session(settings=settings, target="twin", run_id="test", run_dir=tmp_path)
+    made = twin_session(twin, tmp_path, "test")
     yield made
     made.close()
 

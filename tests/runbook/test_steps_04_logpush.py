@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import TwinHandle
+from tests.twin_support import logpush_gateway
 
 Exported = tuple[Session, int, dict[str, str]]  # the session, the requests sent, the bucket's variables
 WAIT_S = 30.0  # a bound on waiting for background delivery, not a timing assertion
@@ -45,11 +46,6 @@ KINDS = [
 def bucket() -> Iterator[LocalBucket]:
     with LocalBucket("logs-sources") as local:
         yield local
-
-
-def _ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
 
 
 def _send(twin: TwinHandle, gateway_id: str) -> int:
@@ -91,14 +87,7 @@ def exported(twin: TwinHandle, bucket: LocalBucket,
                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     with httpx.Client(base_url=f"{twin.server.api_base_url}/accounts/{twin.account_id}/",
                       headers=twin.api_headers, timeout=30) as api:
-        _ok(api.post("ai-gateway/gateways", json={
-            "id": settings.gateway_id, "cache_invalidate_on_update": False, "cache_ttl": 0, "collect_logs": True,
-            "rate_limiting_interval": 0, "rate_limiting_limit": 0, "authentication": True,
-            "logpush": True, "logpush_public_key": pem}))
-        conf = (f"r2://{bucket.bucket}/{folder}/{{DATE}}?account-id={twin.account_id}"
-                f"&access-key-id={bucket.access_key_id}&secret-access-key={bucket.secret_access_key}")
-        _ok(api.post("logpush/jobs", json={"dataset": "ai_gateway_events", "destination_conf": conf, "enabled": True,
-                                           "output_options": {"timestamp_format": "rfc3339"}}))
+        logpush_gateway(api, twin.account_id, settings.gateway_id, pem, bucket, folder)
     sent = _send(twin, settings.gateway_id)
     session = Session(settings=settings, target="twin", run_id="sources", run_dir=tmp_path_factory.mktemp("run"),
                       _client=CloudflareClient.from_settings(settings))

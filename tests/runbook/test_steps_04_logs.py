@@ -18,7 +18,7 @@ from aigw.logs_tables import usage_by_model
 from aigw.session import Session
 from aigw.steps import logs_analysis, verify_endpoints
 
-from tests.steps_support import create_the_gateway, gateway_with_keys
+from tests.steps_support import create_the_gateway, gateway_with_keys, twin_session
 
 SEEDED = 100_000
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -129,8 +129,7 @@ def test_criterion_5_finds_this_runs_probes(twin: Any, tmp_path: Path) -> None:
 def test_criterion_5_waits_for_logs_that_arrive_late(twin: Any, tmp_path: Path) -> None:
     # On Cloudflare a log reaches the logs API seconds after the request; the twin's arrive after 3 s.
     twin.reset(log_delay_s=3.0)
-    settings = load_settings(environ=twin.seed.to_environ(twin.server))
-    session = Session(settings=settings, target="twin", run_id="run-late", run_dir=tmp_path)
+    session = twin_session(twin, tmp_path, "run-late")
     try:
         gateway_with_keys(session)
         plan = verify_endpoints.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aigw.config import Secret, load_settings
+from aigw.config import Secret
 from aigw.session import Session
 from aigw.steps import provider_keys
 from aigw.steps import rollback as rb
 
-from tests.steps_support import gateway_with_keys
+from tests.steps_support import gateway_with_keys, twin_session
 
 
 def test_only_the_runbooks_secret_names_match() -> None:
@@ -33,8 +33,7 @@ def test_only_the_runbooks_secret_names_match() -> None:
 @pytest.fixture
 def session(twin: Any, tmp_path: Path) -> Iterator[Session]:
     twin.reset()
-    settings = load_settings(environ=twin.seed.to_environ(twin.server))
-    made = Session(settings=settings, target="twin", run_id="run-05", run_dir=tmp_path)
+    made = twin_session(twin, tmp_path, "run-05")
     gateway_with_keys(made)
     yield made
     made.close()

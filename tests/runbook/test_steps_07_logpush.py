@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aigw.config import load_settings
 from aigw.errors import ConfigError
 from aigw.logpush import LogpushApi, LogpushJob, load_bucket_settings, load_or_make_key_pair
 from aigw.session import Session
 from aigw.steps import logpush_export
 from cftwin.logpush.bucket import LocalBucket
 
-from tests.steps_support import gateway_with_keys
+from tests.steps_support import gateway_with_keys, twin_session
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,7 @@ def session(twin: Any, bucket: LocalBucket, tmp_path: Path, monkeypatch: pytest.
                         "AIGW_LOGPUSH_PRIVATE_KEY_FILE": str(tmp_path / "keys" / "logpush.pem")}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AIGW_LOGPUSH_REGION", raising=False)
-    settings = load_settings(environ=twin.seed.to_environ(twin.server))
-    made = Session(settings=settings, target="twin", run_id="steps-07", run_dir=tmp_path / "run")
+    made = twin_session(twin, tmp_path / "run", "steps-07")
     gateway_with_keys(made)
     try:
         yield made

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import TwinHandle
+from tests.twin_support import logpush_gateway, ok_result
 
 WAIT_S = 30.0  # a bound on waiting for background delivery, not a timing assertion
 
@@ -31,17 +32,12 @@ def bucket() -> Iterator[LocalBucket]:
         yield local
 
 
-def _ok(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()["result"]
-
-
 def _api_totals(api: httpx.Client, gateway_id: str) -> dict[str, Any]:
     logs: list[dict[str, Any]] = []
     page = 1
     while True:
         answer = api.get(f"ai-gateway/gateways/{gateway_id}/logs", params={"per_page": 50, "page": page})
-        logs += _ok(answer)
+        logs += ok_result(answer)
         if page * 50 >= answer.json()["result_info"]["total_count"]:
             break
         page += 1
@@ -59,14 +55,7 @@ def test_duckdb_totals_over_the_export_equal_the_logs_api(twin: TwinHandle, buck
     with httpx.Client(base_url=f"{twin.server.api_base_url}/accounts/{twin.account_id}/",
                       headers=twin.api_headers, timeout=30) as api:
         gateway_id = "an-" + secrets.token_hex(4)
-        _ok(api.post("ai-gateway/gateways", json={
-            "id": gateway_id, "cache_invalidate_on_update": False, "cache_ttl": 0, "collect_logs": True,
-            "rate_limiting_interval": 0, "rate_limiting_limit": 0, "authentication": True,
-            "logpush": True, "logpush_public_key": pem}))
-        conf = (f"r2://{bucket.bucket}/{folder}/{{DATE}}?account-id={twin.account_id}"
-                f"&access-key-id={bucket.access_key_id}&secret-access-key={bucket.secret_access_key}")
-        _ok(api.post("logpush/jobs", json={"dataset": "ai_gateway_events", "destination_conf": conf, "enabled": True,
-                                           "output_options": {"timestamp_format": "rfc3339"}}))
+        logpush_gateway(api, twin.account_id, gateway_id, pem, bucket, folder)
         base = f"{twin.server.gateway_base_url}/{twin.account_id}/{gateway_id}"
         sent = 0
         for n in range(12):

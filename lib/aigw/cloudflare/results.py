@@ -36,6 +36,7 @@ __all__ = [
 READ_ONLY_GATEWAY_FIELDS: Final = frozenset(
     {"id", "created_at", "modified_at", "is_default", "account_id", "account_tag", "internal_id"}
 )
+# Independent of cftwin.logs.rows on purpose: the twin and the runbook share no constant (docs/ARCHITECTURE.md).
 #: Log fields every column set has, in this order (reference §4.1); extra fields the API returns follow.
 LOG_FIELDS: Final = (
     "id",
@@ -120,6 +121,7 @@ def as_items(env: Envelope, method: str, path: str) -> list[Mapping[str, Any]]:
     return [item for item in env.result if isinstance(item, Mapping)]
 
 
+# Each from_api names its fields one by one, alike in shape: which lenient reader a field gets stays visible.
 @dataclass(frozen=True)
 class TokenStatus:
     """What ``GET /user/tokens/verify`` says about the API token (``status``: active, disabled, expired)."""

@@ -42,6 +42,7 @@ def _first_text(body: Mapping[str, Any]) -> str | None:
     return None
 
 
+# Independent of the twin's alike reader (cftwin.dataplane.options) on purpose: the twin checks the client.
 def int_or_none(value: Any) -> int | None:
     if isinstance(value, bool):
         return None

@@ -299,6 +299,7 @@ class GatewayProber:
                               hint="Set CLOUDFLARE_API_BASE_URL (https://api.cloudflare.com/client/v4)")
         return f"{self.api_base_url}/accounts/{self.account_id}/ai/v1/chat/completions"
 
+    # probe_provider's parameters on purpose: the same probe, sent by the REST API's path instead.
     def probe_rest(
         self,
         provider: str,

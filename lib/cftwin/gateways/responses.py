@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.auth import Token, account_gateway_limit, has_permission, require
-from cftwin.context import TwinContext
+from cftwin.auth import account_gateway_limit, has_permission, require
+from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import (
     CODE_AUTH,
     CloudflareAPIError,
@@ -36,11 +36,6 @@ __all__ = ["routes", "secret_preview"]
 
 _PREFIX: Final = "/client/v4/accounts/{account_id}/ai-gateway/gateways"
 CLOUDFLARE_GATEWAY_HOST: Final = "https://gateway.ai.cloudflare.com/v1"
-
-
-def _context(request: Request) -> TwinContext:
-    context: TwinContext = request.app.state.twin
-    return context
 
 
 def secret_preview(value: str) -> str:
@@ -83,20 +78,18 @@ def _bad_request_with_result(handler: Callable[[Request], Any]) -> Callable[[Req
 
 @_bad_request_with_result
 async def list_gateways(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:read")
+    account_id = authorized_account(request, "ai_gateway:read")
     # ASSUMPTION: per_page 1..100 (2026 transcriptions), default 20; the 2024 spec had a minimum of 5.
     page, per_page = parse_page_params(request, 20, 1, 100)
     search = request.query_params.get("search") or None
-    items = models.list_gateways(_context(request).db, account_id, search)
+    items = models.list_gateways(twin_context(request).db, account_id, search)
     chunk, info = page_slice(items, page, per_page)
     return ok(chunk, info)
 
 
 async def create_gateway(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:write")
-    context = _context(request)
+    account_id = authorized_account(request, "ai_gateway:write")
+    context = twin_context(request)
     body = await read_json_object(request)
     if "id" not in body:
         raise validation_error("id is required", ["body", "id"])
@@ -115,16 +108,14 @@ async def create_gateway(request: Request) -> Response:
 
 
 async def get_gateway(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:read")
+    account_id = authorized_account(request, "ai_gateway:read")
     gateway_id = _path_gateway_id(request, "id")
-    return ok(_existing_gateway(_context(request), account_id, gateway_id))
+    return ok(_existing_gateway(twin_context(request), account_id, gateway_id))
 
 
 async def update_gateway(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:write")
-    context = _context(request)
+    account_id = authorized_account(request, "ai_gateway:write")
+    context = twin_context(request)
     gateway_id = _path_gateway_id(request, "id")
     body = await read_json_object(request)
     with context.db.transaction():
@@ -137,10 +128,9 @@ async def update_gateway(request: Request) -> Response:
 
 
 async def delete_gateway(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:write")
+    account_id = authorized_account(request, "ai_gateway:write")
     gateway_id = _path_gateway_id(request, "id")
-    db = _context(request).db
+    db = twin_context(request).db
     # A gateway re-created with the same id must not show the old one's logs: both go together.
     with db.transaction():
         deleted = models.delete_gateway(db, account_id, gateway_id)
@@ -153,9 +143,8 @@ async def delete_gateway(request: Request) -> Response:
 
 @_bad_request_with_result
 async def gateway_url(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:read")
-    context = _context(request)
+    account_id = authorized_account(request, "ai_gateway:read")
+    context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     provider = request.path_params["provider"]
     # ASSUMPTION: the provider must be a slug the gateway serves (or "compat"); 7001 otherwise.
@@ -171,13 +160,15 @@ async def gateway_url(request: Request) -> Response:
 # --- provider configs -------------------------------------------------------------------------
 
 
-def _require_byok_write(request: Request, account_id: str) -> Token:
+def _byok_write_account(request: Request) -> str:
+    """``authorized_account`` for provider-config writes."""
     # The spec lists "Secrets Store Write" as the token group for provider-config writes; the twin
     # asks for it on top of AI Gateway Write.
+    account_id: str = request.path_params["account_id"]
     token = require(request, account_id, "ai_gateway:write")
     if not has_permission(token, "secrets_store:write"):
         raise CloudflareAPIError.single(403, CODE_AUTH, "Authentication error")
-    return token
+    return account_id
 
 
 _ALIAS_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -203,9 +194,8 @@ def _store_secret(context: TwinContext, account_id: str, store_id: str, name: st
 
 @_bad_request_with_result
 async def list_provider_configs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "ai_gateway:read")
-    context = _context(request)
+    account_id = authorized_account(request, "ai_gateway:read")
+    context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     page, per_page = parse_page_params(request, 20, 1, 100)
     _existing_gateway(context, account_id, gateway_id)
@@ -214,9 +204,8 @@ async def list_provider_configs(request: Request) -> Response:
 
 
 async def create_provider_config(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    _require_byok_write(request, account_id)
-    context = _context(request)
+    account_id = _byok_write_account(request)
+    context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     body = await read_json_object(request)
     for name in ("provider_slug", "default_config", "alias"):
@@ -281,9 +270,8 @@ async def create_provider_config(request: Request) -> Response:
 
 
 async def update_provider_config(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    _require_byok_write(request, account_id)
-    context = _context(request)
+    account_id = _byok_write_account(request)
+    context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     config_id = request.path_params["config_id"]
     body = await read_json_object(request)
@@ -313,9 +301,8 @@ async def update_provider_config(request: Request) -> Response:
 
 
 async def delete_provider_config(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    _require_byok_write(request, account_id)
-    context = _context(request)
+    account_id = _byok_write_account(request)
+    context = twin_context(request)
     gateway_id = _path_gateway_id(request)
     _existing_gateway(context, account_id, gateway_id)
     # ASSUMPTION: deleting a config leaves its Secrets Store secret in place (the store is the user's).

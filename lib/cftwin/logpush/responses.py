@@ -21,8 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.auth import require
-from cftwin.context import TwinContext
+from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import CloudflareAPIError, ok, read_json_object
 from cftwin.logpush import models
 from cftwin.logpush.delivery import ensure_worker
@@ -33,11 +32,6 @@ __all__ = ["CODE_LOGPUSH_INVALID", "CODE_LOGPUSH_NOT_FOUND", "routes"]
 CODE_LOGPUSH_INVALID: Final = 1002
 CODE_LOGPUSH_NOT_FOUND: Final = 1003
 _BASE: Final = "/client/v4/accounts/{account_id}/logpush"
-
-
-def _context(request: Request) -> TwinContext:
-    context: TwinContext = request.app.state.twin
-    return context
 
 
 def _wake(context: TwinContext, account_id: str) -> None:
@@ -80,28 +74,25 @@ async def _checked_destination(context: TwinContext, conf: Any) -> None:
 
 def _jobs(request: Request, account_id: str) -> Response:
     """The account's jobs, once the caller's checks passed (each charges the budget once, so not here)."""
-    context = _context(request)
+    context = twin_context(request)
     _wake(context, account_id)
     return ok(models.list_jobs(context.db, account_id))
 
 
 async def list_jobs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+    account_id = authorized_account(request, "logs:read")
     return _jobs(request, account_id)
 
 
 async def list_dataset_jobs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+    account_id = authorized_account(request, "logs:read")
     _dataset(request)
     return _jobs(request, account_id)
 
 
 async def create_job(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:write")
-    context = _context(request)
+    account_id = authorized_account(request, "logs:write")
+    context = twin_context(request)
     body = await read_json_object(request)
     if not context.options.logpush_paid_plan:
         # "This product is available on the Workers Paid plan" (ai-gateway logpush.mdx).
@@ -129,15 +120,13 @@ def _existing(context: TwinContext, account_id: str, job_id: int) -> dict[str, A
 
 
 async def get_job(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
-    return ok(_existing(_context(request), account_id, _job_id(request)))
+    account_id = authorized_account(request, "logs:read")
+    return ok(_existing(twin_context(request), account_id, _job_id(request)))
 
 
 async def update_job(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:write")
-    context = _context(request)
+    account_id = authorized_account(request, "logs:write")
+    context = twin_context(request)
     job_id = _job_id(request)
     body = await read_json_object(request)
     current = _existing(context, account_id, job_id)
@@ -155,25 +144,22 @@ async def update_job(request: Request) -> Response:
 
 
 async def delete_job(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:write")
+    account_id = authorized_account(request, "logs:write")
     job_id = _job_id(request)
-    if not models.delete_job(_context(request).db, account_id, job_id):
+    if not models.delete_job(twin_context(request).db, account_id, job_id):
         raise CloudflareAPIError.single(404, CODE_LOGPUSH_NOT_FOUND, f"Logpush job {job_id} not found")
     return ok({"id": job_id})
 
 
 async def dataset_fields(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
+    authorized_account(request, "logs:read")
     _dataset(request)
     return ok(dict(models.DATASET_FIELDS))
 
 
 async def validate_destination(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:write")
-    context = _context(request)
+    authorized_account(request, "logs:write")
+    context = twin_context(request)
     body = await read_json_object(request)
     try:
         await _checked_destination(context, body.get("destination_conf"))
@@ -184,9 +170,8 @@ async def validate_destination(request: Request) -> Response:
 
 
 async def destination_exists(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "logs:read")
-    context = _context(request)
+    account_id = authorized_account(request, "logs:read")
+    context = twin_context(request)
     body = await read_json_object(request)
     try:
         wanted = parse_destination(body.get("destination_conf"), r2_endpoint_url=context.options.r2_endpoint_url)

@@ -23,7 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin import jsonbody
-from cftwin.context import TwinContext
+from cftwin.adminauth import admin_error
+from cftwin.context import TwinContext, twin_context
 from cftwin.gateways.models import get_gateway
 from cftwin.logs.models import format_timestamp, insert_log_tuples, log_stats, parse_timestamp, ulid_at
 from cftwin.providers.pricing import MODELS, cost_usd
@@ -44,6 +45,7 @@ _FAVOURED: Final = {
 _STATUSES: Final = ((200, 0.90), (429, 0.94), (400, 0.97), (500, 0.99), (401, 1.0))
 _TEAMS: Final = ("search", "support", "billing", "research")
 # Not rows.LIST_FIELDS, though it starts alike: the columns a seeded log fills (no custom_cost, no request_type).
+# Nor aigw.cloudflare.LOG_FIELDS: the twin imports nothing from aigw (docs/ARCHITECTURE.md).
 _SEED_COLUMNS: Final = (
     "id",
     "created_at",
@@ -67,15 +69,6 @@ _SEED_COLUMNS: Final = (
 
 class _BadRequest(Exception):
     pass
-
-
-def _context(request: Request) -> TwinContext:
-    context: TwinContext = request.app.state.twin
-    return context
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 class SeedSpec:
@@ -229,16 +222,16 @@ async def seed_logs(request: Request) -> Response:
     try:
         body = jsonbody.loads(raw) if raw.strip() else {}
     except ValueError:
-        return _error(400, "the body is not valid JSON")
+        return admin_error(400, "the body is not valid JSON")
     if not isinstance(body, dict):
-        return _error(400, "the body must be a JSON object")
+        return admin_error(400, "the body must be a JSON object")
     try:
         spec = SeedSpec(body)
     except _BadRequest as exc:
-        return _error(400, str(exc))
-    context = _context(request)
+        return admin_error(400, str(exc))
+    context = twin_context(request)
     if get_gateway(context.db, spec.account_id, spec.gateway_id) is None:
-        return _error(404, f"no gateway {spec.gateway_id!r} in account {spec.account_id!r}; create it first")
+        return admin_error(404, f"no gateway {spec.gateway_id!r} in account {spec.account_id!r}; create it first")
     # Seconds of work for large counts: off the event loop, so that the twin keeps answering.
     result = await run_in_threadpool(_seed, context, spec)
     return JSONResponse(result, status_code=201)
@@ -248,10 +241,10 @@ async def logs_stats(request: Request) -> Response:
     account_id = request.query_params.get("account_id", "")
     gateway_id = request.query_params.get("gateway_id", "")
     if not account_id or not gateway_id:
-        return _error(400, "account_id and gateway_id are required query parameters")
-    context = _context(request)
+        return admin_error(400, "account_id and gateway_id are required query parameters")
+    context = twin_context(request)
     if get_gateway(context.db, account_id, gateway_id) is None:
-        return _error(404, f"no gateway {gateway_id!r} in account {account_id!r}")
+        return admin_error(404, f"no gateway {gateway_id!r} in account {account_id!r}")
     return JSONResponse(log_stats(context.db, account_id, gateway_id))
 
 

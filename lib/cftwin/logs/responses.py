@@ -19,8 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from cftwin import jsonbody
 from cftwin.accounts import account_profile
-from cftwin.auth import require
-from cftwin.context import TwinContext
+from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import not_found, ok, read_json_object, validation_error
 from cftwin.gateways.models import get_gateway
 from cftwin.logs import models
@@ -50,11 +49,6 @@ DELETE_ORDER_BY: Final = (*LIST_ORDER_BY, "cost", "tokens_in", "tokens_out", "du
 # 2026 delete operation's ``order_by_direction`` declare (the newer list default is not published).
 DEFAULT_DIRECTION: Final = "asc"
 _DIGITS: Final = re.compile(r"^[0-9]{1,18}$")
-
-
-def _context(request: Request) -> TwinContext:
-    context: TwinContext = request.app.state.twin
-    return context
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -143,16 +137,15 @@ def _gateway_exists(context: TwinContext, account_id: str, gateway_id: str) -> N
 
 
 async def list_gateway_logs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:read")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:read")
     page = _int(request, "page", 1, 1, None)
     per_page = _int(request, "per_page", DEFAULT_PER_PAGE, MIN_PER_PAGE, MAX_PER_PAGE)
     order_by = _choice(request, "order_by", LIST_ORDER_BY, "created_at")
     descending = _direction(request)
     meta_info = _flag(request, "meta_info")
     where, params = _condition(request, legacy=True)
-    context = _context(request)
+    context = twin_context(request)
     _gateway_exists(context, account_id, gateway_id)
     if not _holds_legacy_logs(context, account_id):
         where, params = "0", []
@@ -172,14 +165,13 @@ async def list_gateway_logs(request: Request) -> Response:
 
 
 async def delete_gateway_logs(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:write")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:write")
     limit = _int(request, "limit", DELETE_LIMIT, 1, DELETE_LIMIT)
     order_by = _choice(request, "order_by", DELETE_ORDER_BY, "created_at")
     descending = _choice(request, "order_by_direction", ("asc", "desc"), "asc") == "desc"
     where, params = _condition(request, legacy=False)
-    context = _context(request)
+    context = twin_context(request)
     _gateway_exists(context, account_id, gateway_id)
     if not _holds_legacy_logs(context, account_id):
         return _json({"success": True})
@@ -193,10 +185,9 @@ async def delete_gateway_logs(request: Request) -> Response:
 
 
 async def get_gateway_log(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:read")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:read")
-    context = _context(request)
+    context = twin_context(request)
     _gateway_exists(context, account_id, gateway_id)
     log = models.get_log(context.db, account_id, gateway_id, request.path_params["log_id"])
     if log is None or not _holds_legacy_logs(context, account_id):
@@ -225,9 +216,8 @@ def _metadata(value: object) -> dict[str, str | int | float | bool] | None:
 
 
 async def patch_gateway_log(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:write")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:write")
     body = await read_json_object(request)
     # ASSUMPTION: an explicit null clears the field; an absent field is left as it is.
     changes: dict[str, Any] = {}
@@ -237,7 +227,7 @@ async def patch_gateway_log(request: Request) -> Response:
         changes["score"] = _bounded_number(body, "score", 0, 100)
     if "metadata" in body:
         changes["metadata"] = _metadata(body["metadata"])
-    context = _context(request)
+    context = twin_context(request)
     _gateway_exists(context, account_id, gateway_id)
     log_id = request.path_params["log_id"]
     if not _holds_legacy_logs(context, account_id) or not models.update_log(
@@ -247,10 +237,9 @@ async def patch_gateway_log(request: Request) -> Response:
 
 
 async def _payload(request: Request, which: Literal["request", "response"]) -> Response:
-    account_id = request.path_params["account_id"]
+    account_id = authorized_account(request, "ai_gateway:read")
     gateway_id = request.path_params["gateway_id"]
-    require(request, account_id, "ai_gateway:read")
-    context = _context(request)
+    context = twin_context(request)
     _gateway_exists(context, account_id, gateway_id)
     found, body, content_type = models.get_log_body(
         context.db, account_id, gateway_id, request.path_params["log_id"], which

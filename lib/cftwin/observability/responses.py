@@ -17,8 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.auth import require
-from cftwin.context import TwinContext
+from cftwin.context import authorized_account, twin_context
 from cftwin.envelope import now_iso, ok, read_json_object, validation_error
 from cftwin.observability.models import DEFAULT_LIMIT, MAX_LIMIT, FilterError, check_filters, query_events
 
@@ -45,8 +44,7 @@ def _limit(body: dict[str, Any]) -> int:
 
 
 async def telemetry_query(request: Request) -> Response:
-    account_id: str = request.path_params["account_id"]
-    require(request, account_id, PERMISSION)
+    account_id = authorized_account(request, PERMISSION)
     started = time.perf_counter()
     body = await read_json_object(request)
     query_id = body.get("queryId")
@@ -88,7 +86,7 @@ async def telemetry_query(request: Request) -> Response:
         raise validation_error("datasets must be an array of strings", ["body", "parameters", "datasets"])
     if isinstance(parameters.get("limit"), int) and not isinstance(parameters.get("limit"), bool):
         limit = min(limit, int(parameters["limit"]))
-    context: TwinContext = request.app.state.twin
+    context = twin_context(request)
     events, rows_read = query_events(
         context.db, account_id, since_ms=int(since), until_ms=int(until), filters=filters,
         combination=combination, datasets=datasets, limit=limit, offset=offset,

@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cftwin.auth import require
-from cftwin.context import TwinContext
+from cftwin.context import TwinContext, authorized_account, twin_context
 from cftwin.envelope import (
     CODE_SECRETS_REFUSED,
     CloudflareAPIError,
@@ -34,11 +33,6 @@ __all__ = ["check_secret_quota", "routes"]
 
 _PREFIX: Final = "/client/v4/accounts/{account_id}/secrets_store"
 MAX_NAME_CHARS: Final = 255
-
-
-def _context(request: Request) -> TwinContext:
-    context: TwinContext = request.app.state.twin
-    return context
 
 
 def check_secret_quota(context: TwinContext, account_id: str, adding: int) -> None:
@@ -95,21 +89,22 @@ def _comment(value: Any, path: list[str]) -> str:
 
 # --- stores -----------------------------------------------------------------------------------
 
+# Shaped like gateways.responses' handlers (authorize, validate, one transaction, ok) but not shared with
+# them: each service's checks and their order are its own, and are read in place against Cloudflare's.
+
 
 async def list_stores(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
+    account_id = authorized_account(request, "secrets_store:read")
     page, per_page = parse_page_params(request, 20, 1, 100)
     order, direction = _order(request, ("name", "created", "modified"), "created")
-    stores = models.list_stores(_context(request).db, account_id, order=order, direction=direction)
+    stores = models.list_stores(twin_context(request).db, account_id, order=order, direction=direction)
     chunk, info = page_slice(stores, page, per_page)
     return ok(chunk, info)
 
 
 async def create_store(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
-    context = _context(request)
+    account_id = authorized_account(request, "secrets_store:write")
+    context = twin_context(request)
     body = await read_json_object(request)
     if "name" not in body:
         raise validation_error("name is required", ["body", "name"])
@@ -126,15 +121,13 @@ async def create_store(request: Request) -> Response:
 
 
 async def get_store(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
-    return ok(_existing_store(_context(request), account_id, request.path_params["store_id"]))
+    account_id = authorized_account(request, "secrets_store:read")
+    return ok(_existing_store(twin_context(request), account_id, request.path_params["store_id"]))
 
 
 async def delete_store(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
-    context = _context(request)
+    account_id = authorized_account(request, "secrets_store:write")
+    context = twin_context(request)
     store_id = request.path_params["store_id"]
     force = parse_bool_param(request, "force")
     with context.db.transaction():
@@ -153,9 +146,8 @@ async def delete_store(request: Request) -> Response:
 
 
 async def create_secrets(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
-    context = _context(request)
+    account_id = authorized_account(request, "secrets_store:write")
+    context = twin_context(request)
     store_id = request.path_params["store_id"]
     body = await read_json(request)
     if not isinstance(body, list) or not body:
@@ -190,9 +182,8 @@ async def create_secrets(request: Request) -> Response:
 
 
 async def list_secrets(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
-    context = _context(request)
+    account_id = authorized_account(request, "secrets_store:read")
+    context = twin_context(request)
     store_id = request.path_params["store_id"]
     page, per_page = parse_page_params(request, 20, 1, 100)
     order, direction = _order(request, ("name", "comment", "created", "modified", "status"), "created")
@@ -228,17 +219,15 @@ def _secret_not_found(secret_id: str) -> CloudflareAPIError:
 
 
 async def get_secret(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
+    account_id = authorized_account(request, "secrets_store:read")
     params = request.path_params
-    context = _context(request)
+    context = twin_context(request)
     return ok(_shown(context, _existing_secret(context, account_id, params["store_id"], params["secret_id"])))
 
 
 async def edit_secret(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
-    context = _context(request)
+    account_id = authorized_account(request, "secrets_store:write")
+    context = twin_context(request)
     store_id, secret_id = request.path_params["store_id"], request.path_params["secret_id"]
     body = await read_json_object(request)
     value = secret_value(body["value"], ["body", "value"]) if "value" in body else None
@@ -255,9 +244,8 @@ async def edit_secret(request: Request) -> Response:
 
 
 async def delete_secret(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:write")
-    context = _context(request)
+    account_id = authorized_account(request, "secrets_store:write")
+    context = twin_context(request)
     store_id, secret_id = request.path_params["store_id"], request.path_params["secret_id"]
     with context.db.transaction():
         _existing_secret(context, account_id, store_id, secret_id)
@@ -266,9 +254,8 @@ async def delete_secret(request: Request) -> Response:
 
 
 async def quota(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    require(request, account_id, "secrets_store:read")
-    context = _context(request)
+    account_id = authorized_account(request, "secrets_store:read")
+    context = twin_context(request)
     usage = models.count_secrets(context.db, account_id)
     return ok({"secrets": {"quota": context.options.secrets_quota, "usage": usage}})
 
