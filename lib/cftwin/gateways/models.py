@@ -91,10 +91,19 @@ def get_gateway(db: Database, account_id: str, gateway_id: str) -> dict[str, Any
     # Decoded once per kept row (until the next write to gateways), as a read-only view; each caller gets
     # a copy, deep where a field holds a container, so no caller's change reaches another.
     kept = db.query_one_as("SELECT * FROM gateways WHERE account_id = ? AND id = ?", (account_id, gateway_id),
-                           lambda row: MappingProxyType(_gateway(row)))
+                           _kept_gateway)
     if kept is None:
         return None
-    return {k: copy.deepcopy(v) if isinstance(v, dict | list) else v for k, v in kept.items()}
+    gateway, nested = kept
+    copied = dict(gateway)
+    for name in nested:
+        copied[name] = copy.deepcopy(copied[name])
+    return copied
+
+
+def _kept_gateway(row: Any) -> tuple[MappingProxyType[str, Any], tuple[str, ...]]:
+    gateway = _gateway(row)
+    return MappingProxyType(gateway), tuple(k for k, v in gateway.items() if isinstance(v, dict | list))
 
 
 def list_gateways(db: Database, account_id: str, search: str | None = None) -> list[dict[str, Any]]:
