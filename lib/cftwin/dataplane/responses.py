@@ -26,7 +26,7 @@ ASSUMPTION (cache): ``cf-aig-skip-cache: true`` neither reads nor writes the cac
 
 The gateway ``default`` is created by the first authenticated request to it, as Cloudflare does.
 
-Why one module of about 550 lines: it is the one pass a data-plane request makes (target, admission,
+Why one module of about 560 lines: it is the one pass a data-plane request makes (target, admission,
 attempts, finish, the universal endpoint's steps), read top to bottom; what stands apart already lives
 beside it (options, keys, cache, compat, logwriter, billing, ratelimit, errors), and this is the hot path
 ``bench/throughput.py`` measures, kept in one place for whoever optimises it.
