@@ -45,9 +45,13 @@ _WORDS: Final = (
 )
 
 
+#: Made once: ``json.dumps`` with any option builds a new encoder on every call.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes, as the providers send them."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def sse_event(data: Any, event: str | None = None) -> bytes:
