@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ __all__ = ["NotebookFailure", "caused_by_stop", "code_cells", "execute_notebook"
            "mark_stopped_cell", "prepare_kernel", "register_engine", "skip_unused_import_tax", "unstarted_kernel"]
 
 _ENGINE: Final = "aigw"
+#: Papermill writes the whole output notebook at every cell's start and end (about 60 writes for 03, each
+#: validated and deep-copied: seconds of a run). Between cells it is written at most this often; the
+#: final write (the notebook's end, a failure or a stop included) always happens. Only a killed ``aigw``
+#: (SIGKILL) leaves an output up to this much older than the kernel's state.
+SAVE_EVERY_S: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,35 @@ def register_engine() -> None:
                 return started
 
             nb_man.cell_start = cell_start
+            _throttle_saves(nb_man)
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
     papermill_engines.register(_ENGINE, ProgressEngine)
 
+
+
+def _throttle_saves(nb_man: Any) -> None:
+    """``nb_man.save`` at most every ``SAVE_EVERY_S`` between cells; always from ``notebook_complete`` (which
+    papermill calls in a ``finally``, after the last cell, a failure or a stop)."""
+    save, complete = nb_man.save, nb_man.notebook_complete
+    last = time.monotonic()  # papermill has just written the notebook (notebook_start)
+    final = False
+
+    def throttled_save(**kwargs: Any) -> Any:
+        nonlocal last
+        if not final and time.monotonic() - last < SAVE_EVERY_S:
+            return None
+        done = save(**kwargs)
+        last = time.monotonic()
+        return done
+
+    def notebook_complete(**kwargs: Any) -> Any:
+        nonlocal final
+        final = True
+        return complete(**kwargs)
+
+    nb_man.save = throttled_save
+    nb_man.notebook_complete = notebook_complete
 
 
 def failed_cell(output: Path) -> int | None:

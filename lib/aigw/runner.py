@@ -56,6 +56,9 @@ __all__ = ["EXIT_CODES", "EXIT_FAILED", "EXIT_INCOMPLETE", "RunResult", "run_pla
 
 #: ``aigw run``'s exit code by bundle status: only a bundle whose every criterion passed exits 0.
 EXIT_FAILED: Final = 1
+#: How many notebooks ahead a kernel is started (booting and importing while the notebooks before it run).
+#: Two, so that a short notebook (05 takes about a second) does not wait for the boot of the kernel after it.
+KERNELS_AHEAD: Final = 2
 EXIT_INCOMPLETE: Final = 3
 EXIT_CODES: Final[Mapping[str, int]] = {"passed": 0, "rehearsal-passed": 0, "incomplete": EXIT_INCOMPLETE,
                                         "failed": EXIT_FAILED}
@@ -118,18 +121,26 @@ def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, k
     run_dir.mkdir(parents=True, exist_ok=True)
     # Checked empty by the plan; anything that came in since is not the run's and is left alone.
     preexisting = frozenset(str(p.relative_to(run_dir)) for p in own_files(run_dir))
-    register_engine()
-    from aigw.kernels import clean_stale_kernel_files
-
-    clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
     result = RunResult(run_dir=run_dir, target=plan.target, run_id=plan.run_id)
     # Each notebook's HTML is made in this thread while the next notebook runs in its kernel.
     exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-html")
     exports: list[tuple[Path, Future[Path]]] = []
     try:
         with kernel_environment(kernel_env, drop=plan.hidden):
+            # The first kernels boot while papermill is imported and the temp folder is cleaned.
+            upcoming = {i: prepare_kernel(nb) for i, nb in enumerate(plan.notebooks[:KERNELS_AHEAD])}
+            try:
+                register_engine()
+                from aigw.kernels import clean_stale_kernel_files
+
+                clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
+            except BaseException:
+                for unused in upcoming.values():
+                    if unused is not None:
+                        _shut_down(unused)
+                raise
             _run_each(plan, stop, result, secrets, lambda output: exports.append(
-                (output, exporter.submit(export_run_html, output, run_dir, plan.run_id))))
+                (output, exporter.submit(export_run_html, output, run_dir, plan.run_id))), upcoming)
     finally:
         exporter.shutdown(wait=True)
     exported = [path for path, done in exports if done.exception() is None]
@@ -156,21 +167,22 @@ def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, k
 
 
 def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequence[Secret],
-              export: Callable[[Path], object]) -> None:
-    """The notebooks in order, each in its own kernel (the next one's started ahead), until one fails or a
-    stop comes; ``export(output)`` for each output written."""
+              export: Callable[[Path], object], upcoming: dict[int, Any]) -> None:
+    """The notebooks in order, each in its own kernel (started ahead: ``upcoming`` holds the first ones, by
+    notebook index), until one fails or a stop comes; ``export(output)`` for each output written."""
     notebooks = plan.notebooks
-    upcoming: Any = None
+    # A kernel's shutdown waits for its process to exit (about half a second): done in this thread while the
+    # next notebook runs, every one finished before the run goes on to the seal.
+    stopper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-kernel-stop")
     try:
-        upcoming = prepare_kernel(notebooks[0]) if notebooks else None
         for index, notebook in enumerate(notebooks):
             if stop.stopped():
                 break
-            kernel, upcoming = upcoming or unstarted_kernel(notebook), None
+            kernel = upcoming.pop(index, None) or unstarted_kernel(notebook)
             # Safe to start now: a kernel sees only the environment and folder, which are the same
             # for every notebook of the run; if this notebook fails, it is shut down unused.
-            if index + 1 < len(notebooks):
-                upcoming = prepare_kernel(notebooks[index + 1])
+            if index + KERNELS_AHEAD < len(notebooks):
+                upcoming[index + KERNELS_AHEAD] = prepare_kernel(notebooks[index + KERNELS_AHEAD])
             mine = plan.notebook_parameters(notebook)
             output = plan.run_dir / notebook.name
             started = time.monotonic()
@@ -180,10 +192,7 @@ def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequ
                 failure = execute_notebook(notebook, output, mine, notebook.parent, secrets, kernel)
             finally:
                 stop.kernel = None
-                try:
-                    kernel.shutdown()
-                except Exception:  # a kernel that will not stop must not skip the seal
-                    kernel.send_signal(signal.SIGKILL)
+                stopper.submit(_shut_down, kernel)
             if failure is not None and stop.stopped() and caused_by_stop(failure):
                 # A notebook that returned without a failure ran to its end: it stays completed; one
                 # that failed on its own before the stop keeps its own error.
@@ -202,6 +211,15 @@ def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequ
                 break
             progress.finish(f"{notebook.stem}: done in {took:.1f} s")
     finally:
-        if upcoming is not None:
-            with contextlib.suppress(Exception):
-                upcoming.shutdown()
+        for unused in upcoming.values():
+            if unused is not None:
+                stopper.submit(_shut_down, unused)
+        stopper.shutdown(wait=True)
+
+
+def _shut_down(kernel: Any) -> None:
+    try:
+        kernel.shutdown()
+    except Exception:  # a kernel that will not stop must not skip the seal
+        with contextlib.suppress(Exception):
+            kernel.send_signal(signal.SIGKILL)

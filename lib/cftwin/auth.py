@@ -201,18 +201,18 @@ def revoke_token(db: Database, token_id: str) -> bool:
 
 def find_token(db: Database, value: str) -> Token | None:
     # The state keeps only a token's digest (a copied state file holds no usable token): look up by it.
-    row = db.query_one("SELECT * FROM tokens WHERE value_sha256 = ?", (sha256_hex(value),))
-    if row is None:
-        return None
-    return Token(
-        id=row["id"],
-        value=value,
-        account_ids=tuple(json.loads(row["account_ids"])),
-        permissions=frozenset(json.loads(row["permissions"])),
-        status=row["status"],
-        kind="user" if row["kind"] == "user" else "account",
-        owner=row["owner"],
-    )
+    # The Token is made once per kept row (until the next write to tokens): a frozen value, and the row's
+    # digest is the value's, so the value it carries is this one.
+    return db.query_one_as("SELECT * FROM tokens WHERE value_sha256 = ?", (sha256_hex(value),),
+                           lambda row: Token(
+                               id=row["id"],
+                               value=value,
+                               account_ids=tuple(json.loads(row["account_ids"])),
+                               permissions=frozenset(json.loads(row["permissions"])),
+                               status=row["status"],
+                               kind="user" if row["kind"] == "user" else "account",
+                               owner=row["owner"],
+                           ))
 
 
 def has_permission(token: Token, permission: str) -> bool:

@@ -14,13 +14,14 @@ missing folder is refused with one line (``TwinConfigError``) before anything is
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from cftwin.errors import TwinConfigError
 
@@ -30,6 +31,8 @@ __all__ = ["SCHEMA_VERSION", "Database"]
 SCHEMA_VERSION: Final = 2
 #: How many distinct reads ``query_one`` keeps between writes (then it starts again).
 _MAX_KEPT_READS: Final = 1024
+_WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+T = TypeVar("T")
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -97,6 +100,11 @@ class Database:
         # provider config and secret as every other request of its burst, and nothing changed in between. Only
         # for ":memory:", which no other connection can write behind this one's back; any write empties it.
         self._reads: dict[tuple[str, tuple[Any, ...]], sqlite3.Row | None] | None = {} if path == ":memory:" else None
+        #: Values made from a kept row (``query_one_as``), kept and forgotten with it.
+        self._made: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        #: The words of each kept read's SQL: a write that names the tables it touches forgets only the
+        #: reads that name one of them.
+        self._words: dict[str, frozenset[str]] = {}
         try:
             if path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -132,10 +140,16 @@ class Database:
             )
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic unit: all of it is stored, or none of it (nothing half-made)."""
+    def transaction(self, touches: Collection[str] | None = None) -> Iterator[sqlite3.Connection]:
+        """One atomic unit: all of it is stored, or none of it (nothing half-made).
+
+        ``touches``: the only tables the unit writes (no trigger or cascade reaches further); the kept reads
+        of other tables stay (the data plane's log insert leaves the token, gateway and secret reads of
+        the next requests kept). By default every kept read is forgotten.
+        """
         with self._lock:
-            self._forget_reads()
+            scope = None if touches is None or self._depth > 0 else frozenset(touches)
+            self._forget_reads(scope)
             # Nested units (a handler composing two services' writes) become savepoints of the outer one.
             self._depth += 1
             name = f"unit_{self._depth}"
@@ -154,11 +168,26 @@ class Database:
                 self._conn.execute(f"RELEASE {name}" if nested else "COMMIT")
             finally:
                 self._depth -= 1
-                self._forget_reads()
+                self._forget_reads(scope)
 
-    def _forget_reads(self) -> None:
-        if self._reads:
-            self._reads.clear()
+    def _forget_reads(self, tables: frozenset[str] | None = None) -> None:
+        reads = self._reads
+        if not reads:
+            return
+        if tables is None:
+            reads.clear()
+            self._made.clear()
+            return
+        # A read is forgotten when its SQL names a touched table (a word match: at worst it forgets more).
+        for key in [k for k in reads if not tables.isdisjoint(self._words_of(k[0]))]:
+            del reads[key]
+            self._made.pop(key, None)
+
+    def _words_of(self, sql: str) -> frozenset[str]:
+        words = self._words.get(sql)
+        if words is None:
+            words = self._words[sql] = frozenset(w.lower() for w in _WORD.findall(sql))
+        return words
 
     def next_version(self) -> int:
         """A version number unique in this database and larger than any an earlier process wrote to it
@@ -198,8 +227,29 @@ class Database:
                 return found
             if len(reads) >= _MAX_KEPT_READS:
                 reads.clear()
+                self._made.clear()
             row = reads[key] = self._conn.execute(sql, params).fetchone()
             return row
+
+    def query_one_as(self, sql: str, params: Sequence[Any], make: Callable[[sqlite3.Row], T]) -> T | None:
+        """``make(row)`` for the first row of a read, or None; while the row is kept (``query_one``), so is what
+        ``make`` made of it, so ``make`` must return a value nobody changes (a frozen dataclass)."""
+        with self._lock:
+            row = self.query_one(sql, params)
+            if row is None:
+                return None
+            key = (sql, tuple(params))
+            try:
+                kept = self._depth == 0 and self._reads is not None and key in self._reads
+            except TypeError:  # a parameter that is not hashable: query_one did not keep the row either
+                kept = False
+            if not kept:
+                return make(row)
+            try:
+                made: T = self._made[key]
+            except KeyError:
+                made = self._made[key] = make(row)
+            return made
 
     def reset(self) -> None:
         """Delete every row of every table (the admin API's reset)."""

@@ -31,12 +31,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: Made once: ``json.loads`` with any hook builds a new decoder (and its scanner) on every call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_FINITE_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def loads(raw: bytes | str, *, finite: bool = False) -> Any:
     """The parsed value; ``finite``: a number too large for a double (``1e400``) is malformed too."""
     try:
-        if finite:
-            return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
-        return json.loads(raw, parse_constant=_no_constant)
+        # What json.loads does before decoding: bytes by the encoding of their first bytes (UTF-8, -16 or
+        # -32, a UTF-8 BOM dropped); a str that starts with a BOM refused.
+        if isinstance(raw, bytes | bytearray):
+            raw = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        elif not isinstance(raw, str) or raw.startswith("\ufeff"):
+            return json.loads(raw)  # its own TypeError / JSONDecodeError, as before
+        return (_FINITE_DECODER if finite else _DECODER).decode(raw)
     except MalformedJSON:
         raise
     except RecursionError:

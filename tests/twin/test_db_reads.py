@@ -51,3 +51,27 @@ def test_a_file_state_is_read_afresh_each_time(tmp_path: Path) -> None:
     finally:
         db.close()
         other.close()
+
+
+def test_a_unit_that_names_its_tables_forgets_only_their_reads() -> None:
+    db = Database(":memory:", [*SCHEMA, ("u", "CREATE TABLE IF NOT EXISTS u (k TEXT PRIMARY KEY, v INTEGER)")])
+    try:
+        db.execute("INSERT INTO t VALUES ('a', 1)")
+        db.execute("INSERT INTO u VALUES ('a', 10)")
+        made: list[int] = []
+
+        def u_value() -> int | None:
+            return db.query_one_as("SELECT v FROM u WHERE k = ?", ("a",), lambda row: made.append(1) or int(row["v"]))
+
+        assert _value(db) == 1 and u_value() == 10
+        with db.transaction(touches=("u",)) as conn:
+            conn.execute("UPDATE u SET v = 11 WHERE k = 'a'")
+        assert u_value() == 11  # the touched table's read is forgotten: the write is seen
+        assert u_value() == 11 and len(made) == 2  # and what was made of the new row is kept
+        db.execute("UPDATE t SET v = 2 WHERE k = 'a'")  # a write that names no table forgets every read
+        assert _value(db) == 2 and u_value() == 11 and len(made) == 3
+        with db.transaction(touches=("u",)) as conn:
+            conn.execute("UPDATE u SET v = 12 WHERE k = 'a'")
+        assert _value(db) == 2 and u_value() == 12
+    finally:
+        db.close()

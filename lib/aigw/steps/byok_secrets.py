@@ -42,7 +42,9 @@ DEFAULT_STORE_NAME: Final = "default_secrets_store"
 _FINGERPRINT: Final = re.compile(r"aigw-fp:v1:([0-9a-f]{32}):([0-9a-f]{32})")
 #: The scope a secret needs for a gateway to use it.
 BYOK_SCOPE: Final = "ai_gateway"
-#: How often a pending secret's status is read again.
+#: How often a pending secret's status is read again: first after 0.1 s, doubling up to every half second
+#: (a secret about to turn active is not waited for half a second; a long pending costs no more reads).
+_PENDING_FIRST_POLL_S: Final = 0.1
 _PENDING_POLL_S: Final = 0.5
 
 
@@ -214,14 +216,16 @@ def store_provider_key(
 def list_secrets_once_active(
     session: Session, store: Store, wanted: Callable[[StoreSecret], bool], wait_s: float
 ) -> tuple[list[StoreSecret], int]:
-    """The store's secrets, read again every half second while one that is ``wanted`` is still ``pending``
-    (a new secret can be, for a moment: Cloudflare's status enum, TS ``secrets-store/stores/secrets.ts``),
-    for up to ``wait_s`` seconds; and how many reads it took."""
+    """The store's secrets, read again (after 0.1 s, doubling to every half second) while one that is ``wanted``
+    is still ``pending`` (a new secret can be, for a moment: Cloudflare's status enum, TS
+    ``secrets-store/stores/secrets.ts``), for up to ``wait_s`` seconds; and how many reads it took."""
     deadline = time.monotonic() + max(wait_s, 0.0)
     reads = 1
+    pause = _PENDING_FIRST_POLL_S
     while True:
         listed = session.client.list_secrets(store.id)
         if not any(wanted(s) and s.status == "pending" for s in listed) or time.monotonic() >= deadline:
             return listed, reads
-        time.sleep(min(_PENDING_POLL_S, max(deadline - time.monotonic(), 0.0)))
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+        pause = min(pause * 2, _PENDING_POLL_S)
         reads += 1

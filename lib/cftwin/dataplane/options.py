@@ -6,6 +6,7 @@ limit are capped at it (retries: 5 attempts, 5,000 ms delay); values that do not
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,16 +143,34 @@ def read_options(headers: Mapping[str, str], gateway: dict[str, Any]) -> Request
 
 
 def _gateway_defaults(gateway: dict[str, Any]) -> RequestOptions:
-    backoff = gateway.get("retry_backoff")
+    fields = tuple(gateway.get(name) for name in _DEFAULT_FIELDS)
+    # Keyed with the types too: True, 1 and 1.0 are one key to a dict, not one setting to _int.
+    try:
+        return _cached_defaults(tuple(type(v) for v in fields), fields)
+    except TypeError:  # a field that is not hashable (not a valid setting): made each time
+        return _defaults_of(fields)
+
+
+#: The gateway settings a request without option headers depends on (and nothing else).
+_DEFAULT_FIELDS: Final = ("collect_logs", "cache_ttl", "retry_max_attempts", "retry_delay", "retry_backoff")
+
+
+@functools.lru_cache(maxsize=256)  # RequestOptions is frozen: one per distinct set of gateway settings
+def _cached_defaults(types: tuple[type, ...], fields: tuple[Any, ...]) -> RequestOptions:
+    return _defaults_of(fields)
+
+
+def _defaults_of(fields: tuple[Any, ...]) -> RequestOptions:
+    collect_logs, cache_ttl, retry_max_attempts, retry_delay, backoff = fields
     return RequestOptions(
-        collect_log=bool(gateway.get("collect_logs")),
+        collect_log=bool(collect_logs),
         collect_payload=True,
-        cache_ttl_s=max(0, _int(gateway.get("cache_ttl")) or 0),
+        cache_ttl_s=max(0, _int(cache_ttl) or 0),
         skip_cache=False,
         cache_key=None,
         timeout_ms=None,
-        max_attempts=min(MAX_ATTEMPTS, max(1, _int(gateway.get("retry_max_attempts")) or 1)),
-        retry_delay_ms=min(MAX_RETRY_DELAY_MS, max(0, _int(gateway.get("retry_delay")) or 0)),
+        max_attempts=min(MAX_ATTEMPTS, max(1, _int(retry_max_attempts) or 1)),
+        retry_delay_ms=min(MAX_RETRY_DELAY_MS, max(0, _int(retry_delay) or 0)),
         backoff=backoff if backoff in _BACKOFFS else "constant",
         metadata=None,
         event_id=None,

@@ -26,7 +26,7 @@ ASSUMPTION (cache): ``cf-aig-skip-cache: true`` neither reads nor writes the cac
 
 The gateway ``default`` is created by the first authenticated request to it, as Cloudflare does.
 
-Why one module of about 550 lines: it is the one pass a data-plane request makes (target, admission,
+Why one module of about 560 lines: it is the one pass a data-plane request makes (target, admission,
 attempts, finish, the universal endpoint's steps), read top to bottom; what stands apart already lives
 beside it (options, keys, cache, compat, logwriter, billing, ratelimit, errors), and this is the hot path
 ``bench/throughput.py`` measures, kept in one place for whoever optimises it.
@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -89,6 +90,8 @@ _RUN_PERMISSION: Final = "ai_gateway:run"
 _RETRYABLE: Final = frozenset({429, 500, 502, 503, 504, 529})
 #: What the gateway sends a provider with a request it translated (compat): the provider's own headers.
 _COMPAT_HEADERS: Final = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+#: Immutable, so one serves every request without a query string (Starlette would parse one per request).
+_NO_QUERY: Final = QueryParams("")
 
 
 @dataclass(slots=True)
@@ -345,7 +348,7 @@ async def run_gateway_request(
     if _rate_limited(flow):
         return await _finish(flow, refusal=gateway_error(429, CODE_RATE_LIMITED, "Rate limited"))
 
-    query = flow.request.query_params
+    query = flow.request.query_params if flow.request.scope.get("query_string") else _NO_QUERY
     choice = resolve_key(db, account_id, gateway, target.slug, request_key, byok_alias,
                          secret_pending_s=ctx.options.secret_pending_s)
     if isinstance(choice, KeyRefusal):

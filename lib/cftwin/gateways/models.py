@@ -7,7 +7,9 @@ Secrets Store secret by id, and its name is ``secret_name(gateway_id, provider_s
 
 from __future__ import annotations
 
+import copy
 import json
+from types import MappingProxyType
 from typing import Any, Final
 
 from cftwin.db import Database
@@ -85,9 +87,23 @@ def _gateway(row: Any) -> dict[str, Any]:
 
 
 def get_gateway(db: Database, account_id: str, gateway_id: str) -> dict[str, Any] | None:
-    """The gateway as the API returns it, or None."""
-    row = db.query_one("SELECT * FROM gateways WHERE account_id = ? AND id = ?", (account_id, gateway_id))
-    return _gateway(row) if row is not None else None
+    """The gateway as the API returns it (the caller's own copy), or None."""
+    # Decoded once per kept row (until the next write to gateways), as a read-only view; each caller gets
+    # a copy, deep where a field holds a container, so no caller's change reaches another.
+    kept = db.query_one_as("SELECT * FROM gateways WHERE account_id = ? AND id = ?", (account_id, gateway_id),
+                           _kept_gateway)
+    if kept is None:
+        return None
+    gateway, nested = kept
+    copied = dict(gateway)
+    for name in nested:
+        copied[name] = copy.deepcopy(copied[name])
+    return copied
+
+
+def _kept_gateway(row: Any) -> tuple[MappingProxyType[str, Any], tuple[str, ...]]:
+    gateway = _gateway(row)
+    return MappingProxyType(gateway), tuple(k for k, v in gateway.items() if isinstance(v, dict | list))
 
 
 def list_gateways(db: Database, account_id: str, search: str | None = None) -> list[dict[str, Any]]:

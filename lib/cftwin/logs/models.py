@@ -187,7 +187,8 @@ def _store(
     created_index = columns.index("created_at")
     id_index = columns.index("id")
     sql = f"INSERT INTO logs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-    with db.transaction() as conn:
+    # Only logs and their counts change: the token, gateway and secret reads of the next requests stay kept.
+    with db.transaction(touches=("logs", "log_counts")) as conn:
         found = conn.execute(
             "SELECT stored FROM log_counts WHERE account_id = ? AND gateway_id = ?", (account_id, gateway_id)
         ).fetchone()

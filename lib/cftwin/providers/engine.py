@@ -11,6 +11,7 @@ exceeds the request's limit; a capped answer says so (``length`` / ``max_tokens`
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -44,9 +45,13 @@ _WORDS: Final = (
 )
 
 
+#: Made once: ``json.dumps`` with any option builds a new encoder on every call.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes, as the providers send them."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def sse_event(data: Any, event: str | None = None) -> bytes:
@@ -88,6 +93,7 @@ class Completion:
         return [w if i == 0 else " " + w for i, w in enumerate(self.words)]
 
 
+@functools.lru_cache(maxsize=1024)  # deterministic, and a Completion is frozen: a repeat is a lookup
 def complete(provider: str, model: str, prompt_text: str, max_tokens: int | None) -> Completion:
     """The deterministic answer to ``prompt_text``; at most ``max_tokens`` tokens."""
     seed = hashlib.sha256(f"{provider}\x00{model}\x00{prompt_text}".encode()).digest()

@@ -280,14 +280,16 @@ def read_secret_digest(
     With ``scope``, only a secret holding that scope is visible: Secrets Store hands a secret only to
     the services its ``scopes`` name.
     """
-    row = db.query_one(
+    # Digest and scopes decoded once per kept row (until the next write to secrets): a frozen pair.
+    found = db.query_one_as(
         "SELECT value_sha256, scopes FROM secrets_store_secrets "
         "WHERE account_id = ? AND store_id = ? AND name = ? AND status = 'active'",
         (account_id, store_id, name),
+        lambda row: (str(row["value_sha256"]), frozenset(json.loads(row["scopes"]))),
     )
-    if row is None or (scope is not None and scope not in json.loads(row["scopes"])):
+    if found is None or (scope is not None and scope not in found[1]):
         return None
-    return str(row["value_sha256"])
+    return found[0]
 
 
 def read_secret_hint_by_id(db: Database, account_id: str, secret_id: str) -> str | None:
