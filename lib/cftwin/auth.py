@@ -253,7 +253,8 @@ class ApiBudget:
             start, count = self._windows.get(owner, (now, 0))
             if now >= start + window_s:
                 start, count = now, 0
-            reset_s = max(1, math.ceil(start + window_s - now))
+            # window_s - elapsed, not (start + window_s) - now: the float sum can round a fresh window to 301 s.
+            reset_s = max(1, math.ceil(window_s - (now - start)))
             if count >= limit:
                 self._windows[owner] = (start, count)
                 return BudgetState(False, limit, 0, reset_s, window_s)

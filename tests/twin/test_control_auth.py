@@ -299,3 +299,13 @@ def test_hang_after_apply_commits_the_write(twin: TwinHandle, admin: httpx.Clien
     fetched = httpx.get(f"{base}/gw", headers=twin.api_headers)
     assert fetched.status_code == 200
     assert fetched.json()["result"]["id"] == "gw"
+
+
+def test_a_fresh_budget_window_resets_in_exactly_its_length_whatever_the_clock() -> None:
+    # (start + window) - now rounds above the window for some clock values: the header said 301 of 300 s.
+    from cftwin.auth import ApiBudget
+
+    for tick in range(1, 2000):
+        now = 212.0 + tick * 0.001  # monotonic-clock values; many of them rounded to 301 before
+        state = ApiBudget(clock=lambda now=now: now).charge("owner", 3, 300)
+        assert state.reset_s == 300, (now, state)
