@@ -6,22 +6,25 @@ Each side runs in a fresh process (``python -m bench.logpush_export ours|pandas 
 over the same objects, its peak resident memory sampled from /proc, so the peak is its own (the bucket's
 objects live in this process, moto's):
 
-* ours: what notebook 04 runs, ``aigw.logs_logpush.read_logpush_window`` (one object at a time as Arrow record
-  batches into DuckDB, 512 MB memory limit) then ``.report()`` (every table from the named SQL).
+* ours: what notebook 04 runs, ``aigw.logs_logpush.read_logpush_window`` (two objects at a time, each parsed by
+  DuckDB's built-in ``read_json`` into Arrow, written as Parquet DuckDB scans, 512 MB memory limit) then
+  ``.report()`` (every table from the named SQL).
 * reference: pandas: ``pd.read_json(lines=True)`` per object, made compact (categories, narrow ints) per object,
   concatenated, then the same tables in pandas.
 
 The events carry encrypted fields of realistic size (base64 of random bytes: an RSA-4096-wrapped key, an IV and
 the ciphertext, as a real export does), so each event is about 3.3 kB of JSON and 10M events are about 33 GB to
-inflate and parse. Generating them is slow (minutes), so the objects are cached on disk under
+inflate and parse. Generating them takes about a minute for 10M on 2 cores (it took 20 minutes before the lines
+were formatted as bytes and deflated in chunks), and the objects are cached on disk under
 ``$AIGW_BENCH_CACHE`` (default ``~/.cache/aigw-bench``), keyed by the count and ``GENERATOR_VERSION``, with a
 manifest of each object's totals: both sides are checked against it.
 
 Issue 17's targets (at 10,000,000 events, on 2 cores): under 60 s, at least 5x pandas, peak under 1 GiB. pandas
 on 10M would take ten minutes or more here, so in the full row it reads the first ``PANDAS_OBJECTS`` objects and
-its time is extrapolated linearly (said in the row's note). ``--quick`` generates 200,000 events: its figures
-are not the target's, so ``met`` is n/a. Beside it: the logs API route's budget-bound time for the same count
-(50 logs a page, 1,200 requests per 300 s).
+its time is extrapolated linearly (said in the row's note). ``--quick`` generates 200,000 events, and
+``AIGW_BENCH_LOGPUSH_EVENTS`` any other count (1,000,000 compares two changes in a few minutes; pandas then reads
+them all): their figures are not the target's, so ``met`` is n/a. Beside it: the logs API route's budget-bound
+time for the same count (50 logs a page, 1,200 requests per 300 s).
 """
 
 from __future__ import annotations
