@@ -91,3 +91,31 @@ def test_duckdb_totals_over_the_export_equal_the_logs_api(twin: TwinHandle, buck
     days = [p.name for p in out.iterdir()]
     assert days and all(d.startswith("day=") for d in days)
     assert ds.dataset(out, format="parquet", partitioning="hive").count_rows() == sent
+
+
+def test_batches_read_each_timestamp_format_and_skip_an_empty_object(bucket: LocalBucket) -> None:
+    """Timestamps as unixnano (the twin's default), unix and rfc3339, fields a record lacks as nulls, and a
+    zero-byte object as no rows: what a job's ``output_options`` can make of the same records."""
+    import gzip
+
+    import pyarrow as pa
+
+    folder = "ts-" + secrets.token_hex(3)
+    s3 = bucket.client()
+    records = [{"Timestamp": 1_764_547_200_123_456_789, "Provider": "openai", "StatusCode": 200,
+                "Metrics": {"cost": 0.5, "durationMs": 10}},
+               {"Timestamp": 1_764_547_201, "Provider": "openai", "StatusCode": 500, "Cached": True},
+               {"Timestamp": "2025-12-01T00:00:02Z", "Model": "gpt-4o", "RequestBody": {"type": "encrypted"}}]
+    for n, record in enumerate(records):
+        s3.put_object(Bucket=bucket.bucket, Key=f"{folder}/20251201/{n:03d}.log.gz",
+                      Body=gzip.compress((json.dumps(record) + "\n").encode()))
+    s3.put_object(Bucket=bucket.bucket, Key=f"{folder}/20251201/999.log.gz", Body=b"")
+    settings = BucketSettings(bucket=bucket.bucket, path=f"{folder}/{{DATE}}", access_key_id=bucket.access_key_id,
+                              secret_access_key=Secret(bucket.secret_access_key), endpoint_url=bucket.url,
+                              region=None, account_id="0" * 32)
+    rows = pa.Table.from_batches(list(read_event_batches(settings))).to_pylist()
+    assert [int(r["ts"].timestamp() * 1_000_000) for r in rows] == [1_764_547_200_123_456, 1_764_547_201_000_000,
+                                                                    1_764_547_202_000_000]
+    assert [r["status_code"] for r in rows] == [200, 500, None]
+    assert [r["cached"] for r in rows] == [None, True, None]
+    assert [r["cost"] for r in rows] == [0.5, None, None] and rows[2]["model"] == "gpt-4o"
