@@ -39,6 +39,7 @@ from cftwin.seed import generated_seed
 from cftwin.server import TwinProcess, TwinServer
 from reliability_support import (
     CONTROL_FAULTS,
+    PROBE_ATTEMPTS,
     PROBE_TIMEOUT_S,
     PROVIDER_FAULTS,
     aigw,
@@ -144,7 +145,8 @@ def test_full_runbook_drill_with_aigw_run(tmp_path: Path, run: int) -> None:
     # 05 as a dry run (confirm_delete ""), so that the state it leaves shows any duplicate the faults caused.
     done = aigw("run", "--target", "twin", "--env-file", str(env_file), "--twin-state", str(state),
                 "--faults", faults, "--out", str(out), "-p", "confirm_delete", "",
-                "-p", "request_timeout_s", str(PROBE_TIMEOUT_S), timeout=600)
+                "-p", "request_timeout_s", str(PROBE_TIMEOUT_S), "-p", "probe_attempts", str(PROBE_ATTEMPTS),
+                timeout=600)
     doc = evidence(out)
     criteria = {c["number"]: c["status"] for c in doc["criteria"]}
     assert done.returncode == 0, last_line(done.stderr)

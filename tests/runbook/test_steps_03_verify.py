@@ -336,3 +336,17 @@ def test_a_log_that_never_appears_is_waited_for_then_unknown(session: Session) -
     assert rest_parity._log_facts(session, missing, wait=False, sleep=slept.append)[1:] == (
         "unknown", "log not listed after 0 s of waiting")
     assert slept == []
+
+
+def test_probe_attempts_sets_the_tries_per_probe_and_must_be_at_least_one(twin: Any, session: Session) -> None:
+    with pytest.raises(ConfigError, match="probe_attempts=0 is below 1"):
+        ve.plan_probes(session, models=MODELS, probe_attempts=0)
+    store_the_keys(session)
+    twin.context.faults.set_spec("seed=1,provider.5xx=1")
+    try:
+        plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0, probe_attempts=2)
+        providers = ve.verify_providers(session, plan)
+    finally:
+        twin.context.faults.set_spec("")
+    assert {p.attempts for p in providers.probes} == {2}
+    assert all("after 2 attempts" in c.detail for c in providers.checks if c.subject)

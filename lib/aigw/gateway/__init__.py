@@ -24,7 +24,7 @@ The package: ``providers`` (the table of what differs between providers), ``resu
 from __future__ import annotations
 
 from aigw.gateway.classify import classify
-from aigw.gateway.prober import MAX_METADATA_ENTRIES, GatewayProber
+from aigw.gateway.prober import MAX_METADATA_ENTRIES, PROBE_RETRY, GatewayProber
 from aigw.gateway.providers import (
     ANTHROPIC_VERSION,
     DEFAULT_MODELS,
@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_MODELS",
     "DIRECT_HOSTS",
     "MAX_METADATA_ENTRIES",
+    "PROBE_RETRY",
     "PROVIDER_SPECS",
     "REST_AUTHORS",
     "GatewayProber",

@@ -23,7 +23,7 @@ from aigw.gateway.providers import DEFAULT_MODELS, provider_spec, rest_model
 from aigw.gateway.results import OverheadResult, ProbeResult
 from aigw.hosts import EVENT_HOOKS
 
-__all__ = ["MAX_METADATA_ENTRIES", "GatewayProber"]
+__all__ = ["MAX_METADATA_ENTRIES", "PROBE_RETRY", "GatewayProber"]
 
 #: Cloudflare keeps at most this many ``cf-aig-metadata`` entries (the run id and the check included).
 MAX_METADATA_ENTRIES: Final = 5
@@ -39,6 +39,11 @@ class _Call:
     url: str
     body: dict[str, Any]
     headers: dict[str, str] = field(repr=False)
+
+#: A probe's retries (5xx, 429, no answer): three tries by default, fewer than the control plane's ten because
+#: a probe may cost money and a provider that fails three times in a row is reported, not waited out; notebook
+#: 03's ``probe_attempts`` raises it (the fault drill's 20% provider 5xx loses 0.8% of probes at three).
+PROBE_RETRY: Final = RetryPolicy(attempts=3, base_s=0.25, max_s=4.0, max_retry_after_s=10.0)
 
 
 class GatewayProber:
@@ -83,7 +88,7 @@ class GatewayProber:
         self.provider_base_url = provider_base_url.rstrip("/") if provider_base_url else None
         self.timeout = timeout
         self.run_id = run_id
-        self.retry = retry or RetryPolicy(attempts=3, base_s=0.25, max_s=4.0, max_retry_after_s=10.0)
+        self.retry = retry or PROBE_RETRY
         self._token = gateway_token
         self._keys = dict(provider_keys or {})
         self._rng = random.Random(seed)

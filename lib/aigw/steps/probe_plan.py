@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from aigw.config import PROVIDERS
 from aigw.errors import ConfigError
 from aigw.evidence import Check
-from aigw.gateway import DEFAULT_MODELS, GatewayProber, ProbeResult
+from aigw.gateway import DEFAULT_MODELS, PROBE_RETRY, GatewayProber, ProbeResult
 from aigw.pricing import LIST_PRICES, list_price
 from aigw.session import Session
 from aigw.steps import markdown_table, usd
@@ -45,6 +45,8 @@ WRONG_TOKEN_PROMPT: Final = "ping"
 #: The cache is volatile ("the first request may not cache in time", cloudflare-docs
 #: ai-gateway/features/caching.mdx): after the first repeat misses, it is sent again after each wait.
 CACHE_REPEAT_WAITS_S: Final = (1.0, 2.0, 4.0)
+#: Tries per probe on a 5xx, 429 or no answer (notebook 03's ``probe_attempts``).
+PROBE_ATTEMPTS: Final = PROBE_RETRY.attempts
 
 #: List prices, USD per 1M tokens (input, output), for pricing probes before they are sent.
 PRICES: Final = LIST_PRICES
@@ -134,6 +136,7 @@ class ProbePlan:
     overhead_warmup: int
     overhead_budget_ms: tuple[float, float]
     request_timeout_s: float
+    probe_attempts: int
     probes: tuple[PlannedProbe, ...]
     checks: list[Check] = field(default_factory=list)
 
@@ -169,6 +172,7 @@ def plan_probes(
     overhead_max_tokens: int = 8,
     overhead_budget_ms: float = CONTRACT_OVERHEAD_MS[1],
     request_timeout_s: float = 30.0,
+    probe_attempts: int = PROBE_ATTEMPTS,
 ) -> ProbePlan:
     """Price every probe before one is sent, and keep what fits ``probe_budget_usd`` (criteria first).
 
@@ -189,6 +193,8 @@ def plan_probes(
         raise ConfigError(f"overhead_samples={overhead_samples} is negative", hint="Use 10, or 0 to skip")
     if request_timeout_s <= 0:
         raise ConfigError(f"request_timeout_s={request_timeout_s} is not positive", hint="Use e.g. 30")
+    if probe_attempts < 1:
+        raise ConfigError(f"probe_attempts={probe_attempts} is below 1", hint=f"Use {PROBE_ATTEMPTS}")
     overhead_pair = parse_models([overhead_model])[0] if overhead_samples else None
     warmup = 2 if overhead_samples else 0
 
@@ -231,6 +237,7 @@ def plan_probes(
         overhead_warmup=warmup,
         overhead_budget_ms=(CONTRACT_OVERHEAD_MS[0], float(overhead_budget_ms)),
         request_timeout_s=float(request_timeout_s),
+        probe_attempts=int(probe_attempts),
         probes=tuple(planned),
     )
     skipped = plan.skipped
@@ -245,7 +252,8 @@ def plan_probes(
 def probe_client(session: Session, plan: ProbePlan) -> GatewayProber:
     # Every probe carries this run's id in cf-aig-metadata for notebook 04; retries add up in the session.
     return GatewayProber.from_settings(session.settings, run_id=session.run_id, timeout=plan.request_timeout_s,
-                                       stats=session.probe_stats)
+                                       stats=session.probe_stats,
+                                       retry=replace(PROBE_RETRY, attempts=plan.probe_attempts))
 
 
 def skip_check(checks: list[Check], criterion: int | None, name: str, planned: PlannedProbe) -> None:
