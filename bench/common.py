@@ -76,6 +76,11 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a child process: this one, minus anything that aims aigw at a real account."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CLOUDFLARE_", "CF_AIG_", "AIGW_")) and not k.endswith("_API_KEY")}
+    # Children start elsewhere (a kernel's working directory): a relative PYTHONPATH such as ``lib`` would
+    # make them import the venv's installed checkout instead of the one being measured.
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(part).resolve()) for part in env["PYTHONPATH"].split(os.pathsep)
+                                            if part)
     env.update(extra or {})
     return env
 
