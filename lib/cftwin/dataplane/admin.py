@@ -17,33 +17,29 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cftwin import jsonbody
-from cftwin.context import TwinContext
+from cftwin.adminauth import admin_error
+from cftwin.context import twin_context
 from cftwin.providers.models import PROVIDER_SLUGS, add_provider_key, count_provider_keys, revoke_provider_key
 
 __all__ = ["routes"]
 
 
-def _context(request: Request) -> TwinContext:
-    context: TwinContext = request.app.state.twin
-    return context
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _unknown_provider(slug: str) -> JSONResponse:
+    return admin_error(404, f"the twin does not emulate provider {slug!r}; it emulates {', '.join(PROVIDER_SLUGS)}")
 
 
 async def _slug_and_key(request: Request) -> tuple[str, str] | JSONResponse:
     slug = request.path_params["slug"]
     if slug not in PROVIDER_SLUGS:
-        return _error(404, f"the twin does not emulate provider {slug!r}; it emulates {', '.join(PROVIDER_SLUGS)}")
+        return _unknown_provider(slug)
     raw = await request.body()
     try:
         body = jsonbody.loads(raw) if raw.strip() else {}
     except ValueError:
-        return _error(400, "the body is not valid JSON")
+        return admin_error(400, "the body is not valid JSON")
     key = body.get("key") if isinstance(body, dict) else None
     if not isinstance(key, str) or not key.strip():
-        return _error(400, 'the body must be {"key": "<a non-empty provider key>"}')
+        return admin_error(400, 'the body must be {"key": "<a non-empty provider key>"}')
     return slug, key.strip()
 
 
@@ -52,7 +48,7 @@ async def add_key(request: Request) -> Response:
     if isinstance(found, JSONResponse):
         return found
     slug, key = found
-    db = _context(request).db
+    db = twin_context(request).db
     add_provider_key(db, slug, key)
     return JSONResponse({"provider": slug, "active_keys": count_provider_keys(db, slug)}, status_code=201)
 
@@ -62,7 +58,7 @@ async def revoke_key(request: Request) -> Response:
     if isinstance(found, JSONResponse):
         return found
     slug, key = found
-    db = _context(request).db
+    db = twin_context(request).db
     revoked = revoke_provider_key(db, slug, key)
     return JSONResponse({"provider": slug, "revoked": revoked, "active_keys": count_provider_keys(db, slug)})
 
@@ -70,13 +66,13 @@ async def revoke_key(request: Request) -> Response:
 async def list_keys(request: Request) -> Response:
     slug = request.path_params["slug"]
     if slug not in PROVIDER_SLUGS:
-        return _error(404, f"the twin does not emulate provider {slug!r}; it emulates {', '.join(PROVIDER_SLUGS)}")
-    return JSONResponse({"provider": slug, "active_keys": count_provider_keys(_context(request).db, slug)})
+        return _unknown_provider(slug)
+    return JSONResponse({"provider": slug, "active_keys": count_provider_keys(twin_context(request).db, slug)})
 
 
 async def reset_dataplane(request: Request) -> Response:
-    _context(request).db.execute("DELETE FROM gateway_cache")
-    _context(request).gateway_limiter.clear()
+    twin_context(request).db.execute("DELETE FROM gateway_cache")
+    twin_context(request).gateway_limiter.clear()
     return JSONResponse({"status": "reset"})
 
 

@@ -62,19 +62,25 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def parse_metadata(value: str | None) -> dict[str, str | int | float | bool] | None:
-    """``cf-aig-metadata``: a JSON object; the first 5 entries whose values are string/number/boolean.
-
-    ASSUMPTION: a header that is not a JSON object is ignored (the request is served and logged
-    without metadata), and entries with other values (null, lists, objects) are dropped.
-    """
+def _json_object_header(value: str | None) -> dict[str, Any] | None:
+    """A header whose value must be a JSON object; None when absent, not JSON, or not an object."""
     if not value:
         return None
     try:
         parsed = jsonbody.loads(value)
     except ValueError:
         return None
-    if not isinstance(parsed, dict):
+    return parsed if isinstance(parsed, dict) else None
+
+
+def parse_metadata(value: str | None) -> dict[str, str | int | float | bool] | None:
+    """``cf-aig-metadata``: a JSON object; the first 5 entries whose values are string/number/boolean.
+
+    ASSUMPTION: a header that is not a JSON object is ignored (the request is served and logged
+    without metadata), and entries with other values (null, lists, objects) are dropped.
+    """
+    parsed = _json_object_header(value)
+    if parsed is None:
         return None
     kept: dict[str, str | int | float | bool] = {}
     for key, item in parsed.items():
@@ -87,13 +93,8 @@ def parse_metadata(value: str | None) -> dict[str, str | int | float | bool] | N
 
 def parse_custom_cost(value: str | None) -> tuple[float, float] | None:
     """``cf-aig-custom-cost``: ``{"per_token_in": n, "per_token_out": n}`` (USD per token)."""
-    if not value:
-        return None
-    try:
-        parsed = jsonbody.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(parsed, dict):
+    parsed = _json_object_header(value)
+    if parsed is None:
         return None
     rates: list[float] = []
     for name in ("per_token_in", "per_token_out"):

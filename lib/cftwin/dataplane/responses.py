@@ -49,7 +49,7 @@ from starlette.routing import Route
 
 from cftwin import jsonbody
 from cftwin.auth import account_gateway_limit, find_token
-from cftwin.context import TwinContext
+from cftwin.context import TwinContext, twin_context
 from cftwin.dataplane import billing
 from cftwin.dataplane import cache as gateway_cache
 from cftwin.dataplane.compat import CompatTarget, from_native, split_model, to_native
@@ -296,7 +296,7 @@ def _rate_limited(flow: GatewayFlow) -> bool:
 
 async def gateway_endpoint(request: Request) -> Response:
     started = time.perf_counter()
-    ctx: TwinContext = request.app.state.twin
+    ctx = twin_context(request)
     account_id: str = request.path_params["account_id"]
     gateway_id: str = request.path_params["gateway_id"]
     headers = header_dict(request)
@@ -500,7 +500,7 @@ async def universal_endpoint(request: Request) -> Response:
     keys come from each step's ``headers``, else the gateway's default BYOK key.
     """
     started = time.perf_counter()
-    ctx: TwinContext = request.app.state.twin
+    ctx = twin_context(request)
     account_id: str = request.path_params["account_id"]
     headers = header_dict(request)
     admitted = _admit(ctx, account_id, request.path_params["gateway_id"], headers)

@@ -48,7 +48,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cftwin.auth import require
-from cftwin.context import TwinContext
+from cftwin.context import TwinContext, twin_context
 from cftwin.dataplane.compat import from_native, to_native
 from cftwin.dataplane.errors import CODE_GATEWAY_NOT_FOUND, CODE_INVALID_PROVIDER, CODE_NO_ROUTE
 from cftwin.dataplane.options import read_options
@@ -267,7 +267,7 @@ def _gateway(ctx: TwinContext, account_id: str, headers: dict[str, str]) -> dict
 
 async def _serve(request: Request, endpoint: str) -> Response:
     started = time.perf_counter()
-    ctx: TwinContext = request.app.state.twin
+    ctx = twin_context(request)
     account_id: str = request.path_params["account_id"]
     require(request, account_id, PERMISSION)
     headers = header_dict(request)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from cftwin.context import TwinContext
+from cftwin.context import twin_context
 from cftwin.providers.engine import ProviderRequest, ProviderResult
 from cftwin.providers.registry import PROVIDERS
 
@@ -42,7 +42,7 @@ async def provider_endpoint(request: Request) -> Response:
     if provider is None:
         return JSONResponse({"error": f"the twin does not emulate provider {slug!r}; it emulates "
                                       f"{', '.join(sorted(PROVIDERS))}"}, status_code=404)
-    ctx: TwinContext = request.app.state.twin
+    ctx = twin_context(request)
     body = await request.body()
     call = ProviderRequest(
         method=request.method,
