@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Final
 
 import uvicorn
 
@@ -31,6 +32,10 @@ from cftwin.validation import is_loopback_host
 __all__ = ["TwinProcess", "TwinServer", "is_loopback_host"]
 
 _START_TIMEOUT_S = 30.0
+#: How long an idle HTTP/1.1 connection stays open: 400 s between client and Cloudflare (cloudflare-docs
+#: fundamentals/reference/connection-limits, "Connection Keep-Alive HTTP/1.1"). uvicorn's own default, 5 s,
+#: equals httpx's pool expiry, so a burst's client reused connections the server was closing (ReadError).
+KEEP_ALIVE_S: Final = 400
 
 
 def _make_context(
@@ -125,7 +130,7 @@ class TwinServer(_Urls):
         app = build_app(self.context)
         config = uvicorn.Config(
             app, host=self.host, port=self.port, log_level="warning", access_log=False, lifespan="off",
-            timeout_graceful_shutdown=1,
+            timeout_graceful_shutdown=1, timeout_keep_alive=KEEP_ALIVE_S,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name=f"cftwin-{self.port}", daemon=True)
