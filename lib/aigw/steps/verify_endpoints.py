@@ -236,15 +236,18 @@ def verify_cache(session: Session, plan: ProbePlan, *,
         # first, so the pair is sent once more under a fresh nonce instead of failing or passing on it.
         spoiled = probes[0] if (probes[0].ok and probes[0].attempts > 1
                                 and (probes[0].cache_status or "").upper() == "HIT") else None
-        if spoiled is not None:
-            probes = cache_round(planned.requests)
+        allowed = len(waits)
+        if spoiled is not None:  # within the probes priced for this step: the fresh round has fewer repeats
+            remaining = planned.requests - len(result.probes)
+            allowed = min(allowed, remaining - 1)
+            probes = cache_round(remaining)
     statuses = [(p.cache_status or "none").upper() for p in probes]
     first, last = probes[0], probes[-1]
     passed = (len(probes) > 1 and all(p.ok for p in probes) and statuses[0] == "MISS"
               and statuses[-1] == "HIT" and set(statuses[1:-1]) <= {"MISS"})
     repeats = len(probes) - 1
     detail = (f"cf-aig-cache-status {' then '.join(statuses)} ({planned.provider}/{planned.model}); "
-              f"{repeats} repeat(s) of {len(waits)} allowed")
+              f"{repeats} repeat(s) of {allowed} allowed")
     if repeats > 1:
         detail += f", waits {', '.join(f'{w:g}' for w in waits[1:repeats])} s"
     if not all(p.ok for p in probes):
