@@ -20,11 +20,12 @@ import dataclasses
 import os
 import secrets as _random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -270,9 +271,11 @@ def _create_private(path: Path) -> None:
                           hint="Choose a file in a folder that exists and that you can write") from None
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunTwin:
-    """A run's twin while it serves: where, and the variables that aim a kernel at it."""
+    """A run's twin: where it serves and the variables that aim a kernel at it, known from the moment its port
+    is bound; ``serve()`` then starts it. The runner launches the first kernels in between, so that their boot
+    overlaps the twin's import and start (they reach the twin only once their notebook runs)."""
 
     url: str
     #: The seed's credentials and the twin's URLs, plus 07's bucket settings when the run has a bucket.
@@ -280,14 +283,31 @@ class RunTwin:
     #: The request budget the twin enforces, as ``AIGW_API_BUDGET`` writes it (``REQUESTS/SECONDS``).
     api_budget: str
     bucket_url: str | None = None
+    _serve: Callable[[], None] | None = dataclasses.field(default=None, repr=False)
+
+    def serve(self) -> None:
+        """Start serving (returns once the twin answers); ``ConfigError`` for a state file that is not the twin's."""
+        if self._serve is not None:
+            start, self._serve = self._serve, None
+            start()
+
+
+def _loopback_socket() -> socket.socket:
+    """A socket bound to a free loopback port, for the twin to listen on (the port is the kernels' URL)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 @contextlib.contextmanager
 def serve_for_run(seed: TwinSeed, *, state: str | None, faults: str | None, with_bucket: bool) -> Iterator[RunTwin]:
-    """Serve a run's twin (and, ``with_bucket``, a local S3 bucket for Logpush) until the block ends."""
+    """A run's twin (and, ``with_bucket``, a local S3 bucket for Logpush), stopped when the block ends. The
+    port is bound and the bucket serves on entry; the twin itself serves from ``RunTwin.serve()``."""
     from cftwin.context import TwinOptions
-    from cftwin.errors import TwinConfigError
-    from cftwin.server import TwinServer
 
     # The rehearsal's providers take 25 +/- 10 ms, so that 03's and 04's latency figures are not all 0.
     options = TwinOptions(provider_latency_ms=dict.fromkeys(PROVIDERS, 25.0), provider_jitter_ms=10.0)
@@ -299,14 +319,22 @@ def serve_for_run(seed: TwinSeed, *, state: str | None, faults: str | None, with
         if with_bucket:
             bucket_env, bucket_url = _rehearsal_bucket(stack)
             options.r2_endpoint_url = bucket_url
-        try:
-            twin = TwinServer(options, state=state or ":memory:", seed=seed, faults=faults).start()
-        except TwinConfigError as exc:  # a state file that is not the twin's: one line
-            raise ConfigError(exc.message, hint=exc.hint) from None
-        stack.callback(twin.close)
-        yield RunTwin(url=twin.url, environ={**seed.to_environ(twin), **bucket_env},
+        sock = stack.enter_context(_loopback_socket())
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+        def start() -> None:
+            from cftwin.errors import TwinConfigError
+            from cftwin.server import TwinServer
+
+            try:
+                twin = TwinServer(options, state=state or ":memory:", seed=seed, faults=faults, sock=sock).start()
+            except TwinConfigError as exc:  # a state file that is not the twin's: one line
+                raise ConfigError(exc.message, hint=exc.hint) from None
+            stack.callback(twin.close)
+
+        yield RunTwin(url=url, environ={**seed.to_environ(url), **bucket_env},
                       api_budget=f"{options.api_budget_requests}/{options.api_budget_window_s:g}",
-                      bucket_url=bucket_url)
+                      bucket_url=bucket_url, _serve=start)
 
 
 def _rehearsal_bucket(stack: contextlib.ExitStack) -> tuple[dict[str, str], str]:

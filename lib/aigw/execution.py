@@ -162,7 +162,8 @@ def skip_unused_import_tax() -> None:
 def prepare_kernel(notebook: Path) -> Any:
     """Start ``notebook``'s kernel now (it boots and imports while the previous notebook runs); None
     when that fails, and papermill then starts one itself."""
-    from aigw.kernels import PreparedKernel, notebook_imports
+    from aigw.kernels import PreparedKernel
+    from aigw.notebook_source import notebook_imports
 
     kernel = PreparedKernel(notebook.parent, notebook_imports(notebook))
     try:

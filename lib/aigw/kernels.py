@@ -34,7 +34,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
 __all__ = ["IPCKernelManager", "PreparedKernel", "clean_stale_kernel_files", "kernel_dir", "kernel_environment",
-           "notebook_imports", "warm_up"]
+           "warm_up"]
 
 _PREFIX: Final = "aigw-k-"
 #: This process's kernel folder: ``aigw-k-<pid>.<random>``.
@@ -157,34 +157,6 @@ class IPCKernelManager(AsyncKernelManager):
 
 
 # --- a kernel started ahead of its notebook ---------------------------------------------------------------
-
-
-def notebook_imports(notebook: Path) -> list[str]:
-    """The modules a notebook's code cells import at top level (``from aigw import evidence`` gives
-    ``aigw.evidence`` and ``aigw``), in order; cells that do not parse (magics) are skipped."""
-    import ast
-    import json
-
-    try:
-        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, ValueError):
-        return []
-    found: dict[str, None] = {}
-    for cell in cells:
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        try:
-            tree = ast.parse("".join(source) if isinstance(source, list) else str(source))
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                found.update(dict.fromkeys(alias.name for alias in node.names))
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found[node.module] = None
-                found.update(dict.fromkeys(f"{node.module}.{alias.name}" for alias in node.names))
-    return list(found)
 
 
 def warm_up(names: Sequence[str]) -> None:

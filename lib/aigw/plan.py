@@ -40,6 +40,7 @@ from aigw.errors import ConfigError
 from aigw.execution import skip_unused_import_tax
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, endpoint_hosts
 from aigw.kernels import kernel_environment
+from aigw.notebook_source import notebook_parameters
 from aigw.run_folder import check_run_folder, claim_run_dir, release_if_empty
 from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
 from aigw.signing import SIGNING_KEY_VAR, key_from_environ, load_private_key
@@ -132,11 +133,9 @@ def parse_parameter_value(text: str) -> Any:
 
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
-    """``papermill.inspect_notebook``: the notebook's parameters, by name."""
-    import papermill
-
-    declared: dict[str, Any] = papermill.inspect_notebook(str(notebook))
-    return declared
+    """The notebook's parameters, by name, as ``papermill.inspect_notebook`` reads them (without importing
+    papermill: ``aigw.notebook_source``)."""
+    return dict(notebook_parameters(notebook))
 
 
 def _check_parameters(

@@ -96,27 +96,45 @@ def _run(plan: RunPlan, stop: StopSignals) -> RunResult:
     with contextlib.ExitStack() as stack:
         kernel_env = dict(plan.kernel_env)
         settings = plan.settings
+        twin: RunTwin | None = None
         if plan.target == "twin":
             assert plan.twin_seed is not None
-            twin: RunTwin = stack.enter_context(serve_for_run(plan.twin_seed, state=plan.twin_state,
-                                                              faults=plan.faults, with_bucket=plan.needs_bucket))
+            # The port is bound here; the twin serves from twin.serve(), once the first kernels are booting.
+            twin = stack.enter_context(serve_for_run(plan.twin_seed, state=plan.twin_state, faults=plan.faults,
+                                                     with_bucket=plan.needs_bucket))
             if twin.bucket_url is not None:
                 say(f"bucket (S3 API, standing in for R2) at {twin.bucket_url}")
             # The client keeps to the budget the twin enforces (Cloudflare's, unless it was scaled).
             kernel_env = {**twin.environ, "AIGW_API_BUDGET": twin.api_budget, **plan.kernel_env}
-            say(f"twin serving at {twin.url} (state {plan.twin_state or 'in memory'})")
             # The kernels' settings: --env-file (or nothing) with the twin's variables over it.
             settings = settings_from_env(merge_env(plan.file_values, kernel_env), env_file=plan.env_file)
             check_endpoints("twin", settings)
         assert settings is not None
         secrets = [*settings.secrets(), *secrets_from_environ({**plan.operator_env, **kernel_env})]
+        _stop_now(stop)
+        # The kernels' environment, from the first kernel's start to the last notebook's end (not the seal's).
+        kernels = contextlib.ExitStack()
+        stack.callback(kernels.close)
+        kernels.enter_context(kernel_environment(kernel_env, drop=plan.hidden))
+        # The first kernels boot (about a second each, in their own processes) while this process starts the
+        # twin, imports papermill and cleans the temp folder; if any of that fails, they are shut down unused.
+        upcoming = {i: prepare_kernel(nb) for i, nb in enumerate(plan.notebooks[:KERNELS_AHEAD])}
+        kernels.callback(_shut_down_all, upcoming)
+        if twin is not None:
+            twin.serve()
+            say(f"twin serving at {twin.url} (state {plan.twin_state or 'in memory'})")
+        register_engine()
+        from aigw.kernels import clean_stale_kernel_files
+
+        clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
         _stop_now(stop)  # before the run folder exists: nothing to seal, nothing made
-        return _execute_and_seal(plan, stop, settings=settings, kernel_env=kernel_env, secrets=secrets)
+        return _execute_and_seal(plan, stop, settings=settings, secrets=secrets, upcoming=upcoming, kernels=kernels)
     raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
 
 
-def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, kernel_env: Mapping[str, str],
-                      secrets: Sequence[Secret]) -> RunResult:
+def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, secrets: Sequence[Secret],
+                      upcoming: dict[int, Any], kernels: contextlib.ExitStack) -> RunResult:
+    """Run the notebooks in the kernels' environment (``kernels``, closed before the seal), then seal."""
     run_dir = plan.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     # Checked empty by the plan; anything that came in since is not the run's and is left alone.
@@ -126,22 +144,10 @@ def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, k
     exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-html")
     exports: list[tuple[Path, Future[Path]]] = []
     try:
-        with kernel_environment(kernel_env, drop=plan.hidden):
-            # The first kernels boot while papermill is imported and the temp folder is cleaned.
-            upcoming = {i: prepare_kernel(nb) for i, nb in enumerate(plan.notebooks[:KERNELS_AHEAD])}
-            try:
-                register_engine()
-                from aigw.kernels import clean_stale_kernel_files
-
-                clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
-            except BaseException:
-                for unused in upcoming.values():
-                    if unused is not None:
-                        _shut_down(unused)
-                raise
-            _run_each(plan, stop, result, secrets, lambda output: exports.append(
-                (output, exporter.submit(export_run_html, output, run_dir, plan.run_id))), upcoming)
+        _run_each(plan, stop, result, secrets, lambda output: exports.append(
+            (output, exporter.submit(export_run_html, output, run_dir, plan.run_id))), upcoming)
     finally:
+        kernels.close()
         exporter.shutdown(wait=True)
     exported = [path for path, done in exports if done.exception() is None]
     # Stopped before every notebook ran: the run is failed even when the last one that ran completed.
@@ -214,7 +220,16 @@ def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequ
         for unused in upcoming.values():
             if unused is not None:
                 stopper.submit(_shut_down, unused)
+        upcoming.clear()
         stopper.shutdown(wait=True)
+
+
+def _shut_down_all(kernels: dict[int, Any]) -> None:
+    """The kernels started ahead that no notebook took (a failure before the notebooks ran)."""
+    for unused in kernels.values():
+        if unused is not None:
+            _shut_down(unused)
+    kernels.clear()
 
 
 def _shut_down(kernel: Any) -> None:

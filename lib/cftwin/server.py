@@ -8,6 +8,7 @@ The twin binds to loopback. ``TwinServer`` refuses another host unless ``allow_n
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,8 @@ class TwinServer(_Urls):
     * state - SQLite file or ``":memory:"`` (only when a new context is made).
     * seed - applied before serving.
     * faults - a fault spec string (``cftwin.faults``).
+    * sock - a socket already bound (to a loopback address), to listen on instead of ``host``/``port``: for a
+      caller that must hand out the twin's URL before it serves.
     """
 
     def __init__(
@@ -102,7 +105,10 @@ class TwinServer(_Urls):
         seed: TwinSeed | None = None,
         faults: str | None = None,
         allow_non_loopback: bool = False,
+        sock: socket.socket | None = None,
     ) -> None:
+        if sock is not None:
+            host, port = sock.getsockname()[:2]
         if not is_loopback_host(host) and not allow_non_loopback:
             raise TwinConfigError(
                 f"the twin binds to loopback only, not {host!r}",
@@ -112,6 +118,7 @@ class TwinServer(_Urls):
         self.host = host
         self.port = port
         self.seed = seed
+        self._sock = sock
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -133,7 +140,8 @@ class TwinServer(_Urls):
             timeout_graceful_shutdown=1, timeout_keep_alive=KEEP_ALIVE_S,
         )
         server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name=f"cftwin-{self.port}", daemon=True)
+        sockets = {"sockets": [self._sock]} if self._sock is not None else {}
+        thread = threading.Thread(target=server.run, kwargs=sockets, name=f"cftwin-{self.port}", daemon=True)
         thread.start()
         deadline = time.monotonic() + _START_TIMEOUT_S
         while not server.started:
