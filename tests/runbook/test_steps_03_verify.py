@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,44 @@ def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twi
     assert check.status == "fail"
     assert check.detail.startswith("cf-aig-cache-status MISS then MISS then MISS then MISS")
     assert "3 repeat(s) of 3 allowed, waits 0.01, 0.01 s" in check.detail
+
+
+def test_a_cache_request_sent_early_is_repeated_later_and_hits_without_a_wait(twin: Any, session: Session) -> None:
+    # 03 sends the first request before the overhead pairs: the cache write lands while they run, so the first
+    # repeat (sent at once) is the HIT, and the early request is the pair's MISS, not sent again.
+    store_the_keys(session)
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 0.3},
+              headers=twin.server.admin_headers).raise_for_status()
+    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    sent = ve.send_cache(session, plan)
+    assert sent.first is not None and sent.first.cache_status == "MISS" and "MISS" in sent._repr_markdown_()
+    record = json.loads((session.run_dir / ve.PROBES_FILE).read_text())
+    assert [p["cache_status"] for p in record["steps"]["cache"]] == ["MISS"]  # kept even if 03 stops here
+    time.sleep(0.4)  # what the notebook's provider and overhead steps take, here spent idle
+    cache = ve.verify_cache(session, plan, sent=sent)
+    assert cache.probes[0] is sent.first
+    assert [p.cache_status for p in cache.probes] == ["MISS", "HIT"]
+    assert cache.checks[0].status == "pass" and "1 repeat(s) of 4 allowed" in cache.checks[0].detail, cache.checks[0]
+    record = json.loads((session.run_dir / ve.PROBES_FILE).read_text())
+    assert [p["cache_status"] for p in record["steps"]["cache"]] == ["MISS", "HIT"]
+
+
+def test_a_cache_request_sent_early_still_needs_its_hit(twin: Any, session: Session) -> None:
+    store_the_keys(session)
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 60},
+              headers=twin.server.admin_headers).raise_for_status()
+    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    cache = ve.verify_cache(session, plan, sent=ve.send_cache(session, plan), repeat_waits_s=(0.01,))
+    assert [p.cache_status for p in cache.probes] == ["MISS", "MISS", "MISS"]
+    assert cache.checks[0].status == "fail"
+
+
+def test_a_cache_check_over_budget_sends_nothing_early_either(twin: Any, session: Session) -> None:
+    plan = ve.plan_probes(session, models=MODELS, probe_budget_usd=0)
+    sent = ve.send_cache(session, plan)
+    assert sent.first is None and "nothing sent" in sent._repr_markdown_()
+    cache = ve.verify_cache(session, plan, sent=sent)
+    assert cache.probes == [] and [c.status for c in cache.checks] == ["skip"]
 
 
 class _SlowFirstProviderCalls(FaultInjector):

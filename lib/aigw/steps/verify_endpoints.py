@@ -4,11 +4,13 @@ Criteria of the contract: (3) the unified endpoint ``compat/chat/completions`` a
 for each model; (4) each provider's native endpoint through the gateway answers 200 or the provider's own
 error, never the gateway's 401/403.
 
-``plan_probes`` -> ``verify_lock`` -> ``verify_unified`` -> ``send_rest`` -> ``verify_providers`` -> ``verify_cache``
--> ``measure_overhead`` -> ``verify_rest`` -> ``saved_probes``. ``send_rest`` sends each model through the REST API
-(``/client/v4/accounts/{a}/ai/v1/chat/completions``, the successor of the deprecated compat endpoint) and
-``verify_rest`` reads their logs and shows them beside compat as the ``REST API parity`` note: no criterion, so it
-never changes the verdict. Sending early lets the logs reach the logs API while the next steps run.
+``plan_probes`` -> ``verify_lock`` -> ``verify_unified`` -> ``send_rest`` and ``send_cache`` -> ``verify_providers``
+-> ``measure_overhead`` -> ``verify_cache`` -> ``verify_rest`` -> ``saved_probes``. ``send_rest`` sends each model
+through the REST API (``/client/v4/accounts/{a}/ai/v1/chat/completions``, the successor of the deprecated compat
+endpoint) and ``verify_rest`` reads their logs and shows them beside compat as the ``REST API parity`` note: no
+criterion, so it never changes the verdict. Sending early lets the logs reach the logs API while the next steps
+run; ``send_cache`` sends the cache pair's first request, so that Cloudflare's cache write happens while the
+overhead pairs run.
 
 Every probe that may reach a provider is priced before anything is
 sent (list prices per model, the whole ``max_tokens`` counted as output); what would pass
@@ -20,20 +22,20 @@ Where the contract differs from Cloudflare, Cloudflare wins: the provider slug i
 generateContent``), and Anthropic's native path is ``anthropic/v1/messages``.
 
 The steps live in small modules, each re-exported here for the notebook: ``probe_plan`` (prices, the plan),
-``probe_record`` (``03_probes.json``), ``gateway_overhead`` and ``rest_parity``; this module holds the lock,
-unified, provider and cache checks.
+``probe_record`` (``03_probes.json``), ``cache_check``, ``gateway_overhead`` and ``rest_parity``; this module holds
+the lock, unified and provider checks.
 """
 
 from __future__ import annotations
 
 import secrets as _random
-import time
 from collections.abc import Sequence
 
 from aigw.config import Secret
 from aigw.evidence import Check, Status
 from aigw.gateway import ProbeResult
 from aigw.session import Session
+from aigw.steps.cache_check import CacheSent, send_cache, verify_cache
 from aigw.steps.gateway_overhead import OverheadReport, judge_overhead, measure_overhead
 from aigw.steps.probe_plan import (
     CACHE_REPEAT_WAITS_S,
@@ -62,6 +64,7 @@ __all__ = [
     "PRICES",
     "PROBES_FILE",
     "REST_LOG_WAITS_S",
+    "CacheSent",
     "EndpointChecks",
     "OverheadReport",
     "PlannedProbe",
@@ -77,6 +80,7 @@ __all__ = [
     "plan_probes",
     "price_of",
     "saved_probes",
+    "send_cache",
     "send_rest",
     "verify_cache",
     "verify_lock",
@@ -185,78 +189,3 @@ def verify_providers(session: Session, plan: ProbePlan) -> EndpointChecks:
     if log_check is not None:
         result.checks.append(log_check)
     return saved_step(session, "provider", result)
-
-
-def verify_cache(session: Session, plan: ProbePlan, *,
-                 repeat_waits_s: Sequence[float] = CACHE_REPEAT_WAITS_S) -> EndpointChecks:
-    """Caching works when asked for: the same request with ``cf-aig-cache-ttl`` is a MISS, then a HIT.
-
-    The prompt carries a random nonce, so the first request cannot be in the cache already. Cloudflare's
-    cache is volatile (the first repeat may not find the entry yet), so a repeat that misses is sent
-    again after each of ``repeat_waits_s``; every status is recorded, and the check passes on a first
-    MISS followed, within those repeats, by a HIT of the same answer. A first answer that is a HIT only
-    because its own retried attempt filled the cache starts the pair again under a fresh nonce.
-    """
-    result = EndpointChecks("Caching (cf-aig-cache-ttl): MISS, then HIT")
-    planned = plan.find("cache")[0]
-    name = "a repeated request with cf-aig-cache-ttl is served from the cache (MISS, then HIT)"
-    if not planned.fits:
-        skip_check(result.checks, None, name, planned)
-        return saved_step(session, "cache", result)
-    headers = {"cf-aig-cache-ttl": str(plan.cache_ttl)}
-    waits = [0.0, *repeat_waits_s]  # before the first repeat no wait: the common case is an immediate HIT
-    with probe_client(session, plan) as prober:
-
-        def cache_round(limit: int) -> list[ProbeResult]:
-            prompt = f"{PROMPT} (cache check {_random.token_hex(6)})"
-            sent: list[ProbeResult] = []
-
-            def probe() -> ProbeResult:
-                answer = prober.probe_unified(
-                    f"{planned.provider}/{planned.model}", prompt, max_tokens=plan.max_tokens,
-                    metadata={"aigw_probe": f"cache-{len(result.probes) + 1}"}, extra_headers=headers,
-                )
-                result.probes.append(answer)
-                sent.append(answer)
-                return answer
-
-            first = probe()
-            if first.ok and (first.cache_status or "").upper() == "MISS":
-                for wait in waits[:limit - 1]:
-                    if wait > 0:
-                        time.sleep(wait)
-                    repeat = probe()
-                    if not repeat.ok or (repeat.cache_status or "").upper() != "MISS":
-                        break
-            return sent
-
-        probes = cache_round(planned.requests)
-        # A first request that timed out and was retried may find its own earlier attempt's answer already
-        # cached (the gateway finished it after the client gave up): that HIT shows caching but not a MISS
-        # first, so the pair is sent once more under a fresh nonce instead of failing or passing on it.
-        spoiled = probes[0] if (probes[0].ok and probes[0].attempts > 1
-                                and (probes[0].cache_status or "").upper() == "HIT") else None
-        allowed = len(waits)
-        if spoiled is not None:  # within the probes priced for this step: the fresh round has fewer repeats
-            remaining = planned.requests - len(result.probes)
-            allowed = min(allowed, remaining - 1)
-            probes = cache_round(remaining)
-    statuses = [(p.cache_status or "none").upper() for p in probes]
-    first, last = probes[0], probes[-1]
-    passed = (len(probes) > 1 and all(p.ok for p in probes) and statuses[0] == "MISS"
-              and statuses[-1] == "HIT" and set(statuses[1:-1]) <= {"MISS"})
-    repeats = len(probes) - 1
-    detail = (f"cf-aig-cache-status {' then '.join(statuses)} ({planned.provider}/{planned.model}); "
-              f"{repeats} repeat(s) of {allowed} allowed")
-    if repeats > 1:
-        detail += f", waits {', '.join(f'{w:g}' for w in waits[1:repeats])} s"
-    if not all(p.ok for p in probes):
-        detail += f"; answers {', '.join(str(p.status) for p in probes)}"
-    elif passed and last.excerpt != first.excerpt:
-        passed = False
-        detail += "; the HIT's answer differs from the MISS's"
-    if spoiled is not None:
-        detail += (f"; sent under a fresh nonce after the first request's HIT{attempts_note(spoiled)} "
-                   "(its own timed-out attempt had filled the cache)")
-    result.checks.append(Check(None, name, "pass" if passed else "fail", detail))
-    return saved_step(session, "cache", result)
