@@ -3,6 +3,8 @@
 * ``RetryPolicy`` says how often and how long to wait: jittered exponential backoff, ``Retry-After``
   honoured, everything bounded by the caller's total deadline.
 * ``ClientStats`` counts requests, retries (by reason) and recoveries, for the runbook's evidence.
+* ``verified_tls`` is the one TLS context every client of the process verifies with, and ``warm_http`` what a
+  kernel started ahead does so that its notebook's first request does not pay for httpx's first client.
 
 The v4 API's request budget is the client's alone: ``aigw.cloudflare.budget``.
 """
@@ -10,7 +12,9 @@ The v4 API's request budget is the client's alone: ``aigw.cloudflare.budget``.
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -24,10 +28,31 @@ __all__ = [
     "RetryPolicy",
     "Sleep",
     "parse_retry_after",
+    "verified_tls",
+    "warm_http",
 ]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+
+
+@functools.cache
+def verified_tls() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi's CA bundle, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), made
+    once per process. httpx makes a new one for every client given ``verify=True``, and loading the bundle took
+    about 60 ms each time (notebook 03 opens a client per step; docs/PERFORMANCE.md, round 4). An
+    ``ssl.SSLContext`` may be shared by clients and threads; nothing here changes it after it is made."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
+def warm_http() -> None:
+    """Pay now what a process's first HTTP client costs: the TLS context, and httpcore (with trio, which it
+    imports), which httpx imports only when its first transport is made: about 0.3 s in all, measured."""
+    import httpx
+
+    httpx.HTTPTransport(verify=verified_tls()).close()
 
 
 @dataclass(frozen=True)

@@ -219,8 +219,9 @@ class IPCKernelManager(AsyncKernelManager):
 
 
 def warm_up(names: Sequence[str]) -> None:
-    """Import ``names`` (run inside a starting kernel). A name that is not a module (``from m import
-    func``) or a module that fails to import is left to the notebook, which reports it in its own cell."""
+    """Import ``names`` (run inside a starting kernel), then ``aigw._http.warm_http``. A name that is not a
+    module (``from m import func``) or a module that fails to import is left to the notebook, which reports it
+    in its own cell."""
     import importlib
 
     for name in names:
@@ -228,6 +229,13 @@ def warm_up(names: Sequence[str]) -> None:
             importlib.import_module(name)
         except Exception:
             continue
+    # Every notebook's first request made httpx's first client: ~0.3 s of imports and CA loading, in its cell.
+    try:
+        from aigw._http import warm_http
+
+        warm_http()
+    except Exception:  # the notebook's first request then meets (and reports) whatever failed here
+        return
 
 
 class PreparedKernel:

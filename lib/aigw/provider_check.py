@@ -13,6 +13,7 @@ from typing import Final
 
 import httpx
 
+from aigw._http import verified_tls
 from aigw.config import Secret, Settings
 from aigw.gateway import ANTHROPIC_VERSION, DIRECT_HOSTS, classify
 
@@ -62,7 +63,7 @@ def check_provider_key(settings: Settings, provider: str, key: Secret, *,
     url = model_list_url(settings, provider)
     response: httpx.Response | None = None
     failed: httpx.HTTPError | None = None
-    with httpx.Client(timeout=_TIMEOUT_S, transport=transport) as http:
+    with httpx.Client(timeout=_TIMEOUT_S, transport=transport, verify=verified_tls()) as http:
         for attempt in range(_ATTEMPTS):
             if attempt:
                 time.sleep(_BACKOFF_S[min(attempt - 1, len(_BACKOFF_S) - 1)])

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from aigw._http import ClientStats, Clock, parse_retry_after
+from aigw._http import ClientStats, Clock, parse_retry_after, verified_tls
 from aigw.cloudflare.budget import RateLimitHeaders, RequestBudget, parse_rate_limit
 from aigw.cloudflare.envelope import Envelope, Json, parse_envelope
 from aigw.config import Secret
@@ -106,6 +106,7 @@ class Transport:
             headers={"Accept": "application/json", "User-Agent": "aigw-runbook"},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             event_hooks=dict(EVENT_HOOKS),
+            verify=verified_tls(),
         )
 
     def close(self) -> None:

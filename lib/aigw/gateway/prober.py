@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import httpx
 
-from aigw._http import ClientStats, RetryPolicy, parse_retry_after
+from aigw._http import ClientStats, RetryPolicy, parse_retry_after, verified_tls
 from aigw.config import DEFAULT_GATEWAY_BASE_URL, Secret, Settings, redact
 from aigw.errors import ConfigError, GatewayError
 from aigw.gateway.classify import classify, int_or_none, usage
@@ -95,7 +95,7 @@ class GatewayProber:
         self._sleep = time.sleep
         # One client, one keep-alive pool, for the gateway and the direct calls alike: a fair comparison.
         self._http = httpx.Client(timeout=timeout, transport=transport, headers={"User-Agent": "aigw-runbook"},
-                                  event_hooks=dict(EVENT_HOOKS))
+                                  event_hooks=dict(EVENT_HOOKS), verify=verified_tls())
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> GatewayProber:
