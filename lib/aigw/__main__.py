@@ -1,5 +1,9 @@
 import sys
 
-from aigw.cli import main
+from aigw.import_tax import HTTP_EXTRAS, skip_unused_import_tax, without
+
+skip_unused_import_tax()
+with without(HTTP_EXTRAS):  # httpx's command line and httpcore's trio support: unused, 0.2 s of every start
+    from aigw.cli import main
 
 sys.exit(main())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,11 +12,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from aigw.config import Secret, redact
+from aigw.import_tax import PAPERMILL_REMOTE_IO, without
 from aigw.progress import progress
 from aigw.stop_signals import active_stop
 
 __all__ = ["NotebookFailure", "caused_by_stop", "code_cells", "execute_notebook", "failed_cell",
-           "mark_stopped_cell", "prepare_kernel", "register_engine", "skip_unused_import_tax", "unstarted_kernel"]
+           "mark_stopped_cell", "prepare_kernel", "register_engine", "unstarted_kernel"]
 
 _ENGINE: Final = "aigw"
 #: Papermill writes the whole output notebook at every cell's start and end (about 60 writes for 03, each
@@ -57,8 +57,12 @@ def code_cells(notebook: Path) -> int:
 
 
 def register_engine() -> None:
-    """A papermill engine that moves the notebook's progress bar per cell (a line per cell with ``-v``)."""
-    from papermill.engines import NBClientEngine, papermill_engines
+    """A papermill engine that moves the notebook's progress bar per cell (a line per cell with ``-v``).
+
+    Papermill is imported here, the runner's first import of it, without the remote I/O backends it would load
+    (``aigw.import_tax``): the runner reads and writes local notebooks only."""
+    with without(PAPERMILL_REMOTE_IO):
+        from papermill.engines import NBClientEngine, papermill_engines
 
     class ProgressEngine(NBClientEngine):  # type: ignore[misc]
         @classmethod
@@ -147,16 +151,6 @@ def mark_stopped_cell(output: Path, failure: NotebookFailure) -> NotebookFailure
         "error", ename=ename, evalue=evalue, traceback=[failure.error]))
     nbformat.write(nb, output)  # type: ignore[no-untyped-call]
     return NotebookFailure(failure.notebook, started[-1], failure.error)
-
-
-def skip_unused_import_tax() -> None:
-    """Keep jsonschema from importing ``rfc3987_syntax``, which builds a grammar for ~2 s in every
-    process that imports nbformat (measured: docs/PERFORMANCE.md). It only checks the ``iri`` and
-    ``iri-reference`` formats, which no nbformat schema uses; jsonschema skips those checks when the
-    import fails. Too late once jsonschema is imported (then it changes nothing)."""
-    if "jsonschema" not in sys.modules:
-        # None in sys.modules makes the import raise ImportError (Python's documented opt-out).
-        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def prepare_kernel(notebook: Path) -> Any:

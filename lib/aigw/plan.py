@@ -37,8 +37,8 @@ from aigw.config import (
     validate_gateway_id,
 )
 from aigw.errors import ConfigError
-from aigw.execution import skip_unused_import_tax
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, endpoint_hosts
+from aigw.import_tax import skip_unused_import_tax
 from aigw.kernels import kernel_environment
 from aigw.notebook_source import notebook_parameters
 from aigw.run_folder import check_run_folder, claim_run_dir, release_if_empty
@@ -357,7 +357,7 @@ def _resolve(
     # The key is read now: a bad key is one line before anything runs, not an unsigned bundle afterwards.
     key = load_private_key(str(signing_key)) if signing_key is not None else key_from_environ(files.environ)
     check_run_folder(folder, twin_state=twin_state)
-    skip_unused_import_tax()  # before papermill's inspection imports nbformat
+    skip_unused_import_tax()  # before anything of the run imports nbformat
     declared = {nb: declared_parameters(nb) for nb in selected}
     hidden: tuple[str, ...] = (SIGNING_KEY_VAR, ALLOW_CUSTOM_VAR, NO_ENV_FILE_VAR)
     seed: TwinSeed | None = None
