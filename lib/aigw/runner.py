@@ -32,7 +32,8 @@ from typing import Any, Final
 from aigw.background_twin import RunTwin, serve_for_run
 from aigw.config import Secret, Settings, merge_env, redact, settings_from_env
 from aigw.errors import AigwError
-from aigw.evidence import Bundle, export_run_html, own_files, seal_bundle
+from aigw.evidence import Bundle, own_files, seal_bundle
+from aigw.evidence.export_worker import ExportWorker
 from aigw.execution import (
     NotebookFailure,
     caused_by_stop,
@@ -112,6 +113,9 @@ def _run(plan: RunPlan, stop: StopSignals) -> RunResult:
         assert settings is not None
         secrets = [*settings.secrets(), *secrets_from_environ({**plan.operator_env, **kernel_env})]
         _stop_now(stop)
+        # Made now, so that its process gets this environment, not the kernels' (it needs no token).
+        worker = ExportWorker()
+        stack.callback(worker.close)
         # The kernels' environment, from the first kernel's start to the last notebook's end (not the seal's).
         kernels = contextlib.ExitStack()
         stack.callback(kernels.close)
@@ -128,27 +132,30 @@ def _run(plan: RunPlan, stop: StopSignals) -> RunResult:
 
         clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
         _stop_now(stop)  # before the run folder exists: nothing to seal, nothing made
-        return _execute_and_seal(plan, stop, settings=settings, secrets=secrets, upcoming=upcoming, kernels=kernels)
+        return _execute_and_seal(plan, stop, settings=settings, secrets=secrets, upcoming=upcoming, kernels=kernels,
+                                 worker=worker)
     raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
 
 
 def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, secrets: Sequence[Secret],
-                      upcoming: dict[int, Any], kernels: contextlib.ExitStack) -> RunResult:
+                      upcoming: dict[int, Any], kernels: contextlib.ExitStack, worker: ExportWorker) -> RunResult:
     """Run the notebooks in the kernels' environment (``kernels``, closed before the seal), then seal."""
     run_dir = plan.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     # Checked empty by the plan; anything that came in since is not the run's and is left alone.
     preexisting = frozenset(str(p.relative_to(run_dir)) for p in own_files(run_dir))
     result = RunResult(run_dir=run_dir, target=plan.target, run_id=plan.run_id)
-    # Each notebook's HTML is made in this thread while the next notebook runs in its kernel.
+    # Each notebook's HTML is made while the next notebook runs in its kernel: by the worker process (nbconvert
+    # in this process held the GIL against the twin's thread), which this thread waits for.
     exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-html")
     exports: list[tuple[Path, Future[Path]]] = []
     try:
         _run_each(plan, stop, result, secrets, lambda output: exports.append(
-            (output, exporter.submit(export_run_html, output, run_dir, plan.run_id))), upcoming)
+            (output, exporter.submit(worker.export, output, run_dir, plan.run_id))), upcoming)
     finally:
         kernels.close()
         exporter.shutdown(wait=True)
+        worker.close()
     exported = [path for path, done in exports if done.exception() is None]
     # Stopped before every notebook ran: the run is failed even when the last one that ran completed.
     unfinished = stop.stopped() and len(result.executed) < len(plan.notebooks)

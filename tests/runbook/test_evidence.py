@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from aigw.evidence import (
     summarize_criteria,
     summary,
 )
+from aigw.evidence.export_worker import ExportWorker
 
 
 def _check_output(criterion: int | None, check: str, status: str, detail: str = "") -> nbformat.NotebookNode:
@@ -188,6 +190,39 @@ def test_html_export_is_self_contained_with_cell_anchors(tmp_path: Path) -> None
     assert "import mermaid" not in html and "cdnjs" not in html.split("</style>")[-1]
     for index in range(4):
         assert f'id="cell-{index}"' in html
+
+
+def test_the_export_worker_makes_the_same_html_in_its_own_process(tmp_path: Path) -> None:
+    path = _executed_notebook(tmp_path / "01_demo.ipynb")
+    worker = ExportWorker(environ={k: v for k, v in os.environ.items() if not k.startswith("CLOUDFLARE_")})
+    try:
+        made = worker.export(path, tmp_path, "run-x")
+        assert made == evidence.run_html_path(tmp_path, path)
+        html = made.read_text()
+        assert all(f'id="cell-{index}"' in html for index in range(4)) and "01_demo — run run-x" in html
+        with pytest.raises(EvidenceError, match=re.escape("HTML export of missing.ipynb failed: FileNotFoundError")):
+            worker.export(tmp_path / "missing.ipynb", tmp_path, "run-x")
+        assert worker.export(path, tmp_path, "run-y").read_text().count("run run-y") >= 1  # still serving
+        worker_pid = worker._process.pid if worker._process else 0
+        assert worker_pid > 0 and os.getpriority(os.PRIO_PROCESS, worker_pid) > os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        worker.close()
+    worker.close()  # a second close is nothing
+    assert worker._process is None
+
+
+def test_an_export_worker_that_died_is_one_error(tmp_path: Path) -> None:
+    path = _executed_notebook(tmp_path / "01_demo.ipynb")
+    worker = ExportWorker()
+    try:
+        worker.export(path, tmp_path, "run-x")
+        assert worker._process is not None
+        worker._process.kill()
+        worker._process.wait()
+        with pytest.raises(EvidenceError, match="the HTML export worker stopped"):
+            worker.export(path, tmp_path, "run-x")
+    finally:
+        worker.close()
 
 
 def _seal(run_dir: Path, root: Path, **kwargs: object) -> evidence.Bundle:
