@@ -23,6 +23,8 @@ from aigw.plan import select_notebooks
 from bench.common import PYTHON, ROOT, Row, child_env, timed
 
 PAPERMILL = str(Path(PYTHON).with_name("papermill"))
+#: Issue 17's target: ``aigw run`` of 01-05 in at most 0.40 of five empty papermill runs (issue 8's was 1.0).
+TARGET = 0.40
 
 
 def _empty_notebook(path: Path) -> None:
@@ -101,7 +103,7 @@ def run(quick: bool) -> Row:
     notes.extend(profiles)
     return Row(
         "run_notebooks", f"aigw run --target twin, {count} notebook(s), bundle sealed with HTML",
-        f"{took:.1f} s", f"{count} x empty papermill CLI = {total_ref:.1f} s", ratio, "<= 1.0x",
-        ratio <= 1.0 and done.returncode == 0 and len(notes) == 2 + len(profiles), notes,
+        f"{took:.1f} s", f"{count} x empty papermill CLI = {total_ref:.1f} s", ratio, f"<= {TARGET:.2f}x",
+        ratio <= TARGET and done.returncode == 0 and len(notes) == 2 + len(profiles), notes,
         {"run_s": took, "reference_s": reference},
     )
