@@ -225,8 +225,8 @@ def check_run_logs(
     with a timestamp and a model, and every ``cf-aig-log-id`` notebook 03 saw among them.
 
     Logs reach the API shortly after a request; while some probe's log is missing, the read is repeated
-    (0.1 s later, doubling to every 0.5 s) for up to ``wait_s`` s. Without 03's probes in the run folder, it falls back to
-    the contract's words: the window's logs come with timestamps and models.
+    (0.1 s later, doubling to every 0.5 s) for up to ``wait_s`` s. Without 03's probes in the run folder, it falls
+    back to the contract's words: the window's logs come with timestamps and models.
     """
     import time
 
