@@ -2,6 +2,10 @@
 
 * Target ``twin``: a ``TwinServer`` thread on a free loopback port (state in memory, or the file of
   ``--twin-state``), seeded as the plan says (``aigw.background_twin.serve_for_run``); stopped at the end.
+  The port is bound first, so the first kernels (whose environment holds the twin's URL) boot while the twin
+  and papermill are imported.
+* Each executed notebook's HTML is made while the next one runs, by a worker process
+  (``aigw.evidence.export_worker``), and handed to the seal.
 * Target ``cloudflare``: the real API, with the settings the plan resolved.
 * The notebooks reach the target through the kernel's **environment** (``CLOUDFLARE_*``, tokens, keys,
   ``AIGW_TARGET``, ``AIGW_RUN_ID``, ``AIGW_RUN_DIR``). Only non-secret values are papermill parameters
