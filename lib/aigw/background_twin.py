@@ -319,22 +319,38 @@ def serve_for_run(seed: TwinSeed, *, state: str | None, faults: str | None, with
         if with_bucket:
             bucket_env, bucket_url = _rehearsal_bucket(stack)
             options.r2_endpoint_url = bucket_url
+        # The state is opened now, before any kernel starts: a file that is not the twin's is one line, and
+        # nothing was launched for it.
+        context = _run_context(options, state or ":memory:", faults)
+        stack.callback(context.db.close)
         sock = stack.enter_context(_loopback_socket())
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
         def start() -> None:
-            from cftwin.errors import TwinConfigError
             from cftwin.server import TwinServer
 
-            try:
-                twin = TwinServer(options, state=state or ":memory:", seed=seed, faults=faults, sock=sock).start()
-            except TwinConfigError as exc:  # a state file that is not the twin's: one line
-                raise ConfigError(exc.message, hint=exc.hint) from None
-            stack.callback(twin.close)
+            twin = TwinServer(context, seed=seed, sock=sock).start()
+            stack.callback(twin.stop)
 
         yield RunTwin(url=url, environ={**seed.to_environ(url), **bucket_env},
                       api_budget=f"{options.api_budget_requests}/{options.api_budget_window_s:g}",
                       bucket_url=bucket_url, _serve=start)
+
+
+def _run_context(options: Any, state: str, faults: str | None) -> Any:
+    """The run's twin context (its state open, its fault injector set); ``ConfigError`` for a state file that
+    is not the twin's."""
+    from cftwin.context import TwinContext
+    from cftwin.db import Database
+    from cftwin.errors import TwinConfigError
+    from cftwin.faults import FaultInjector
+
+    try:
+        context = TwinContext(db=Database(state), options=options)
+    except TwinConfigError as exc:  # a state file that is not the twin's: one line
+        raise ConfigError(exc.message, hint=exc.hint) from None
+    context.faults = FaultInjector(faults)
+    return context
 
 
 def _rehearsal_bucket(stack: contextlib.ExitStack) -> tuple[dict[str, str], str]:
