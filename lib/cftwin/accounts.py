@@ -18,9 +18,10 @@ The profile is kept per account in the twin's state (``account_profiles``); an a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from cftwin.db import Database
 
@@ -68,8 +69,7 @@ class AccountProfile:
 
     @property
     def log_system(self) -> LogSystem:
-        created = datetime.fromisoformat(self.created_at.replace("Z", "+00:00")).astimezone(UTC).date()
-        return "observability" if created >= OBSERVABILITY_LOGS_SINCE else "legacy"
+        return _log_system(self.created_at)
 
     @property
     def gateway_limit(self) -> int:
@@ -80,9 +80,18 @@ class AccountProfile:
         return _RETENTION_DAYS[self.plan]
 
 
+@functools.lru_cache(maxsize=256)  # a pure function of the date; every log batch asks it
+def _log_system(created_at: str) -> LogSystem:
+    created = datetime.fromisoformat(created_at.replace("Z", "+00:00")).astimezone(UTC).date()
+    return "observability" if created >= OBSERVABILITY_LOGS_SINCE else "legacy"
+
+
 def created_at_for(log_system: LogSystem) -> str:
     """A creation date that gives an account ``log_system`` (the day before / of the cut-off)."""
     return DEFAULT_CREATED_AT if log_system == "legacy" else "2026-10-01T00:00:00Z"
+
+
+_DEFAULT_PROFILE: Final = AccountProfile(DEFAULT_PLAN, DEFAULT_CREATED_AT)
 
 
 def set_account_profile(db: Database, account_id: str, *, plan: Plan, created_at: str) -> None:
@@ -97,8 +106,12 @@ def set_account_profile(db: Database, account_id: str, *, plan: Plan, created_at
 
 
 def account_profile(db: Database, account_id: str) -> AccountProfile:
-    row = db.query_one("SELECT plan, created_at FROM account_profiles WHERE account_id = ?", (account_id,))
-    if row is None:
-        return AccountProfile(DEFAULT_PLAN, DEFAULT_CREATED_AT)
+    # Made once per kept row (until the next write to account_profiles): a frozen value.
+    profile = db.query_one_as("SELECT plan, created_at FROM account_profiles WHERE account_id = ?", (account_id,),
+                              _profile_of)
+    return _DEFAULT_PROFILE if profile is None else profile
+
+
+def _profile_of(row: Any) -> AccountProfile:
     plan: Plan = "paid" if row["plan"] == "paid" else "free"
     return AccountProfile(plan, str(row["created_at"]))

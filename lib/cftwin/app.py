@@ -105,8 +105,11 @@ class TwinMiddleware:
             # Refused on the header alone: the body is never read, so its size costs nothing.
             await send_too_large(send, admin=is_admin, limit=limit)
             return
-        if declared is None:
-            receive = bounded_receive(receive, limit)
+        if declared is not None:
+            # Only a bounded receive raises BodyTooLarge: a request that declared its length routes as it is.
+            await self._route(scope, receive, send, path, is_admin)
+            return
+        receive = bounded_receive(receive, limit)
         started = False
 
         async def send_tracked(message: Message) -> None:

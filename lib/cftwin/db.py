@@ -19,8 +19,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Final, TypeVar
 
 from cftwin.errors import TwinConfigError
@@ -139,36 +140,14 @@ class Database:
                 "another twin version or another program)",
             )
 
-    @contextmanager
-    def transaction(self, touches: Collection[str] | None = None) -> Iterator[sqlite3.Connection]:
+    def transaction(self, touches: Collection[str] | None = None) -> AbstractContextManager[sqlite3.Connection]:
         """One atomic unit: all of it is stored, or none of it (nothing half-made).
 
         ``touches``: the only tables the unit writes (no trigger or cascade reaches further); the kept reads
         of other tables stay (the data plane's log insert leaves the token, gateway and secret reads of
         the next requests kept). By default every kept read is forgotten.
         """
-        with self._lock:
-            scope = None if touches is None or self._depth > 0 else frozenset(touches)
-            self._forget_reads(scope)
-            # Nested units (a handler composing two services' writes) become savepoints of the outer one.
-            self._depth += 1
-            name = f"unit_{self._depth}"
-            nested = self._depth > 1
-            try:
-                self._conn.execute(f"SAVEPOINT {name}" if nested else "BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    if nested:
-                        self._conn.execute(f"ROLLBACK TO {name}")
-                        self._conn.execute(f"RELEASE {name}")
-                    else:
-                        self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute(f"RELEASE {name}" if nested else "COMMIT")
-            finally:
-                self._depth -= 1
-                self._forget_reads(scope)
+        return _Unit(self, touches)
 
     def _forget_reads(self, tables: frozenset[str] | None = None) -> None:
         reads = self._reads
@@ -264,3 +243,57 @@ class Database:
         with self._lock:
             self._closed = True
             self._conn.close()
+
+
+class _Unit:
+    """``Database.transaction``'s context: a class, not a generator, as every gateway log batch opens one."""
+
+    __slots__ = ("_db", "_name", "_nested", "_scope", "_touches")
+
+    def __init__(self, db: Database, touches: Collection[str] | None) -> None:
+        self._db = db
+        self._touches = touches
+        self._scope: frozenset[str] | None = None
+        self._name = ""
+        self._nested = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        db._lock.acquire()
+        try:
+            touches = self._touches
+            self._scope = scope = None if touches is None or db._depth > 0 else frozenset(touches)
+            db._forget_reads(scope)
+            # Nested units (a handler composing two services' writes) become savepoints of the outer one.
+            db._depth += 1
+            self._nested = nested = db._depth > 1
+            self._name = name = f"unit_{db._depth}"
+            try:
+                db._conn.execute(f"SAVEPOINT {name}" if nested else "BEGIN IMMEDIATE")
+            except BaseException:
+                db._depth -= 1
+                db._forget_reads(scope)
+                raise
+        except BaseException:
+            db._lock.release()
+            raise
+        return db._conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        db, name = self._db, self._name
+        try:
+            try:
+                if exc_type is not None:
+                    if self._nested:
+                        db._conn.execute(f"ROLLBACK TO {name}")
+                        db._conn.execute(f"RELEASE {name}")
+                    else:
+                        db._conn.execute("ROLLBACK")
+                else:
+                    db._conn.execute(f"RELEASE {name}" if self._nested else "COMMIT")
+            finally:
+                db._depth -= 1
+                db._forget_reads(self._scope)
+        finally:
+            db._lock.release()

@@ -204,6 +204,9 @@ class ProviderFault:
         return self.kind == "none"
 
 
+_NO_PROVIDER_FAULT: Final = ProviderFault()
+
+
 class FaultInjector:
     """Decides, per request, which fault (if any) to inject. Thread-safe; deterministic per seed."""
 
@@ -248,6 +251,8 @@ class FaultInjector:
 
     def provider_decision(self, provider: str) -> ProviderFault:
         rates = self.spec.rates_for(provider)
+        if not (rates.p_5xx or rates.p_429 or rates.p_slow):
+            return _NO_PROVIDER_FAULT  # what _draw would decide, without making a fault per request
         which, status = self._draw(rates.p_5xx, rates.p_429, rates.p_slow)
         if which == 0:
             return ProviderFault("error", status=status)

@@ -144,10 +144,10 @@ def read_options(headers: Mapping[str, str], gateway: dict[str, Any]) -> Request
 
 
 def _gateway_defaults(gateway: dict[str, Any]) -> RequestOptions:
-    fields = tuple(gateway.get(name) for name in _DEFAULT_FIELDS)
+    fields = tuple(map(gateway.get, _DEFAULT_FIELDS))
     # Keyed with the types too: True, 1 and 1.0 are one key to a dict, not one setting to _int.
     try:
-        return _cached_defaults(tuple(type(v) for v in fields), fields)
+        return _cached_defaults(tuple(map(type, fields)), fields)
     except TypeError:  # a field that is not hashable (not a valid setting): made each time
         return _defaults_of(fields)
 

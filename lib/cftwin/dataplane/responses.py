@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -556,7 +557,19 @@ async def universal_endpoint(request: Request) -> Response:
     return await _finish(flow, refusal=outcome)
 
 
+class _SubPath(PathConvertor):
+    """A path of at least one character: ``{rest:cftwin_subpath}`` never takes ``/v1/{a}/{g}/`` itself."""
+
+    regex = ".+"
+
+
+register_url_convertor("cftwin_subpath", _SubPath())
+
+# Starlette tries routes in order: the provider and compat endpoints (nearly every request) first, on a path that
+# is never the universal endpoint's; then the universal endpoint; then the endpoints again for what is left
+# (GET .../{gateway_id}/, which the universal endpoint refuses with 405 on its method alone): as before.
 routes = [
+    Route("/v1/{account_id}/{gateway_id}/{rest:cftwin_subpath}", gateway_endpoint, methods=["GET", "POST"]),
     Route("/v1/{account_id}/{gateway_id}", universal_endpoint, methods=["POST"]),
     Route("/v1/{account_id}/{gateway_id}/", universal_endpoint, methods=["POST"]),
     Route("/v1/{account_id}/{gateway_id}/{rest:path}", gateway_endpoint, methods=["GET", "POST"]),

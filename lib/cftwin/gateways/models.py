@@ -199,11 +199,13 @@ def get_provider_config(db: Database, account_id: str, gateway_id: str, config_i
 def find_provider_config(
     db: Database, account_id: str, gateway_id: str, provider_slug: str, alias: str
 ) -> dict[str, Any] | None:
-    row = db.query_one(
+    # Made once per kept row (until the next write to provider_configs), read-only; each caller gets a copy (its
+    # values are scalars).
+    kept = db.query_one_as(
         "SELECT * FROM provider_configs WHERE account_id = ? AND gateway_id = ? AND provider_slug = ? AND alias = ?",
-        (account_id, gateway_id, provider_slug, alias),
+        (account_id, gateway_id, provider_slug, alias), lambda row: MappingProxyType(_provider_config(row)),
     )
-    return _provider_config(row) if row is not None else None
+    return dict(kept) if kept is not None else None
 
 
 def create_provider_config(

@@ -72,10 +72,8 @@ def format_timestamp(value: datetime) -> str:
         v = value.astimezone(UTC)
     except OverflowError:
         raise ValueError("timestamp is out of range") from None
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}."
-        f"{v.microsecond:06d}Z"
-    )
+    # isoformat of a UTC time: the same fixed-width digits, then "+00:00" where the twin writes "Z".
+    return v.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

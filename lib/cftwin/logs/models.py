@@ -8,7 +8,9 @@ the fields each read shows) and ``queries`` (the reads) hold.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
 from cftwin.accounts import FREE_LOGS_PER_ACCOUNT, account_profile
@@ -122,8 +124,9 @@ SCHEMA: Final = """
 Strategy = Literal["STOP_INSERTING", "DELETE_OLDEST"]
 
 
-def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Strategy, int | None]:
-    """The gateway's cap, its strategy, and (free plan) how many logs the whole account may still store.
+def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Strategy, bool]:
+    """The gateway's cap, its strategy, and whether (free plan) the whole account's logs count against a cap too
+    (``_store`` reads how many the account holds in its transaction).
 
     Legacy Logs storage (limits.mdx): paid, 10 million per gateway; free, 100,000 across the account's
     gateways. ``log_management`` lowers the gateway's own cap. An account on Logs powered by Workers
@@ -131,23 +134,19 @@ def _log_limit(db: Database, account_id: str, gateway_id: str) -> tuple[int, Str
     """
     profile = account_profile(db, account_id)
     if profile.log_system == "observability":
-        return 2**62, "STOP_INSERTING", None
+        return 2**62, "STOP_INSERTING", False
     free = profile.plan == "free"
     plan_cap = FREE_LOGS_PER_ACCOUNT if free else DEFAULT_LOG_CAP
-    account_room: int | None = None
-    if free:
-        row = db.query_one("SELECT COALESCE(SUM(stored), 0) FROM log_counts WHERE account_id = ?", (account_id,))
-        account_room = max(0, FREE_LOGS_PER_ACCOUNT - int(row[0] if row is not None else 0))
     gateway = get_gateway(db, account_id, gateway_id)
     if gateway is None:
-        return plan_cap, "STOP_INSERTING", account_room
+        return plan_cap, "STOP_INSERTING", free
     cap = gateway.get("log_management")
     strategy = gateway.get("log_management_strategy")
     # ASSUMPTION: a cap without a strategy stops inserting (the default is not documented).
     chosen: Strategy = "DELETE_OLDEST" if strategy == "DELETE_OLDEST" else "STOP_INSERTING"
     if not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0:
-        return plan_cap, chosen, account_room
-    return min(cap, plan_cap), chosen, account_room
+        return plan_cap, chosen, free
+    return min(cap, plan_cap), chosen, free
 
 
 def insert_logs(db: Database, account_id: str, gateway_id: str, rows: Iterable[LogRow]) -> int:
@@ -183,21 +182,26 @@ def _store(
 ) -> int:
     if not records:
         return 0
-    cap, strategy, account_room = _log_limit(db, account_id, gateway_id)
+    cap, strategy, account_wide = _log_limit(db, account_id, gateway_id)
     created_index = columns.index("created_at")
     id_index = columns.index("id")
-    sql = f"INSERT INTO logs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     # Only logs and their counts change: the token, gateway and secret reads of the next requests stay kept.
     with db.transaction(touches=("logs", "log_counts")) as conn:
-        found = conn.execute(
-            "SELECT stored FROM log_counts WHERE account_id = ? AND gateway_id = ?", (account_id, gateway_id)
-        ).fetchone()
-        stored = int(found[0]) if found is not None else 0
+        if account_wide:
+            # The free plan's account-wide room counts as a lower cap for this gateway: what it already holds
+            # plus what the account may still store. One read gives both counts.
+            found = conn.execute(
+                "SELECT COALESCE(SUM(CASE WHEN gateway_id = ? THEN stored END), 0), COALESCE(SUM(stored), 0) "
+                "FROM log_counts WHERE account_id = ?", (gateway_id, account_id)
+            ).fetchone()
+            stored = int(found[0])
+            cap = min(cap, stored + max(0, FREE_LOGS_PER_ACCOUNT - int(found[1])))
+        else:
+            found = conn.execute(
+                "SELECT stored FROM log_counts WHERE account_id = ? AND gateway_id = ?", (account_id, gateway_id)
+            ).fetchone()
+            stored = int(found[0]) if found is not None else 0
         deleted = 0
-        # The free plan's account-wide room counts as a lower cap for this gateway: what it already holds
-        # plus what the account may still store.
-        if account_room is not None:
-            cap = min(cap, stored + account_room)
         if cap <= 0:
             records = []
         elif stored + len(records) > cap:
@@ -214,10 +218,69 @@ def _store(
                         (account_id, gateway_id, excess),
                     ).rowcount
         if records:
-            conn.executemany(sql, records)
+            _insert(db, conn, columns, records)
         if records or deleted:
             add_count(db, conn, account_id, gateway_id, len(records) - deleted)
     return len(records)
+
+
+class _InsertPlan:
+    """The INSERTs for records of ``columns``: each names only the columns the record gives a value, besides
+    those that may not be left out. A column left out is stored as the NULL a None would bind, and a data-plane
+    row leaves half its columns NULL: binding only the others halves SQLite's cost per row."""
+
+    def __init__(self, columns: Sequence[str], omittable: frozenset[str]) -> None:
+        self.columns = tuple(columns)
+        self.optional = tuple(i for i, name in enumerate(columns) if name in omittable)
+        self._optional_values: Callable[[tuple[Any, ...]], Any] = (
+            operator.itemgetter(*self.optional) if self.optional else (lambda record: ()))
+        self._statements: dict[tuple[bool, ...], tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = {}
+
+    def key(self, record: tuple[Any, ...]) -> tuple[bool, ...]:
+        """Which optional columns ``record`` gives a value."""
+        values = self._optional_values(record)
+        if len(self.optional) == 1:
+            values = (values,)
+        return tuple(map(operator.is_not, values, itertools.repeat(None)))
+
+    def statement(self, key: tuple[bool, ...]) -> tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]:
+        """The INSERT for records of ``key``, and what picks their bound values out of a record."""
+        found = self._statements.get(key)
+        if found is None:
+            left_out = {i for i, given in zip(self.optional, key, strict=True) if not given}
+            kept = [i for i in range(len(self.columns)) if i not in left_out]
+            names = ", ".join(self.columns[i] for i in kept)
+            sql = f"INSERT INTO logs ({names}) VALUES ({', '.join('?' for _ in kept)})"
+            pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = (
+                operator.itemgetter(*kept) if len(kept) > 1 else (lambda record: tuple(record[i] for i in kept)))
+            found = self._statements[key] = (sql, pick)
+        return found
+
+
+def _insert_plan(db: Database, columns: Sequence[str]) -> _InsertPlan:
+    plans: dict[tuple[str, ...], _InsertPlan] = db.memo.setdefault("logs.insert_plans", {})
+    plan = plans.get(tuple(columns))
+    if plan is None:
+        # Only a nullable column whose default is NULL may be left out: leaving out custom_cost would store its
+        # default 0, and a NOT NULL column's None must still be refused.
+        info = db.query("PRAGMA table_info(logs)")
+        omittable = frozenset(r["name"] for r in info if not r["notnull"] and r["dflt_value"] is None and not r["pk"])
+        plan = plans[tuple(columns)] = _InsertPlan(columns, omittable)
+    return plan
+
+
+def _insert(db: Database, conn: Any, columns: Sequence[str], records: list[tuple[Any, ...]]) -> None:
+    """Insert ``records`` in their order (their ``seq`` order), a run of records alike in one statement."""
+    plan = _insert_plan(db, columns)
+    keys = [plan.key(record) for record in records]
+    start = 0
+    while start < len(records):
+        end = start + 1
+        while end < len(records) and keys[end] == keys[start]:
+            end += 1
+        sql, pick = plan.statement(keys[start])
+        conn.executemany(sql, map(pick, records[start:end]))
+        start = end
 
 
 def insert_log(db: Database, account_id: str, gateway_id: str, row: LogRow) -> str:

@@ -131,10 +131,15 @@ ORDER_COLUMNS: Final[Mapping[str, str]] = {
 }
 
 
-def _as_text(body: str | bytes | None) -> str | None:
-    if body is None or isinstance(body, str):
-        return body
-    return body.decode("utf-8", errors="replace")
+def _decoded(body: str | bytes) -> tuple[str, int | None]:
+    """The body as stored (text), and its size in UTF-8 bytes when known without encoding it again."""
+    if isinstance(body, str):
+        return body, None
+    try:
+        # Valid UTF-8 decodes and encodes back to the same bytes: their length is the size.
+        return body.decode("utf-8"), len(body)
+    except UnicodeDecodeError:
+        return body.decode("utf-8", errors="replace"), None
 
 
 def encode_metadata(metadata: Mapping[str, Any] | str | None) -> str | None:
@@ -161,6 +166,13 @@ def created_at_of(row: LogRow) -> datetime:
 
 
 _AT: Final = {name: i for i, name in enumerate(COLUMNS)}
+#: Per payload: the positions of its body, head, head_complete and size in a record.
+_PAYLOADS: Final = tuple(
+    (_AT[f"{prefix}_body"], _AT[f"{prefix}_head"], _AT[f"{prefix}_head_complete"], _AT[f"{prefix}_size"])
+    for prefix in ("request", "response")
+)
+_CREATED_AT: Final = _AT["created_at"]
+_METADATA: Final = _AT["metadata"]
 
 
 def to_record(account_id: str, gateway_id: str, row: LogRow) -> tuple[Any, ...]:
@@ -168,24 +180,23 @@ def to_record(account_id: str, gateway_id: str, row: LogRow) -> tuple[Any, ...]:
     if row.id is None:
         # Written back, so that the caller knows the ids of the rows it handed over.
         row.id = new_log_id(created_dt)
-    request_body = _as_text(row.request_body)
-    response_body = _as_text(row.response_body)
     # By column position (one list, no dict per row): the data plane makes one of these per request.
     values: list[Any] = [account_id, gateway_id, *map(row.__dict__.__getitem__, ROW_FIELDS)]
-    values[_AT["created_at"]] = format_timestamp(created_dt)
-    values[_AT["metadata"]] = encode_metadata(row.metadata)
-    values[_AT["request_body"]] = request_body
-    values[_AT["response_body"]] = response_body
-    for prefix, body in (("request", request_body), ("response", response_body)):
+    values[_CREATED_AT] = format_timestamp(created_dt)
+    if values[_METADATA] is not None:
+        values[_METADATA] = encode_metadata(values[_METADATA])
+    for body_at, head, complete, size in _PAYLOADS:
+        body = values[body_at]
         if body is None:
             continue
-        head, complete, size = _AT[f"{prefix}_head"], _AT[f"{prefix}_head_complete"], _AT[f"{prefix}_size"]
+        text, length = _decoded(body)
+        values[body_at] = text
         if values[head] is None:
-            values[head] = body[:HEAD_LIMIT]
+            values[head] = text[:HEAD_LIMIT]
             if values[complete] is None:
-                values[complete] = len(body) <= HEAD_LIMIT
+                values[complete] = len(text) <= HEAD_LIMIT
         if values[size] is None:
-            values[size] = len(body.encode("utf-8"))
+            values[size] = len(text.encode("utf-8")) if length is None else length
     return tuple(values)
 
 

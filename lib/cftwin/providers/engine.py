@@ -45,8 +45,9 @@ _WORDS: Final = (
 )
 
 
-#: Made once: ``json.dumps`` with any option builds a new encoder on every call.
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+#: Made once: ``json.dumps`` with any option builds a new encoder on every call. What it encodes is a tree (parsed
+#: JSON, or built fresh by the twin), never cyclic: the cycle check is skipped.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
 
 
 def dumps(value: Any) -> bytes:
