@@ -92,3 +92,32 @@ def test_the_twin_it_started_is_restarted_for_a_new_seed(cache: tuple[Path, int]
 @pytest.mark.parametrize("pid", [-1, 0, 1])
 def test_pids_that_would_signal_many_processes_are_never_the_twin(pid: int) -> None:
     assert not is_twin_process(pid, 8787)
+
+
+def test_a_runs_twin_answers_on_sockets_without_nagle() -> None:
+    # A socket made with proto 0 is not given TCP_NODELAY by asyncio: each answer then waited ~40 ms for a
+    # delayed ACK (03's overhead pairs took 70 ms instead of 30). The run's twin listens on the socket it binds.
+    import asyncio
+
+    from aigw.background_twin import _loopback_socket
+
+    listening = _loopback_socket()
+    seen: list[int] = []
+
+    async def main() -> None:
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(main())
+    assert seen and seen[0] != 0
