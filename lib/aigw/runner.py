@@ -153,13 +153,28 @@ def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, s
     # in this process held the GIL against the twin's thread), which this thread waits for.
     exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-html")
     exports: list[tuple[Path, Future[Path]]] = []
+    # A kernel's shutdown waits for its process to exit (about half a second): done in these threads, side by
+    # side, while the next notebooks run and the bundle is sealed (one at a time, the last ones held the seal
+    # back 1.4 s); every one has finished before the run returns.
+    stopper = ThreadPoolExecutor(max_workers=len(plan.notebooks) + KERNELS_AHEAD,
+                                 thread_name_prefix="aigw-kernel-stop")
     try:
-        _run_each(plan, stop, result, secrets, lambda output: exports.append(
-            (output, exporter.submit(worker.export, output, run_dir, plan.run_id))), upcoming)
+        try:
+            _run_each(plan, stop, result, secrets, lambda output: exports.append(
+                (output, exporter.submit(worker.export, output, run_dir, plan.run_id))), upcoming, stopper)
+        finally:
+            kernels.close()
+            exporter.shutdown(wait=True)
+        return _seal(plan, stop, result, settings=settings, secrets=secrets, exports=exports,
+                     preexisting=preexisting)
     finally:
-        kernels.close()
-        exporter.shutdown(wait=True)
-        worker.close()
+        stopper.shutdown(wait=True)
+
+
+def _seal(plan: RunPlan, stop: StopSignals, result: RunResult, *, settings: Settings, secrets: Sequence[Secret],
+          exports: Sequence[tuple[Path, Future[Path]]], preexisting: frozenset[str]) -> RunResult:
+    """Seal what ran (the exports made are handed over); ``RunInterrupted`` after it when the run was stopped."""
+    run_dir = plan.run_dir
     exported = [path for path, done in exports if done.exception() is None]
     # Stopped before every notebook ran: the run is failed even when the last one that ran completed.
     unfinished = stop.stopped() and len(result.executed) < len(plan.notebooks)
@@ -184,13 +199,11 @@ def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, s
 
 
 def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequence[Secret],
-              export: Callable[[Path], object], upcoming: dict[int, Any]) -> None:
+              export: Callable[[Path], object], upcoming: dict[int, Any], stopper: ThreadPoolExecutor) -> None:
     """The notebooks in order, each in its own kernel (started ahead: ``upcoming`` holds the first ones, by
-    notebook index), until one fails or a stop comes; ``export(output)`` for each output written."""
+    notebook index), until one fails or a stop comes; ``export(output)`` for each output written, and each
+    kernel handed to ``stopper`` to shut down once its notebook is done."""
     notebooks = plan.notebooks
-    # A kernel's shutdown waits for its process to exit (about half a second): done in this thread while the
-    # next notebook runs, every one finished before the run goes on to the seal.
-    stopper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-kernel-stop")
     try:
         for index, notebook in enumerate(notebooks):
             if stop.stopped():
@@ -232,7 +245,6 @@ def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequ
             if unused is not None:
                 stopper.submit(_shut_down, unused)
         upcoming.clear()
-        stopper.shutdown(wait=True)
 
 
 def _shut_down_all(kernels: dict[int, Any]) -> None:
