@@ -153,13 +153,22 @@ def mark_stopped_cell(output: Path, failure: NotebookFailure) -> NotebookFailure
     return NotebookFailure(failure.notebook, started[-1], failure.error)
 
 
-def prepare_kernel(notebook: Path) -> Any:
+#: How much lower each later notebook's kernel runs (``nice``), by its place in the run, up to ``_MAX_NICE``:
+#: kernels started ahead boot beside the notebook that runs, on the same cores, and took the CPU it needed
+#: (03's kernel was still importing 2 s after 02 ended: docs/PERFORMANCE.md, round 4). With its rank in the
+#: niceness, the running notebook's kernel comes first and the later kernels boot on what it leaves.
+NICE_PER_PLACE: Final = 2
+_MAX_NICE: Final = 8
+
+
+def prepare_kernel(notebook: Path, place: int = 0) -> Any:
     """Start ``notebook``'s kernel now (it boots and imports while the previous notebook runs); None
-    when that fails, and papermill then starts one itself."""
+    when that fails, and papermill then starts one itself. ``place``: the notebook's index in the run."""
     from aigw.kernels import PreparedKernel
     from aigw.notebook_source import notebook_imports
 
-    kernel = PreparedKernel(notebook.parent, notebook_imports(notebook))
+    kernel = PreparedKernel(notebook.parent, notebook_imports(notebook),
+                            nice=min(NICE_PER_PLACE * place, _MAX_NICE))
     try:
         return kernel.start()
     except Exception:  # papermill's own start reports whatever is wrong, in the notebook's terms

@@ -218,13 +218,16 @@ class IPCKernelManager(AsyncKernelManager):
 # --- a kernel started ahead of its notebook ---------------------------------------------------------------
 
 
-def warm_up(names: Sequence[str]) -> None:
+def warm_up(names: Sequence[str], nice: int = 0) -> None:
     """Import ``names`` (run inside a starting kernel), then ``aigw._http.warm_http``. A name that is not a
     module (``from m import func``) or a module that fails to import is left to the notebook, which reports it
     in its own cell."""
     import importlib
 
     from aigw.import_tax import HTTP_EXTRAS, without
+
+    if nice > 0:
+        os.nice(nice)
 
     with without(HTTP_EXTRAS):  # the kernel boots on the run's critical path: 0.3 s of it (aigw.import_tax)
         for name in names:
@@ -249,19 +252,22 @@ class PreparedKernel:
     (papermill does not stop a kernel it did not start).
     """
 
-    def __init__(self, cwd: Path, warm_imports: Sequence[str] = (), kernel_name: str = "python3") -> None:
+    def __init__(self, cwd: Path, warm_imports: Sequence[str] = (), kernel_name: str = "python3", *,
+                 nice: int = 0) -> None:
         self.cwd = cwd
         self.warm_imports = tuple(warm_imports)
+        self.nice = nice
         self.manager = IPCKernelManager(kernel_name=kernel_name)
 
     def start(self) -> PreparedKernel:
         from jupyter_core.utils import run_sync
 
         extra: list[str] = []
-        if self.warm_imports:
+        if self.warm_imports or self.nice:
             # Run by the kernel while it initialises (before it answers papermill's kernel_info), with
             # store_history=False: no execution count, no output, and no name left in the namespace.
-            line = f"__import__({__name__!r}, fromlist=['warm_up']).warm_up({list(self.warm_imports)!r})"
+            line = (f"__import__({__name__!r}, fromlist=['warm_up']).warm_up({list(self.warm_imports)!r}, "
+                    f"{self.nice})")
             extra.append(f"--IPKernelApp.exec_lines={line}")
         # start_kernel returns once the process is launched; its interpreter boots in parallel.
         run_sync(self.manager.start_kernel)(cwd=str(self.cwd), extra_arguments=extra)

@@ -126,7 +126,7 @@ def _run(plan: RunPlan, stop: StopSignals) -> RunResult:
         kernels.enter_context(kernel_environment(kernel_env, drop=plan.hidden))
         # The first kernels boot (about a second each, in their own processes) while this process starts the
         # twin, imports papermill and cleans the temp folder; if any of that fails, they are shut down unused.
-        upcoming = {i: prepare_kernel(nb) for i, nb in enumerate(plan.notebooks[:KERNELS_AHEAD])}
+        upcoming = {i: prepare_kernel(nb, i) for i, nb in enumerate(plan.notebooks[:KERNELS_AHEAD])}
         kernels.callback(_shut_down_all, upcoming)
         if twin is not None:
             twin.serve()
@@ -211,8 +211,9 @@ def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequ
             kernel = upcoming.pop(index, None) or unstarted_kernel(notebook)
             # Safe to start now: a kernel sees only the environment and folder, which are the same
             # for every notebook of the run; if this notebook fails, it is shut down unused.
-            if index + KERNELS_AHEAD < len(notebooks):
-                upcoming[index + KERNELS_AHEAD] = prepare_kernel(notebooks[index + KERNELS_AHEAD])
+            ahead = index + KERNELS_AHEAD
+            if ahead < len(notebooks):
+                upcoming[ahead] = prepare_kernel(notebooks[ahead], ahead)
             mine = plan.notebook_parameters(notebook)
             output = plan.run_dir / notebook.name
             started = time.monotonic()

@@ -3,6 +3,7 @@ IOPub for the first cell to read (real kernels over IPC, as ``aigw run`` starts 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from queue import Empty
@@ -75,3 +76,22 @@ def test_a_dead_kernel_is_one_error_not_a_wait(kernel: PreparedKernel) -> None:
             run_sync(client.wait_for_ready)(timeout=5)
     finally:
         client.stop_channels()
+
+
+def test_a_kernel_started_for_a_later_notebook_runs_at_its_lower_priority(tmp_path: Path) -> None:
+    from aigw.execution import NICE_PER_PLACE, prepare_kernel
+
+    notebook = tmp_path / "n.ipynb"
+    notebook.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    kernel = prepare_kernel(notebook, place=2)
+    assert kernel is not None
+    client = kernel.manager.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=60)
+        outputs = _execute(client, "import os; os.nice(0)")
+        values = [m["content"]["data"]["text/plain"] for m in outputs if m["msg_type"] == "execute_result"]
+        assert values == [str(os.nice(0) + 2 * NICE_PER_PLACE)]  # relative to the process that started it
+    finally:
+        client.stop_channels()
+        kernel.shutdown()

@@ -28,8 +28,9 @@ from aigw.errors import EvidenceError
 
 __all__ = ["ExportWorker", "serve"]
 
-#: How much lower the worker's priority is than the runner's (``nice``): below the kernels and the twin.
-_NICE: Final = 5
+#: How much lower the worker's priority is than the runner's (``nice``): below every kernel (at most 8,
+#: ``aigw.execution``) and the twin; once the last notebook is done nothing else wants the CPU.
+_NICE: Final = 10
 _CLOSE_TIMEOUT_S: Final = 10.0
 
 
