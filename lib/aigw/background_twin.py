@@ -285,11 +285,18 @@ class RunTwin:
     bucket_url: str | None = None
     _serve: Callable[[], None] | None = dataclasses.field(default=None, repr=False)
 
+    _stop_soon: Callable[[], None] | None = dataclasses.field(default=None, repr=False)
+
     def serve(self) -> None:
-        """Start serving (returns once the twin answers); ``ConfigError`` for a state file that is not the twin's."""
+        """Start serving (returns once the twin answers)."""
         if self._serve is not None:
             start, self._serve = self._serve, None
             start()
+
+    def begin_stop(self) -> None:
+        """Tell the twin to stop serving (it is waited for when the block ends): once no notebook will call it."""
+        if self._stop_soon is not None:
+            self._stop_soon()
 
 
 def _loopback_socket() -> socket.socket:
@@ -333,10 +340,12 @@ def serve_for_run(seed: TwinSeed, *, state: str | None, faults: str | None, with
 
             twin = TwinServer(context, seed=seed, sock=sock).start()
             stack.callback(twin.stop)
+            run_twin._stop_soon = twin.begin_stop
 
-        yield RunTwin(url=url, environ={**seed.to_environ(url), **bucket_env},
-                      api_budget=f"{options.api_budget_requests}/{options.api_budget_window_s:g}",
-                      bucket_url=bucket_url, _serve=start)
+        run_twin = RunTwin(url=url, environ={**seed.to_environ(url), **bucket_env},
+                           api_budget=f"{options.api_budget_requests}/{options.api_budget_window_s:g}",
+                           bucket_url=bucket_url, _serve=start)
+        yield run_twin
 
 
 def _run_context(options: Any, state: str, faults: str | None) -> Any:

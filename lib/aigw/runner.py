@@ -137,12 +137,13 @@ def _run(plan: RunPlan, stop: StopSignals) -> RunResult:
         clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
         _stop_now(stop)  # before the run folder exists: nothing to seal, nothing made
         return _execute_and_seal(plan, stop, settings=settings, secrets=secrets, upcoming=upcoming, kernels=kernels,
-                                 worker=worker)
+                                 worker=worker, twin=twin)
     raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
 
 
 def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, secrets: Sequence[Secret],
-                      upcoming: dict[int, Any], kernels: contextlib.ExitStack, worker: ExportWorker) -> RunResult:
+                      upcoming: dict[int, Any], kernels: contextlib.ExitStack, worker: ExportWorker,
+                      twin: RunTwin | None) -> RunResult:
     """Run the notebooks in the kernels' environment (``kernels``, closed before the seal), then seal."""
     run_dir = plan.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -163,6 +164,8 @@ def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, s
             _run_each(plan, stop, result, secrets, lambda output: exports.append(
                 (output, exporter.submit(worker.export, output, run_dir, plan.run_id))), upcoming, stopper)
         finally:
+            if twin is not None:  # no notebook calls it any more: it shuts down while the exports finish
+                twin.begin_stop()
             kernels.close()
             exporter.shutdown(wait=True)
         return _seal(plan, stop, result, settings=settings, secrets=secrets, exports=exports,

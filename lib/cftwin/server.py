@@ -159,11 +159,17 @@ class TwinServer(_Urls):
         self._server, self._thread = server, thread
         return self
 
+    def begin_stop(self) -> None:
+        """Ask the server to stop, without waiting for it (``stop()`` waits): a caller with other work to do
+        meanwhile (``aigw run`` seals its bundle) does not wait for uvicorn's shutdown first."""
+        if self._server is not None:
+            self.context.stopping.set()
+            self._server.should_exit = True
+
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
-        self.context.stopping.set()
-        self._server.should_exit = True
+        self.begin_stop()
         self._thread.join(timeout=15)
         if self._thread.is_alive():
             self._server.force_exit = True
