@@ -17,6 +17,7 @@ from aigw.hosts import count_url
 
 # At the top, not in ``OverheadReport.plot``: the kernel started ahead for notebook 03 imports this module while 02
 # runs, so matplotlib (about 1 s) loads then, not in 03's plot cell.
+from aigw.plots import plot_overhead
 from aigw.session import Session
 from aigw.steps import markdown_table
 from aigw.steps.probe_plan import WRONG_TOKEN_PROMPT, ProbePlan, probe_client, skip_check
@@ -52,11 +53,6 @@ class OverheadReport:
 
     def plot(self) -> Any:
         """Latency per probe (gateway, direct) and the overhead distribution against the budget band."""
-        # Imported here, not with the module: matplotlib and pandas are most of 03's kernel start (1 s of its
-        # boot, on the run's path), and this cell comes after 03's last gateway request, while 04 would wait for
-        # that request's log anyway (docs/PERFORMANCE.md, round 4).
-        from aigw.plots import plot_overhead
-
         result = self.result
         return plot_overhead(result.gateway_ms if result else (), result.direct_ms if result else (),
                              budget_ms=self.budget_ms)
