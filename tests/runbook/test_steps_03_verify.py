@@ -190,12 +190,17 @@ def test_overhead_over_budget_fails(twin: Any, session: Session) -> None:
     assert report.result is not None and report.result.median_ms > 200
 
 
+def _cache_plan(twin: Any, session: Session, *, cache_write_delay_s: float) -> ve.ProbePlan:
+    """Keys stored, the twin's cache write delayed so, and a plan with one model and no overhead pairs."""
+    store_the_keys(session)
+    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": cache_write_delay_s},
+              headers=twin.server.admin_headers).raise_for_status()
+    return ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+
+
 def test_the_cache_pair_is_repeated_until_the_volatile_cache_hits(twin: Any, session: Session) -> None:
     # Cloudflare's cache is volatile: the first repeat may miss. The twin's write lands after 0.3 s.
-    store_the_keys(session)
-    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 0.3},
-              headers=twin.server.admin_headers).raise_for_status()
-    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    plan = _cache_plan(twin, session, cache_write_delay_s=0.3)
     assert plan.find("cache")[0].requests == 2 + len(ve.CACHE_REPEAT_WAITS_S)  # priced for every repeat
     cache = ve.verify_cache(session, plan, repeat_waits_s=(0.5, 1.0, 2.0))
     statuses = [p.cache_status for p in cache.probes]
@@ -205,10 +210,7 @@ def test_the_cache_pair_is_repeated_until_the_volatile_cache_hits(twin: Any, ses
 
 
 def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twin: Any, session: Session) -> None:
-    store_the_keys(session)
-    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 60},
-              headers=twin.server.admin_headers).raise_for_status()
-    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    plan = _cache_plan(twin, session, cache_write_delay_s=60)
     cache = ve.verify_cache(session, plan, repeat_waits_s=(0.01, 0.01))
     assert [p.cache_status for p in cache.probes] == ["MISS"] * 4
     check = cache.checks[0]
@@ -220,10 +222,7 @@ def test_a_cache_that_never_hits_within_the_repeats_fails_naming_each_status(twi
 def test_a_cache_request_sent_early_is_repeated_later_and_hits_without_a_wait(twin: Any, session: Session) -> None:
     # 03 sends the first request before the overhead pairs: the cache write lands while they run, so the first
     # repeat (sent at once) is the HIT, and the early request is the pair's MISS, not sent again.
-    store_the_keys(session)
-    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 0.3},
-              headers=twin.server.admin_headers).raise_for_status()
-    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    plan = _cache_plan(twin, session, cache_write_delay_s=0.3)
     sent = ve.send_cache(session, plan)
     assert sent.first is not None and sent.first.cache_status == "MISS" and "MISS" in sent._repr_markdown_()
     record = json.loads((session.run_dir / ve.PROBES_FILE).read_text())
@@ -238,10 +237,7 @@ def test_a_cache_request_sent_early_is_repeated_later_and_hits_without_a_wait(tw
 
 
 def test_a_cache_request_sent_early_still_needs_its_hit(twin: Any, session: Session) -> None:
-    store_the_keys(session)
-    httpx.put(f"{twin.server.url}/__twin__/config", json={"cache_write_delay_s": 60},
-              headers=twin.server.admin_headers).raise_for_status()
-    plan = ve.plan_probes(session, models=["openai/gpt-4o-mini"], overhead_samples=0)
+    plan = _cache_plan(twin, session, cache_write_delay_s=60)
     cache = ve.verify_cache(session, plan, sent=ve.send_cache(session, plan), repeat_waits_s=(0.01,))
     assert [p.cache_status for p in cache.probes] == ["MISS", "MISS", "MISS"]
     assert cache.checks[0].status == "fail"
