@@ -284,7 +284,6 @@ class RunTwin:
     api_budget: str
     bucket_url: str | None = None
     _serve: Callable[[], None] | None = dataclasses.field(default=None, repr=False)
-
     _stop_soon: Callable[[], None] | None = dataclasses.field(default=None, repr=False)
 
     def serve(self) -> None:

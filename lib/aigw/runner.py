@@ -25,6 +25,7 @@ Nothing here reads the environment or a settings file: the plan did (``aigw.plan
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -117,8 +118,11 @@ def _run(plan: RunPlan, stop: StopSignals) -> RunResult:
         assert settings is not None
         secrets = [*settings.secrets(), *secrets_from_environ({**plan.operator_env, **kernel_env})]
         _stop_now(stop)
-        # Made now, so that its process gets this environment, not the kernels' (it needs no token).
-        worker = ExportWorker()
+        # It needs no secret: its process gets this environment without the hidden variables (the signing key)
+        # and without any variable that holds a secret of the run.
+        revealed = {secret.reveal() for secret in secrets}
+        worker = ExportWorker({name: value for name, value in os.environ.items()
+                               if name not in plan.hidden and value not in revealed})
         stack.callback(worker.close)
         # The kernels' environment, from the first kernel's start to the last notebook's end (not the seal's).
         kernels = contextlib.ExitStack()
