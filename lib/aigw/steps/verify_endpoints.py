@@ -4,12 +4,12 @@ Criteria of the contract: (3) the unified endpoint ``compat/chat/completions`` a
 for each model; (4) each provider's native endpoint through the gateway answers 200 or the provider's own
 error, never the gateway's 401/403.
 
-``plan_probes`` -> ``verify_lock`` -> ``verify_unified`` -> ``send_rest`` and ``send_cache`` -> ``verify_providers``
+``plan_probes`` -> ``send_rest`` and ``send_cache`` -> ``verify_lock`` -> ``verify_unified`` -> ``verify_providers``
 -> ``measure_overhead`` -> ``verify_cache`` -> ``verify_rest`` -> ``saved_probes``. ``send_rest`` sends each model
 through the REST API (``/client/v4/accounts/{a}/ai/v1/chat/completions``, the successor of the deprecated compat
 endpoint) and ``verify_rest`` reads their logs and shows them beside compat as the ``REST API parity`` note: no
-criterion, so it never changes the verdict. Sending early lets the logs reach the logs API while the next steps
-run; ``send_cache`` sends the cache pair's first request, so that Cloudflare's cache write happens while the
+criterion, so it never changes the verdict. Sending first lets the logs reach the logs API while every other step
+runs; ``send_cache`` sends the cache pair's first request, so that Cloudflare's cache write happens while the
 overhead pairs run.
 
 Every probe that may reach a provider is priced before anything is
