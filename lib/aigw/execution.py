@@ -161,14 +161,15 @@ NICE_PER_PLACE: Final = 2
 _MAX_NICE: Final = 8
 
 
-def prepare_kernel(notebook: Path, place: int = 0) -> Any:
+def prepare_kernel(notebook: Path, place: int = 0, forks: Any = None) -> Any:
     """Start ``notebook``'s kernel now (it boots and imports while the previous notebook runs); None
-    when that fails, and papermill then starts one itself. ``place``: the notebook's index in the run."""
+    when that fails, and papermill then starts one itself. ``place``: the notebook's index in the run;
+    ``forks``: the run's ``aigw.kernels.ForkServer``, which forks it (None: a new interpreter)."""
     from aigw.kernels import PreparedKernel
     from aigw.notebook_source import notebook_imports
 
     kernel = PreparedKernel(notebook.parent, notebook_imports(notebook),
-                            nice=min(NICE_PER_PLACE * place, _MAX_NICE))
+                            nice=min(NICE_PER_PLACE * place, _MAX_NICE), fork_server=forks)
     try:
         return kernel.start()
     except Exception:  # papermill's own start reports whatever is wrong, in the notebook's terms

@@ -39,7 +39,7 @@ from aigw.config import (
 from aigw.errors import ConfigError
 from aigw.hosts import ALLOW_CUSTOM_VAR, check_endpoints, endpoint_hosts
 from aigw.import_tax import skip_unused_import_tax
-from aigw.kernels import kernel_environment
+from aigw.kernels import KERNEL_FORKS_VAR, kernel_environment
 from aigw.notebook_source import notebook_parameters
 from aigw.run_folder import check_run_folder, claim_run_dir, release_if_empty
 from aigw.secrets_scan import SHARED_RUN, looks_like_key, secrets_from_environ, shares_secret
@@ -232,6 +232,9 @@ class RunPlan:
     allow_custom_endpoints: bool = False
     signing_key: Ed25519PrivateKey | None = field(default=None, repr=False)
     started_at: str = ""
+    #: Kernels forked by the run's fork server (``aigw.kernels.ForkServer``); False with ``AIGW_KERNEL_FORKS=0``:
+    #: each its own interpreter, as jupyter_client starts them.
+    kernel_forks: bool = True
 
     @property
     def run_id(self) -> str:
@@ -421,4 +424,5 @@ def _resolve(
         kernel_env=kernel_env, hidden=hidden, twin_seed=seed, twin_state=twin_state, faults=faults,
         needs_bucket=resolved == "twin" and any(word in nb.stem for nb in selected for word in _NEEDS_BUCKET),
         allow_custom_endpoints=allow_custom_endpoints, signing_key=key, started_at=started_at,
+        kernel_forks=files.environ.get(KERNEL_FORKS_VAR) != "0",
     )

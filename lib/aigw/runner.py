@@ -4,6 +4,8 @@
   ``--twin-state``), seeded as the plan says (``aigw.background_twin.serve_for_run``); stopped at the end.
   The port is bound first, so the first kernels (whose environment holds the twin's URL) boot while the twin
   and papermill are imported.
+* The kernels are forked, with their notebook's imports done, by the run's fork server
+  (``aigw.kernel_zygote``, started in the kernels' environment; Linux), two notebooks ahead.
 * Each executed notebook's HTML is made while the next one runs, by a worker process
   (``aigw.evidence.export_worker``), and handed to the seal.
 * Target ``cloudflare``: the real API, with the settings the plan resolved.
@@ -51,7 +53,7 @@ from aigw.execution import (
     unstarted_kernel,
 )
 from aigw.hosts import check_endpoints
-from aigw.kernels import kernel_environment
+from aigw.kernels import ForkServer, kernel_environment
 from aigw.plan import RunPlan
 from aigw.progress import progress
 from aigw.run_folder import say
@@ -128,9 +130,15 @@ def _run(plan: RunPlan, stop: StopSignals) -> RunResult:
         kernels = contextlib.ExitStack()
         stack.callback(kernels.close)
         kernels.enter_context(kernel_environment(kernel_env, drop=plan.hidden))
-        # The first kernels boot (about a second each, in their own processes) while this process starts the
-        # twin, imports papermill and cleans the temp folder; if any of that fails, they are shut down unused.
-        upcoming = {i: prepare_kernel(nb, i) for i, nb in enumerate(plan.notebooks[:KERNELS_AHEAD])}
+        # The kernels are forked by one server that keeps their imports (None where it cannot run: then each
+        # starts as its own interpreter). Started in the kernels' environment, which it passes on; stopped
+        # once every kernel has been shut down (the stack's callbacks run after _execute_and_seal's).
+        forks = ForkServer.start() if plan.kernel_forks else None
+        if forks is not None:
+            stack.callback(forks.close)
+        # The first kernels boot (about a second each) while this process starts the twin, imports papermill
+        # and cleans the temp folder; if any of that fails, they are shut down unused.
+        upcoming = {i: prepare_kernel(nb, i, forks) for i, nb in enumerate(plan.notebooks[:KERNELS_AHEAD])}
         kernels.callback(_shut_down_all, upcoming)
         if twin is not None:
             twin.serve()
@@ -141,13 +149,13 @@ def _run(plan: RunPlan, stop: StopSignals) -> RunResult:
         clean_stale_kernel_files()  # what killed runs left in the temp folder (their kernels' files)
         _stop_now(stop)  # before the run folder exists: nothing to seal, nothing made
         return _execute_and_seal(plan, stop, settings=settings, secrets=secrets, upcoming=upcoming, kernels=kernels,
-                                 worker=worker, twin=twin)
+                                 worker=worker, twin=twin, forks=forks)
     raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
 
 
 def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, secrets: Sequence[Secret],
                       upcoming: dict[int, Any], kernels: contextlib.ExitStack, worker: ExportWorker,
-                      twin: RunTwin | None) -> RunResult:
+                      twin: RunTwin | None, forks: ForkServer | None) -> RunResult:
     """Run the notebooks in the kernels' environment (``kernels``, closed before the seal), then seal."""
     run_dir = plan.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +174,7 @@ def _execute_and_seal(plan: RunPlan, stop: StopSignals, *, settings: Settings, s
     try:
         try:
             _run_each(plan, stop, result, secrets, lambda output: exports.append(
-                (output, exporter.submit(worker.export, output, run_dir, plan.run_id))), upcoming, stopper)
+                (output, exporter.submit(worker.export, output, run_dir, plan.run_id))), upcoming, stopper, forks)
         finally:
             if twin is not None:  # no notebook calls it any more: it shuts down while the exports finish
                 twin.begin_stop()
@@ -206,7 +214,8 @@ def _seal(plan: RunPlan, stop: StopSignals, result: RunResult, *, settings: Sett
 
 
 def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequence[Secret],
-              export: Callable[[Path], object], upcoming: dict[int, Any], stopper: ThreadPoolExecutor) -> None:
+              export: Callable[[Path], object], upcoming: dict[int, Any], stopper: ThreadPoolExecutor,
+              forks: ForkServer | None = None) -> None:
     """The notebooks in order, each in its own kernel (started ahead: ``upcoming`` holds the first ones, by
     notebook index), until one fails or a stop comes; ``export(output)`` for each output written, and each
     kernel handed to ``stopper`` to shut down once its notebook is done."""
@@ -220,7 +229,7 @@ def _run_each(plan: RunPlan, stop: StopSignals, result: RunResult, secrets: Sequ
             # for every notebook of the run; if this notebook fails, it is shut down unused.
             ahead = index + KERNELS_AHEAD
             if ahead < len(notebooks):
-                upcoming[ahead] = prepare_kernel(notebooks[ahead], ahead)
+                upcoming[ahead] = prepare_kernel(notebooks[ahead], ahead, forks)
             mine = plan.notebook_parameters(notebook)
             output = plan.run_dir / notebook.name
             started = time.monotonic()
