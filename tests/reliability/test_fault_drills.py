@@ -231,6 +231,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _kernel_of(runner_pid: int) -> int | None:
+    """The runner's kernel: its child running ipykernel, or a child of its fork server (AIGW_KERNEL_FORKS)."""
     for child in _children(runner_pid):
         try:
             cmdline = (Path("/proc") / str(child) / "cmdline").read_bytes()
@@ -238,6 +239,11 @@ def _kernel_of(runner_pid: int) -> int | None:
             continue
         if b"ipykernel" in cmdline:
             return child
+        if b"aigw.kernel_zygote" in cmdline:
+            # A forked kernel keeps the server's command line; the server's only children are kernels.
+            forked = _children(child)
+            if forked:
+                return forked[0]
     return None
 
 
