@@ -70,7 +70,7 @@ def test_the_quick_start_is_two_commands_ci_and_the_tests_run() -> None:
     # `aigw run` with no options (target chosen, every notebook, sealed bundle) is what the runner's end-to-end
     # tests drive through the same CLI; requirements.txt installs the package that provides `aigw`.
     assert "-e ." in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    assert 'aigw = "aigw.cli:main"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'aigw = "aigw.cli:entry"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     e2e = (ROOT / "tests" / "runbook" / "test_runner_e2e.py").read_text(encoding="utf-8")
     assert '"-m", "aigw"' in e2e and '"run"' in e2e
 

@@ -173,4 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from aigw.fast_exit import leaving
+
+    raise SystemExit(leaving(main()))

@@ -118,4 +118,6 @@ def serve() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    from aigw.fast_exit import leaving
+
+    sys.exit(leaving(serve()))
