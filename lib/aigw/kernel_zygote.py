@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -127,6 +128,9 @@ def _serve(channel: socket.socket) -> None:
         if nice > os.nice(0):
             os.nice(nice - os.nice(0))
         _import(list(request.get("warm", ())))
+        # What the server imported is frozen before the fork (Python's advice for fork without exec): a kernel's
+        # collections then skip those objects, and do not write to the pages it shares with the server.
+        gc.freeze()
         # SIGCHLD waits until the pid is sent: a kernel that exits at once is reported after its pid, not before.
         unmasked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
         try:
