@@ -20,8 +20,8 @@ __all__ = ["REST_LOG_WAITS_S", "PaidBy", "RestParity", "RestRow", "RestSent", "s
 
 #: How ``verify_rest`` waits for a REST request's log (it reaches the logs API seconds later, cloudflare/ai#255):
 #: soon, then every quarter second, 15 s in all as before. That costs at most 62 reads of Cloudflare's 1,200 per
-#: 5 minutes, and finds a log at most 0.25 s after it appears (every 0.5 s: up to 0.5 s late, 0.3 s of the twin's
-#: runs; waits of 1, 2, 4, 8 s found it up to 4 s late).
+#: 5 minutes, and finds a log at most 0.25 s after it appears (every 0.5 s found it up to 0.5 s late, about 0.3 s
+#: in the twin's runs; waits of 1, 2, 4, 8 s up to 4 s late).
 REST_LOG_WAITS_S: Final = (0.1, 0.2, 0.2, *(0.25,) * 58)
 
 
