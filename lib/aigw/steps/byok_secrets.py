@@ -22,6 +22,7 @@ from aigw.errors import ConfigError, PermissionDeniedError
 from aigw.evidence import Check
 from aigw.session import Session
 from aigw.steps import markdown_table
+from aigw.steps.polling import PollSchedule
 
 __all__ = [
     "BYOK_SCOPE",
@@ -42,13 +43,11 @@ DEFAULT_STORE_NAME: Final = "default_secrets_store"
 _FINGERPRINT: Final = re.compile(r"aigw-fp:v1:([0-9a-f]{32}):([0-9a-f]{32})")
 #: The scope a secret needs for a gateway to use it.
 BYOK_SCOPE: Final = "ai_gateway"
-#: How often a pending secret's status is read again: every 0.1 s during the first ``_PENDING_FAST_S`` seconds (a
+#: How often a pending secret's status is read again: every 0.1 s during the first 3 seconds (a
 #: new secret is pending for about a second; at every quarter second it was seen up to 0.25 s late, on 02's
 #: critical path), then every quarter second. A 30 s pending costs 138 reads, about a ninth of the API's 1,200 per
 #: 5 minutes, and only once per new secret.
-_PENDING_FAST_POLL_S: Final = 0.1
-_PENDING_FAST_S: Final = 3.0
-_PENDING_POLL_S: Final = 0.25
+_PENDING_POLL: Final = PollSchedule(fast_s=0.1, fast_for_s=3.0, slow_s=0.25)
 
 
 def secret_name(gateway_id: str, provider: str, alias: str) -> str:
@@ -230,6 +229,5 @@ def list_secrets_once_active(
         now = time.monotonic()
         if not any(wanted(s) and s.status == "pending" for s in listed) or now >= deadline:
             return listed, reads
-        pause = _PENDING_FAST_POLL_S if now - started < _PENDING_FAST_S else _PENDING_POLL_S
-        time.sleep(min(pause, max(deadline - now, 0.0)))
+        time.sleep(min(_PENDING_POLL.pause(now - started), max(deadline - now, 0.0)))
         reads += 1

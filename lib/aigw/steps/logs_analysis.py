@@ -28,6 +28,7 @@ from aigw.logs_frame import (
 )
 from aigw.logs_logpush import EXPORT_FOLDER, LogpushWindow, read_logpush_window
 from aigw.logs_tables import LogsReport, RunLogsCheck, analyse, verify_run_logs
+from aigw.steps.polling import PollSchedule
 
 if TYPE_CHECKING:
     from aigw.session import Session
@@ -48,9 +49,7 @@ EXPORT_FILE: Final = "04_logs.parquet"
 #: Where notebook 04 reads the window from: the logs API, or notebook 07's Logpush export in the bucket.
 SOURCES: Final = ("api", "logpush")
 #: ``check_run_logs``: how often the logs are read again while a probe's log is missing (see there).
-_RUN_LOGS_FAST_POLL_S: Final = 0.25
-_RUN_LOGS_FAST_S: Final = 5.0
-_RUN_LOGS_POLL_S: Final = 0.5
+_RUN_LOGS_POLL: Final = PollSchedule(fast_s=0.25, fast_for_s=5.0, slow_s=0.5)
 
 
 class _TextProgress:
@@ -251,9 +250,9 @@ def check_run_logs(
         # Logs reach the API seconds after the request (cloudflare/ai#255): read again soon, every 0.25 s for the
         # first seconds (03's last probe's log usually lands then: at every 0.5 s it was seen up to 0.5 s late on
         # the run's critical path), then every 0.5 s (every 2 s made that up to 1.6 s: docs/PERFORMANCE.md, round
-        # 4). A 60 s wait costs at most 130 reads of the API's 1,200 per 5 minutes, and only while a log is missing.
+        # 4). A 60 s wait costs at most 132 reads of the API's 1,200 per 5 minutes, and only while a log is missing.
         time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
-        pause = _RUN_LOGS_FAST_POLL_S if time.monotonic() - started < _RUN_LOGS_FAST_S else _RUN_LOGS_POLL_S
+        pause = _RUN_LOGS_POLL.pause(time.monotonic() - started)
     outcome = RunLogsVerification(frame, result)
     if expected is not None or result.found:
         outcome.checks.append(Check(5, name, "pass" if result.passed else "fail", result.detail))
