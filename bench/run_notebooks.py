@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -75,6 +77,31 @@ def cell_profile(notebook: Path, top: int = 5) -> str:
     return f"{notebook.stem} cells: {shown}{tail}{outside}"
 
 
+def _stamp(text: object) -> float | None:
+    """A papermill ``start_time``/``end_time`` (ISO 8601, UTC) as a Unix time; None when absent."""
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def run_edges(run_dir: Path, launched: float, ended: float) -> str:
+    """How long the run took before its first cell and after its last: from the executed notebooks' papermill
+    stamps and the process's launch and exit (Unix times, this machine's clock)."""
+    cells = []
+    for notebook in sorted(run_dir.glob("*.ipynb")):
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            stamps = cell.metadata.get("papermill", {})
+            start, end = _stamp(stamps.get("start_time")), _stamp(stamps.get("end_time"))
+            if cell.cell_type == "code" and start is not None and end is not None:
+                cells.append((start, end))
+    if not cells:
+        return "no cell times in the executed notebooks"
+    first, last = min(s for s, _ in cells), max(e for _, e in cells)
+    return (f"start to the first cell {first - launched:.2f} s (process, plan, twin, first kernel); after the last "
+            f"cell {ended - last:.2f} s (last export, seal, exit)")
+
+
 def run(quick: bool) -> Row:
     notebooks = select_notebooks(ROOT / "notebooks", None, "twin")
     if quick:
@@ -87,8 +114,10 @@ def run(quick: bool) -> Row:
         run_dir = folder / "run"
         args = ["run", "--target", "twin", *(["--notebooks", notebooks[0].name[:2]] if quick else [])]
         cmd = [PYTHON, "-m", "aigw", *args, "--out", str(run_dir)]
+        launched = time.time()
         done, took = timed(lambda: subprocess.run(cmd, env=child_env(), cwd=ROOT, capture_output=True,
                                                   text=True))
+        edges = run_edges(run_dir, launched, time.time())
         undelayed_cmd = [PYTHON, "-m", "bench.undelayed_run", *args, "--out", str(folder / "undelayed")]
         undelayed, undelayed_took = timed(lambda: subprocess.run(undelayed_cmd, env=child_env(), cwd=ROOT,
                                                                  capture_output=True, text=True))
@@ -110,7 +139,7 @@ def run(quick: bool) -> Row:
     steady = count * median(reference)
     ratio = took / steady
     failed = len(notes)
-    notes.append("per notebook: " + "; ".join(per_notebook))
+    notes.append("per notebook: " + "; ".join(per_notebook) + f"; {edges}")
     notes.append("empty papermill runs: " + ", ".join(f"{t:.1f} s" for t in reference)
                  + f"; against their sum ({total_ref:.1f} s) the ratio is {took / total_ref:.2f}")
     # The same exit as the run (3, incomplete, for --quick's 01 alone), or its time says nothing.

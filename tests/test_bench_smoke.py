@@ -39,3 +39,22 @@ def test_undelayed_run_turns_the_twins_delays_off(tmp_path: Path) -> None:
     text = (out / "02_provider_keys.ipynb").read_text()
     assert text.count("key stored and active") >= 3
     assert "reads of the store" not in text
+
+
+def test_run_edges_reads_the_first_and_last_cell_stamps(tmp_path: Path) -> None:
+    import nbformat
+
+    from bench.run_notebooks import run_edges
+
+    for name, (start, end) in {"01_a.ipynb": ("2026-12-06T10:00:01.000000Z", "2026-12-06T10:00:02.000000Z"),
+                               "02_b.ipynb": ("2026-12-06T10:00:03.000000Z", "2026-12-06T10:00:04.500000Z")}.items():
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("1")
+        cell.metadata["papermill"] = {"start_time": start, "end_time": end}
+        nb.cells = [nbformat.v4.new_markdown_cell("text"), cell]
+        nbformat.write(nb, tmp_path / name)
+    launched = 1796551200.0  # 2026-12-06T10:00:00Z
+    text = run_edges(tmp_path, launched, launched + 5.0)
+    assert text.startswith("start to the first cell 1.00 s")
+    assert "after the last cell 0.50 s" in text
+    assert run_edges(tmp_path / "none", 0.0, 1.0) == "no cell times in the executed notebooks"
